@@ -1,0 +1,114 @@
+// A thin RAII layer over one SQLite connection: open with the durability settings the
+// ledger relies on, prepared statements, transactions, and per-component schema migrations.
+// Only db/ includes this header's implementation details; nothing above db/ sees SQL.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace citycard::db {
+
+// How long a connection waits on a lock held by another connection before giving up.
+inline constexpr int kBusyTimeoutMs = 10'000;
+
+class Statement;
+
+class Database {
+ public:
+  // Opens (creating when `create` is true) the SQLite file at `path` in WAL mode with
+  // synchronous=FULL, so that a committed transaction survives a crash or power loss, and
+  // foreign keys on. ":memory:" opens a private in-memory database (tests).
+  // Failures: Kind::internal "db_open_failed"; Kind::not_found "db_not_found" when the file
+  // does not exist and `create` is false.
+  static Result<std::unique_ptr<Database>> Open(const std::string& path, bool create);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // Runs one or more SQL statements without results.
+  Status Exec(std::string_view sql);
+  // Prepares a statement; the Database must outlive it.
+  Result<Statement> Prepare(std::string_view sql);
+
+  // BEGIN IMMEDIATE / COMMIT / ROLLBACK. Commit returns only after the transaction is
+  // durable (synchronous=FULL).
+  Status Begin();
+  Status Commit();
+  Status Rollback();
+
+  // Applies, in order, each migration of `component` newer than its recorded schema version,
+  // each in its own transaction, and records the new version. migrations[i] takes the
+  // component from version i to version i + 1. Refuses (Kind::internal,
+  // "schema_too_new") a database whose recorded version is newer than this program knows.
+  Status Migrate(std::string_view component, const std::vector<std::string>& migrations);
+  // The recorded schema version of a component (0 when it has none yet).
+  Result<int64_t> SchemaVersion(std::string_view component);
+
+  int64_t LastInsertRowId() const;
+  int Changes() const;
+  sqlite3* handle() { return db_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  sqlite3* db_;
+  std::string path_;
+};
+
+// A prepared statement. Bind parameters are 1-based, columns 0-based (SQLite's convention).
+class Statement {
+ public:
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&& other) noexcept;
+  ~Statement();
+
+  Statement& Bind(int index, int64_t value);
+  Statement& Bind(int index, std::string_view text);
+  Statement& Bind(int index, ByteView blob);
+  Statement& BindNull(int index);
+
+  // Steps once: true when a row is available, false when done. Errors: Kind::internal
+  // "db_error", or Kind::refused "db_constraint" for a constraint violation.
+  Result<bool> Step();
+  // Steps to completion, ignoring rows.
+  Status Run();
+  // Resets for another execution and clears the bindings.
+  void Reset();
+
+  int64_t ColumnInt(int column) const;
+  std::string ColumnText(int column) const;
+  Bytes ColumnBlob(int column) const;
+  bool ColumnIsNull(int column) const;
+
+ private:
+  friend class Database;
+  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+};
+
+// Rolls back on destruction unless Commit() was called: a transaction is never left open
+// and never half applied when a function returns early on an error.
+class Transaction {
+ public:
+  explicit Transaction(Database& db) : db_(db) {}
+  ~Transaction();
+  Status Begin();
+  Status Commit();
+
+ private:
+  Database& db_;
+  bool open_ = false;
+};
+
+}  // namespace citycard::db

@@ -1,0 +1,44 @@
+#include <catch2/catch.hpp>
+
+#include "db/database.h"
+
+using namespace citycard;
+using citycard::db::Database;
+
+TEST_CASE("Migrations run once and in order per component", "[db]") {
+  auto db = Database::Open(":memory:", true);
+  REQUIRE(db.ok());
+  std::vector<std::string> migrations = {"CREATE TABLE a(x INTEGER)", "ALTER TABLE a ADD COLUMN y"};
+  REQUIRE((*db)->Migrate("test", migrations).ok());
+  REQUIRE(*(*db)->SchemaVersion("test") == 2);
+  REQUIRE((*db)->Migrate("test", migrations).ok());  // again: nothing to do
+  auto status = (*db)->Migrate("test", {"CREATE TABLE a(x INTEGER)"});
+  REQUIRE(status.code() == "schema_too_new");
+}
+
+TEST_CASE("A transaction that is not committed is rolled back", "[db]") {
+  auto db = Database::Open(":memory:", true);
+  REQUIRE((*db)->Exec("CREATE TABLE t(x INTEGER)").ok());
+  {
+    db::Transaction txn(**db);
+    REQUIRE(txn.Begin().ok());
+    REQUIRE((*db)->Exec("INSERT INTO t VALUES(1)").ok());
+  }
+  auto stmt = (*db)->Prepare("SELECT count(*) FROM t");
+  REQUIRE(*stmt->Step());
+  REQUIRE(stmt->ColumnInt(0) == 0);
+}
+
+TEST_CASE("A missing database file is not found unless created", "[db]") {
+  auto db = Database::Open("/nonexistent/dir/x.db", false);
+  REQUIRE(db.status().code() == "db_not_found");
+  REQUIRE(db.status().exit_code() == 3);
+}
+
+TEST_CASE("A constraint violation is a refusal", "[db]") {
+  auto db = Database::Open(":memory:", true);
+  REQUIRE((*db)->Exec("CREATE TABLE t(x INTEGER PRIMARY KEY)").ok());
+  REQUIRE((*db)->Exec("INSERT INTO t VALUES(1)").ok());
+  auto stmt = (*db)->Prepare("INSERT INTO t VALUES(1)");
+  REQUIRE(stmt->Run().code() == "db_constraint");
+}

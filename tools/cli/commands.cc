@@ -1,0 +1,11 @@
+// The list of command groups. A new group adds its Register function here and nowhere else.
+#include "tools/cli/app.h"
+#include "tools/cli/commands.h"
+
+namespace citycard::cli {
+
+void RegisterAllCommands(CLI::App& app, AppContext& context) {
+  RegisterVersionCommand(app, context);
+}
+
+}  // namespace citycard::cli
