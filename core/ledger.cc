@@ -1,0 +1,838 @@
+#include "core/ledger.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <unordered_set>
+
+#include "core/ledger_store.h"
+
+namespace citycard {
+
+// ---------------------------------------------------------------------------------------------
+// Names and encodings.
+
+std::string Id128::ToHex() const {
+  Bytes bytes;
+  ByteWriter w(&bytes);
+  w.U64(hi);
+  w.U64(lo);
+  return citycard::ToHex(bytes);
+}
+
+Result<Id128> Id128::FromHex(std::string_view hex) {
+  Bytes bytes;
+  if (hex.size() != 32 || !citycard::FromHex(hex, &bytes)) {
+    return Status::BadInput("invalid_id", "an id is 32 hex digits, not '" + std::string(hex) + "'");
+  }
+  ByteReader r(bytes);
+  Id128 id;
+  id.hi = r.U64();
+  id.lo = r.U64();
+  return id;
+}
+
+namespace {
+
+constexpr std::array<std::string_view, kAccountKindMax + 1> kAccountKindNames = {
+    "unknown",          "card_purse",         "medical_account", "operator_payable",
+    "topup_clearing",   "medical_fund",       "fee_income",      "card_deposits",
+    "concession_subsidy", "settlement",       "refunds",         "medical_assistance_fund",
+};
+
+constexpr std::array<std::string_view, kTransferOutcomeMax + 1> kOutcomeNames = {
+    "created",
+    "exists",
+    "exists_with_different_flags",
+    "exists_with_different_debit_account_id",
+    "exists_with_different_credit_account_id",
+    "exists_with_different_amount",
+    "exists_with_different_pending_id",
+    "exists_with_different_timeout",
+    "exists_with_different_code",
+    "exists_with_different_user_data",
+    "id_already_failed",
+    "linked_event_failed",
+    "linked_event_chain_open",
+    "insufficient_funds",
+    "account_not_found",
+    "account_closed",
+    "accounts_must_be_different",
+    "amount_must_not_be_zero",
+    "amount_out_of_range",
+    "id_must_not_be_zero",
+    "reserved_flag",
+    "flags_are_mutually_exclusive",
+    "pending_id_must_be_zero",
+    "pending_id_must_not_be_zero",
+    "pending_id_must_be_different",
+    "timeout_reserved_for_pending_transfer",
+    "pending_transfer_not_found",
+    "pending_transfer_not_pending",
+    "pending_transfer_has_different_debit_account_id",
+    "pending_transfer_has_different_credit_account_id",
+    "pending_transfer_has_different_amount",
+    "pending_transfer_already_posted",
+    "pending_transfer_already_voided",
+    "pending_transfer_expired",
+    "exceeds_pending_transfer_amount",
+};
+
+constexpr uint16_t kTransferPhaseFlags = kTransferPending | kTransferPostPending | kTransferVoidPending;
+
+}  // namespace
+
+bool IsValidAccountKind(AccountKind kind) {
+  auto n = static_cast<uint8_t>(kind);
+  return n >= 1 && n <= kAccountKindMax;
+}
+
+std::string_view AccountKindName(AccountKind kind) {
+  return IsValidAccountKind(kind) ? kAccountKindNames[static_cast<uint8_t>(kind)] : "unknown";
+}
+
+std::optional<AccountKind> AccountKindFromName(std::string_view name) {
+  for (uint8_t n = 1; n <= kAccountKindMax; ++n) {
+    if (kAccountKindNames[n] == name) return static_cast<AccountKind>(n);
+  }
+  return std::nullopt;
+}
+
+std::string_view TransferOutcomeName(TransferOutcome outcome) {
+  auto n = static_cast<uint8_t>(outcome);
+  return n <= kTransferOutcomeMax ? kOutcomeNames[n] : "unknown";
+}
+
+void AppendCanonicalTransfer(const Transfer& t, Bytes* out) {
+  size_t before = out->size();
+  ByteWriter w(out);
+  w.U64(t.id.hi);
+  w.U64(t.id.lo);
+  w.U64(t.debit_account_id);
+  w.U64(t.credit_account_id);
+  w.I64(t.amount_fen);
+  w.U64(t.pending_id.hi);
+  w.U64(t.pending_id.lo);
+  w.U32(t.timeout_s);
+  w.U16(t.code);
+  w.U16(t.flags);
+  w.U64(t.user_data_128.hi);
+  w.U64(t.user_data_128.lo);
+  w.U64(t.user_data_64);
+  w.U32(t.user_data_32);
+  w.I64(t.timestamp_ms);
+  CITYCARD_ASSERT(out->size() - before == kTransferCanonicalBytes);
+}
+
+Sha256Digest BatchHash(const Digester& digester, const Sha256Digest& prev_hash, int64_t seq,
+                       std::span<const Transfer> transfers) {
+  Bytes bytes;
+  bytes.reserve(kSha256Bytes + 16 + transfers.size() * kTransferCanonicalBytes);
+  bytes.insert(bytes.end(), prev_hash.begin(), prev_hash.end());
+  ByteWriter w(&bytes);
+  w.I64(seq);
+  w.I64(static_cast<int64_t>(transfers.size()));
+  for (const Transfer& t : transfers) AppendCanonicalTransfer(t, &bytes);
+  return digester.Sha256(bytes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine's state.
+
+struct Ledger::Head {
+  bool loaded = false;
+  int64_t last_transfer_seq = 0;
+  int64_t last_batch_seq = 0;
+  Sha256Digest last_hash{};
+  int64_t last_timestamp_ms = 0;
+};
+
+namespace {
+
+// An account as one batch sees it: the committed value plus this batch's changes.
+struct WorkingAccount {
+  Account account;
+  int64_t last_seq = 0;
+};
+
+// One entry of the undo log that lets a failed linked chain leave no trace in the batch.
+struct Undo {
+  uint64_t account_id = 0;                     // an account change, when pending_id is zero
+  std::optional<WorkingAccount> before;        // nullopt: not in the working set before
+  Id128 pending_id;                            // a pending status change otherwise
+  PendingStatus status_before = PendingStatus::none;
+};
+
+bool IsRemembered(TransferOutcome outcome) {
+  switch (outcome) {
+    case TransferOutcome::created:
+    case TransferOutcome::exists:
+    case TransferOutcome::exists_with_different_flags:
+    case TransferOutcome::exists_with_different_debit_account_id:
+    case TransferOutcome::exists_with_different_credit_account_id:
+    case TransferOutcome::exists_with_different_amount:
+    case TransferOutcome::exists_with_different_pending_id:
+    case TransferOutcome::exists_with_different_timeout:
+    case TransferOutcome::exists_with_different_code:
+    case TransferOutcome::exists_with_different_user_data:
+    case TransferOutcome::id_already_failed:
+    case TransferOutcome::linked_event_failed:
+    case TransferOutcome::linked_event_chain_open:
+    case TransferOutcome::id_must_not_be_zero:
+      return false;
+    default:
+      return true;
+  }
+}
+
+bool IsPostOrVoid(const Transfer& t) {
+  return (t.flags & (kTransferPostPending | kTransferVoidPending)) != 0;
+}
+
+// The outcome of a transfer whose id is already taken by `stored`. For a post or void, zero
+// accounts and a zero amount mean "as the pending transfer" and match whatever was resolved.
+TransferOutcome CompareWithExisting(const Transfer& t, const Transfer& stored) {
+  bool inherit = IsPostOrVoid(t);
+  if (t.flags != stored.flags) return TransferOutcome::exists_with_different_flags;
+  if (t.debit_account_id != stored.debit_account_id && !(inherit && t.debit_account_id == 0)) {
+    return TransferOutcome::exists_with_different_debit_account_id;
+  }
+  if (t.credit_account_id != stored.credit_account_id && !(inherit && t.credit_account_id == 0)) {
+    return TransferOutcome::exists_with_different_credit_account_id;
+  }
+  if (t.amount_fen != stored.amount_fen && !(inherit && t.amount_fen == 0)) {
+    return TransferOutcome::exists_with_different_amount;
+  }
+  if (t.pending_id != stored.pending_id) return TransferOutcome::exists_with_different_pending_id;
+  if (t.timeout_s != stored.timeout_s) return TransferOutcome::exists_with_different_timeout;
+  if (t.code != stored.code) return TransferOutcome::exists_with_different_code;
+  if (t.user_data_128 != stored.user_data_128 || t.user_data_64 != stored.user_data_64 ||
+      t.user_data_32 != stored.user_data_32) {
+    return TransferOutcome::exists_with_different_user_data;
+  }
+  return TransferOutcome::exists;
+}
+
+int64_t CheckedAdd(int64_t a, int64_t b) {
+  int64_t sum = 0;
+  // Unreachable with amounts bounded by kTransferAmountFenMax in any realistic lifetime;
+  // a wrapped balance would be worse than stopping.
+  CITYCARD_ASSERT(!__builtin_add_overflow(a, b, &sum));
+  return sum;
+}
+
+}  // namespace
+
+// Everything one Apply computes before it writes: working copies of touched accounts, the
+// transfers it creates, the ids it declines, and the undo log of the current linked chain.
+struct Ledger::BatchState {
+  BatchState(std::unordered_map<uint64_t, Account>& cache,
+             std::unordered_map<uint64_t, int64_t>& cache_last_seq, const Head& head, int64_t now)
+      : cache_(cache), cache_last_seq_(cache_last_seq), head_(head), now_ms(now) {}
+
+  std::unordered_map<uint64_t, Account>& cache_;
+  std::unordered_map<uint64_t, int64_t>& cache_last_seq_;
+  const Head& head_;
+  int64_t now_ms;
+
+  std::unordered_map<uint64_t, WorkingAccount> working;
+  std::unordered_map<Id128, TransferRecord, Id128Hash> loaded;  // committed, from the store
+  std::unordered_map<Id128, PendingStatus, Id128Hash> loaded_status;  // as loaded
+  std::unordered_map<Id128, TransferOutcome, Id128Hash> failed;  // before and in this batch
+  std::vector<FailedTransfer> failed_now;
+  std::vector<TransferRecord> created;
+  std::unordered_map<Id128, size_t, Id128Hash> created_index;
+  std::vector<Undo> undo;
+
+  const Account* Peek(uint64_t id) const {
+    if (auto it = working.find(id); it != working.end()) return &it->second.account;
+    if (auto it = cache_.find(id); it != cache_.end()) return &it->second;
+    return nullptr;
+  }
+
+  WorkingAccount& Mutable(uint64_t id) {
+    auto it = working.find(id);
+    if (it == working.end()) {
+      undo.push_back(Undo{id, std::nullopt, {}, PendingStatus::none});
+      auto seq = cache_last_seq_.find(id);
+      it = working.emplace(id, WorkingAccount{cache_.at(id), seq == cache_last_seq_.end() ? 0 : seq->second}).first;
+    } else {
+      undo.push_back(Undo{id, it->second, {}, PendingStatus::none});
+    }
+    return it->second;
+  }
+
+  TransferRecord* Find(const Id128& id) {
+    if (auto it = created_index.find(id); it != created_index.end()) return &created[it->second];
+    if (auto it = loaded.find(id); it != loaded.end()) return &it->second;
+    return nullptr;
+  }
+
+  void SetStatus(TransferRecord& pending, PendingStatus status) {
+    undo.push_back(Undo{0, std::nullopt, pending.transfer.id, pending.pending_status});
+    pending.pending_status = status;
+  }
+
+  struct Mark {
+    size_t undo = 0;
+    size_t created = 0;
+  };
+  Mark MarkNow() const { return Mark{undo.size(), created.size()}; }
+
+  void RollbackTo(const Mark& mark) {
+    while (undo.size() > mark.undo) {
+      Undo& u = undo.back();
+      if (!u.pending_id.IsZero()) {
+        TransferRecord* record = Find(u.pending_id);
+        CITYCARD_ASSERT(record != nullptr);
+        record->pending_status = u.status_before;
+      } else if (u.before) {
+        working[u.account_id] = *u.before;
+      } else {
+        working.erase(u.account_id);
+      }
+      undo.pop_back();
+    }
+    while (created.size() > mark.created) {
+      created_index.erase(created.back().transfer.id);
+      created.pop_back();
+    }
+  }
+
+  // Appends a created transfer, linking it into both accounts' history lists.
+  void Append(const Transfer& t, PendingStatus status, int64_t expires_at_ms) {
+    TransferRecord record;
+    record.transfer = t;
+    record.transfer.timestamp_ms = now_ms;
+    record.seq = head_.last_transfer_seq + static_cast<int64_t>(created.size()) + 1;
+    record.batch_seq = head_.last_batch_seq + 1;
+    record.pending_status = status;
+    record.expires_at_ms = expires_at_ms;
+    WorkingAccount& debit = Mutable(t.debit_account_id);
+    WorkingAccount& credit = Mutable(t.credit_account_id);
+    record.debit_prev_seq = debit.last_seq;
+    record.credit_prev_seq = credit.last_seq;
+    debit.last_seq = record.seq;
+    credit.last_seq = record.seq;
+    record.debit_balance_after_fen = debit.account.balance_fen();
+    record.credit_balance_after_fen = credit.account.balance_fen();
+    created_index[t.id] = created.size();
+    created.push_back(record);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// One transfer's rules.
+
+namespace {
+
+template <typename BatchState>
+TransferOutcome ApplyRegular(BatchState& s, const Transfer& t) {
+  if (!t.pending_id.IsZero()) return TransferOutcome::pending_id_must_be_zero;
+  bool pending = (t.flags & kTransferPending) != 0;
+  if (t.timeout_s != 0 && !pending) return TransferOutcome::timeout_reserved_for_pending_transfer;
+  if (t.debit_account_id == t.credit_account_id) return TransferOutcome::accounts_must_be_different;
+  if (t.amount_fen == 0) return TransferOutcome::amount_must_not_be_zero;
+  if (t.amount_fen < 0 || t.amount_fen > kTransferAmountFenMax) {
+    return TransferOutcome::amount_out_of_range;
+  }
+  const Account* debit = s.Peek(t.debit_account_id);
+  const Account* credit = s.Peek(t.credit_account_id);
+  if (debit == nullptr || credit == nullptr) return TransferOutcome::account_not_found;
+  if (debit->closed() || credit->closed()) return TransferOutcome::account_closed;
+  if (debit->enforces_floor() && (t.flags & kTransferIgnoreFloor) == 0 &&
+      debit->available_fen() - t.amount_fen < debit->floor_fen) {
+    return TransferOutcome::insufficient_funds;
+  }
+  Account& d = s.Mutable(t.debit_account_id).account;
+  Account& c = s.Mutable(t.credit_account_id).account;
+  if (pending) {
+    d.debits_pending = CheckedAdd(d.debits_pending, t.amount_fen);
+    c.credits_pending = CheckedAdd(c.credits_pending, t.amount_fen);
+  } else {
+    d.debits_posted = CheckedAdd(d.debits_posted, t.amount_fen);
+    c.credits_posted = CheckedAdd(c.credits_posted, t.amount_fen);
+  }
+  int64_t expires_at_ms =
+      pending && t.timeout_s != 0 ? s.now_ms + int64_t{t.timeout_s} * 1000 : 0;
+  s.Append(t, pending ? PendingStatus::pending : PendingStatus::none, expires_at_ms);
+  return TransferOutcome::created;
+}
+
+template <typename BatchState>
+TransferOutcome ApplyPostOrVoid(BatchState& s, const Transfer& t, bool internal) {
+  bool post = (t.flags & kTransferPostPending) != 0;
+  if (t.pending_id.IsZero()) return TransferOutcome::pending_id_must_not_be_zero;
+  if (t.pending_id == t.id) return TransferOutcome::pending_id_must_be_different;
+  if (t.timeout_s != 0) return TransferOutcome::timeout_reserved_for_pending_transfer;
+  TransferRecord* p = s.Find(t.pending_id);
+  if (p == nullptr) return TransferOutcome::pending_transfer_not_found;
+  const Transfer& pt = p->transfer;
+  if ((pt.flags & kTransferPending) == 0) return TransferOutcome::pending_transfer_not_pending;
+  if (t.debit_account_id != 0 && t.debit_account_id != pt.debit_account_id) {
+    return TransferOutcome::pending_transfer_has_different_debit_account_id;
+  }
+  if (t.credit_account_id != 0 && t.credit_account_id != pt.credit_account_id) {
+    return TransferOutcome::pending_transfer_has_different_credit_account_id;
+  }
+  if (t.amount_fen < 0) return TransferOutcome::amount_out_of_range;
+  if (post && t.amount_fen > pt.amount_fen) return TransferOutcome::exceeds_pending_transfer_amount;
+  if (!post && t.amount_fen != 0 && t.amount_fen != pt.amount_fen) {
+    return TransferOutcome::pending_transfer_has_different_amount;
+  }
+  switch (p->pending_status) {
+    case PendingStatus::posted: return TransferOutcome::pending_transfer_already_posted;
+    case PendingStatus::voided: return TransferOutcome::pending_transfer_already_voided;
+    case PendingStatus::expired: return TransferOutcome::pending_transfer_expired;
+    case PendingStatus::pending: break;
+    case PendingStatus::none: CITYCARD_ASSERT(false);
+  }
+  if (!internal && p->expires_at_ms != 0 && s.now_ms >= p->expires_at_ms) {
+    return TransferOutcome::pending_transfer_expired;
+  }
+  const Account* debit = s.Peek(pt.debit_account_id);
+  const Account* credit = s.Peek(pt.credit_account_id);
+  if (debit == nullptr || credit == nullptr) return TransferOutcome::account_not_found;
+  // A void only releases a reservation, so it is allowed on a closed account.
+  if (post && (debit->closed() || credit->closed())) return TransferOutcome::account_closed;
+
+  int64_t amount = post ? (t.amount_fen == 0 ? pt.amount_fen : t.amount_fen) : pt.amount_fen;
+  Account& d = s.Mutable(pt.debit_account_id).account;
+  Account& c = s.Mutable(pt.credit_account_id).account;
+  d.debits_pending -= pt.amount_fen;
+  c.credits_pending -= pt.amount_fen;
+  CITYCARD_ASSERT(d.debits_pending >= 0 && c.credits_pending >= 0);
+  if (post) {
+    d.debits_posted = CheckedAdd(d.debits_posted, amount);
+    c.credits_posted = CheckedAdd(c.credits_posted, amount);
+  }
+  bool expiry = (t.flags & kTransferExpiry) != 0;
+  s.SetStatus(*p, post ? PendingStatus::posted
+                       : (expiry ? PendingStatus::expired : PendingStatus::voided));
+  Transfer resolved = t;
+  resolved.debit_account_id = pt.debit_account_id;
+  resolved.credit_account_id = pt.credit_account_id;
+  resolved.amount_fen = amount;
+  s.Append(resolved, PendingStatus::none, 0);
+  return TransferOutcome::created;
+}
+
+template <typename BatchState>
+TransferOutcome ApplyOne(BatchState& s, const Transfer& t, bool internal) {
+  uint16_t allowed = internal ? static_cast<uint16_t>(kTransferVoidPending | kTransferExpiry)
+                              : kTransferFlagsCaller;
+  if ((t.flags & ~allowed) != 0) return TransferOutcome::reserved_flag;
+  if (std::popcount(static_cast<unsigned>(t.flags & kTransferPhaseFlags)) > 1) {
+    return TransferOutcome::flags_are_mutually_exclusive;
+  }
+  if (t.id.IsZero()) return TransferOutcome::id_must_not_be_zero;
+  if (const TransferRecord* existing = s.Find(t.id)) {
+    return CompareWithExisting(t, existing->transfer);
+  }
+  if (s.failed.contains(t.id)) return TransferOutcome::id_already_failed;
+  return IsPostOrVoid(t) ? ApplyPostOrVoid(s, t, internal) : ApplyRegular(s, t);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The Ledger.
+
+Ledger::Ledger(LedgerStore& store, const Clock& clock, const Digester& digester)
+    : store_(store), clock_(clock), digester_(digester), head_(std::make_unique<Head>()) {}
+
+Ledger::~Ledger() { CITYCARD_ASSERT(!joined_); }
+
+Status Ledger::LoadHead() {
+  if (head_->loaded) return Status::Ok();
+  auto head = store_.LoadHead();
+  if (!head.ok()) return head.status();
+  head_->last_transfer_seq = head->last_transfer_seq;
+  if (head->last_batch) {
+    head_->last_batch_seq = head->last_batch->seq;
+    head_->last_hash = head->last_batch->hash;
+    head_->last_timestamp_ms = head->last_batch->timestamp_ms;
+  }
+  head_->loaded = true;
+  return Status::Ok();
+}
+
+Status Ledger::LoadAccountsIntoCache(std::span<const uint64_t> ids) {
+  std::vector<uint64_t> missing;
+  std::unordered_set<uint64_t> seen;
+  for (uint64_t id : ids) {
+    if (id != 0 && !accounts_.contains(id) && seen.insert(id).second) missing.push_back(id);
+  }
+  if (missing.empty()) return Status::Ok();
+  std::vector<AccountRecord> records;
+  CITYCARD_RETURN_IF_ERROR(store_.LoadAccounts(missing, &records));
+  for (const AccountRecord& r : records) {
+    accounts_[r.account.id] = r.account;
+    last_transfer_seq_[r.account.id] = r.last_transfer_seq;
+  }
+  return Status::Ok();
+}
+
+Status Ledger::BeginWrite() { return joined_ ? Status::Ok() : store_.Begin(); }
+
+Status Ledger::FinishWrite() {
+  if (joined_) return Status::Ok();
+  Status s = store_.Commit();
+  // A failed COMMIT may leave the transaction open; it must not linger.
+  if (!s.ok()) (void)store_.Rollback();
+  return s;
+}
+
+void Ledger::AbortWrite() {
+  if (!joined_) (void)store_.Rollback();
+}
+
+void Ledger::RememberForRollback(uint64_t account_id) {
+  if (!joined_ || joined_undo_.contains(account_id)) return;
+  auto it = accounts_.find(account_id);
+  if (it == accounts_.end()) {
+    joined_undo_[account_id] = std::nullopt;
+  } else {
+    joined_undo_[account_id] = std::make_pair(it->second, last_transfer_seq_[account_id]);
+  }
+}
+
+namespace {
+
+Status ValidateNewAccount(const Account& a) {
+  auto bad = [&](std::string why) {
+    return Status::BadInput("invalid_account", "account " + std::to_string(a.id) + ": " + why);
+  };
+  if (a.id == 0) return bad("the id must not be 0");
+  if (!IsValidAccountKind(a.kind)) return bad("unknown kind");
+  if ((a.flags & ~kAccountFlagsKnown) != 0) return bad("unknown flags");
+  if (a.debits_posted != 0 || a.credits_posted != 0 || a.debits_pending != 0 ||
+      a.credits_pending != 0) {
+    return bad("a new account starts with zero balances");
+  }
+  if (a.floor_fen > 0) return bad("the floor must be 0 or negative");
+  return Status::Ok();
+}
+
+bool SameDefinition(const Account& a, const Account& b) {
+  return a.id == b.id && a.kind == b.kind && a.owner_ref == b.owner_ref &&
+         a.floor_fen == b.floor_fen &&
+         (a.flags & kAccountEnforceFloor) == (b.flags & kAccountEnforceFloor);
+}
+
+}  // namespace
+
+Status Ledger::CreateAccounts(std::span<const Account> accounts) {
+  if (accounts.size() > kAccountBatchMax) {
+    return Status::BadInput("invalid_account", "more than " + std::to_string(kAccountBatchMax) +
+                                                   " accounts in one call");
+  }
+  std::vector<uint64_t> ids;
+  for (const Account& a : accounts) {
+    CITYCARD_RETURN_IF_ERROR(ValidateNewAccount(a));
+    ids.push_back(a.id);
+  }
+  CITYCARD_RETURN_IF_ERROR(BeginWrite());
+  Status loaded = LoadAccountsIntoCache(ids);
+  if (!loaded.ok()) {
+    AbortWrite();
+    return loaded;
+  }
+  LedgerWrite write;
+  std::unordered_map<uint64_t, const Account*> fresh;
+  for (const Account& a : accounts) {
+    const Account* existing = nullptr;
+    if (auto it = accounts_.find(a.id); it != accounts_.end()) existing = &it->second;
+    if (auto it = fresh.find(a.id); it != fresh.end()) existing = it->second;
+    if (existing != nullptr) {
+      if (SameDefinition(*existing, a)) continue;
+      AbortWrite();
+      return Status::Refused("account_exists_with_different_fields",
+                             "account " + std::to_string(a.id) + " exists with other fields");
+    }
+    fresh[a.id] = &a;
+    write.new_accounts.push_back(a);
+  }
+  if (write.new_accounts.empty()) {
+    AbortWrite();
+    return Status::Ok();
+  }
+  Status written = store_.Write(write);
+  if (!written.ok()) {
+    AbortWrite();
+    return written;
+  }
+  CITYCARD_RETURN_IF_ERROR(FinishWrite());
+  for (const Account& a : write.new_accounts) {
+    RememberForRollback(a.id);
+    accounts_[a.id] = a;
+    last_transfer_seq_[a.id] = 0;
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<TransferOutcome>> Ledger::Apply(std::span<const Transfer> batch) {
+  return ApplyInternal(batch, /*internal=*/false);
+}
+
+Result<std::vector<TransferOutcome>> Ledger::ApplyInternal(std::span<const Transfer> batch,
+                                                           bool internal) {
+  if (batch.size() > kTransferBatchMax) {
+    return Status::BadInput("batch_too_large", std::to_string(batch.size()) +
+                                                   " transfers in one batch; at most " +
+                                                   std::to_string(kTransferBatchMax));
+  }
+  CITYCARD_RETURN_IF_ERROR(LoadHead());
+  CITYCARD_RETURN_IF_ERROR(BeginWrite());
+  // Whatever fails below leaves the store's transaction rolled back and the cache untouched.
+  bool finished = false;
+  auto result = [&]() -> Result<std::vector<TransferOutcome>> {
+    BatchState s(accounts_, last_transfer_seq_, *head_,
+                 std::max(clock_.NowMs(), head_->last_timestamp_ms));
+    // Load, in one call each, every transfer the batch names and every account it touches.
+    std::vector<Id128> ids;
+    std::vector<Id128> own_ids;
+    for (const Transfer& t : batch) {
+      if (!t.id.IsZero()) {
+        ids.push_back(t.id);
+        own_ids.push_back(t.id);
+      }
+      if (!t.pending_id.IsZero()) ids.push_back(t.pending_id);
+    }
+    std::vector<TransferRecord> records;
+    CITYCARD_RETURN_IF_ERROR(store_.LoadTransfers(ids, &records));
+    std::vector<FailedTransfer> failures;
+    CITYCARD_RETURN_IF_ERROR(store_.LoadFailed(own_ids, &failures));
+    std::vector<uint64_t> account_ids;
+    for (const Transfer& t : batch) {
+      account_ids.push_back(t.debit_account_id);
+      account_ids.push_back(t.credit_account_id);
+    }
+    for (TransferRecord& r : records) {
+      account_ids.push_back(r.transfer.debit_account_id);
+      account_ids.push_back(r.transfer.credit_account_id);
+      s.loaded_status[r.transfer.id] = r.pending_status;
+      s.loaded[r.transfer.id] = std::move(r);
+    }
+    for (const FailedTransfer& f : failures) s.failed[f.id] = f.outcome;
+    CITYCARD_RETURN_IF_ERROR(LoadAccountsIntoCache(account_ids));
+
+    std::vector<TransferOutcome> outcomes(batch.size(), TransferOutcome::created);
+    size_t i = 0;
+    while (i < batch.size()) {
+      size_t end = i;  // the chain is batch[i..end]
+      while (end < batch.size() && (batch[end].flags & kTransferLinked) != 0) ++end;
+      if (end == batch.size()) {
+        for (size_t k = i; k < batch.size(); ++k) outcomes[k] = TransferOutcome::linked_event_failed;
+        outcomes.back() = TransferOutcome::linked_event_chain_open;
+        break;
+      }
+      auto mark = s.MarkNow();
+      for (size_t k = i; k <= end; ++k) {
+        TransferOutcome outcome = ApplyOne(s, batch[k], internal);
+        outcomes[k] = outcome;
+        if (IsSuccess(outcome)) continue;
+        s.RollbackTo(mark);
+        for (size_t m = i; m <= end; ++m) {
+          if (m != k) outcomes[m] = TransferOutcome::linked_event_failed;
+        }
+        if (IsRemembered(outcome)) {
+          s.failed[batch[k].id] = outcome;
+          s.failed_now.push_back(FailedTransfer{batch[k].id, outcome, s.now_ms});
+        }
+        break;
+      }
+      s.undo.clear();
+      i = end + 1;
+    }
+
+    LedgerWrite write;
+    for (auto& [id, w] : s.working) write.accounts.push_back(AccountRecord{w.account, w.last_seq});
+    write.failed = s.failed_now;
+    for (const auto& [id, before] : s.loaded_status) {
+      const TransferRecord& r = s.loaded.at(id);
+      if (r.pending_status != before) write.pending_updates.emplace_back(r.seq, r.pending_status);
+    }
+    Head next = *head_;
+    if (!s.created.empty()) {
+      std::vector<Transfer> transfers;
+      transfers.reserve(s.created.size());
+      for (const TransferRecord& r : s.created) transfers.push_back(r.transfer);
+      BatchRecord b;
+      b.seq = head_->last_batch_seq + 1;
+      b.prev_hash = head_->last_hash;
+      b.hash = BatchHash(digester_, b.prev_hash, b.seq, transfers);
+      b.first_transfer_seq = s.created.front().seq;
+      b.transfer_count = static_cast<int64_t>(s.created.size());
+      b.timestamp_ms = s.now_ms;
+      next.last_batch_seq = b.seq;
+      next.last_hash = b.hash;
+      next.last_transfer_seq = s.created.back().seq;
+      next.last_timestamp_ms = s.now_ms;
+      write.batch = b;
+    }
+    write.transfers = std::move(s.created);
+    if (!write.transfers.empty() || !write.failed.empty() || !write.accounts.empty() ||
+        !write.pending_updates.empty()) {
+      CITYCARD_RETURN_IF_ERROR(store_.Write(write));
+    }
+    finished = true;
+    CITYCARD_RETURN_IF_ERROR(FinishWrite());
+    // Durable: now the cache may follow.
+    for (auto& [id, w] : s.working) {
+      RememberForRollback(id);
+      accounts_[id] = w.account;
+      last_transfer_seq_[id] = w.last_seq;
+    }
+    *head_ = next;
+    return outcomes;
+  }();
+  if (!result.ok() && !finished) AbortWrite();
+  return result;
+}
+
+Result<Account> Ledger::LookupAccount(uint64_t id) {
+  uint64_t ids[] = {id};
+  CITYCARD_RETURN_IF_ERROR(LoadAccountsIntoCache(ids));
+  auto it = accounts_.find(id);
+  if (it == accounts_.end()) {
+    return Status::NotFound("account_not_found", "no account " + std::to_string(id));
+  }
+  return it->second;
+}
+
+Result<std::optional<Transfer>> Ledger::LookupTransfer(const Id128& id) {
+  Id128 ids[] = {id};
+  std::vector<TransferRecord> records;
+  CITYCARD_RETURN_IF_ERROR(store_.LoadTransfers(ids, &records));
+  if (records.empty()) return std::optional<Transfer>();
+  return std::optional<Transfer>(records.front().transfer);
+}
+
+Result<std::optional<TransferOutcome>> Ledger::LookupFailure(const Id128& id) {
+  Id128 ids[] = {id};
+  std::vector<FailedTransfer> failures;
+  CITYCARD_RETURN_IF_ERROR(store_.LoadFailed(ids, &failures));
+  if (failures.empty()) return std::optional<TransferOutcome>();
+  return std::optional<TransferOutcome>(failures.front().outcome);
+}
+
+Result<std::vector<HistoryEntry>> Ledger::AccountHistory(uint64_t account_id, size_t limit) {
+  auto account = LookupAccount(account_id);
+  if (!account.ok()) return account.status();
+  limit = std::min(limit, kAccountHistoryMax);
+  std::vector<HistoryEntry> entries;
+  int64_t seq = last_transfer_seq_[account_id];
+  // Each step follows one link backwards; the loop is bounded by `limit`.
+  while (seq != 0 && entries.size() < limit) {
+    int64_t seqs[] = {seq};
+    std::vector<TransferRecord> records;
+    CITYCARD_RETURN_IF_ERROR(store_.LoadTransfersBySeq(seqs, &records));
+    if (records.size() != 1) {
+      return Status::Internal("ledger_corrupt", "transfer seq " + std::to_string(seq) +
+                                                    " of account " + std::to_string(account_id) +
+                                                    " is missing");
+    }
+    const TransferRecord& r = records.front();
+    bool debit = r.transfer.debit_account_id == account_id;
+    CITYCARD_ASSERT(debit || r.transfer.credit_account_id == account_id);
+    entries.push_back(HistoryEntry{
+        r.transfer, debit ? r.debit_balance_after_fen : r.credit_balance_after_fen});
+    int64_t prev = debit ? r.debit_prev_seq : r.credit_prev_seq;
+    CITYCARD_ASSERT(prev < seq);
+    seq = prev;
+  }
+  return entries;
+}
+
+Id128 Ledger::ExpiryTransferId(const Id128& pending_id) const {
+  constexpr std::string_view kDomain = "citycard.expiry";
+  Bytes bytes(kDomain.begin(), kDomain.end());
+  ByteWriter w(&bytes);
+  w.U64(pending_id.hi);
+  w.U64(pending_id.lo);
+  Sha256Digest digest = digester_.Sha256(bytes);
+  ByteReader r(digest);
+  Id128 id;
+  id.hi = r.U64();
+  id.lo = r.U64();
+  return id;
+}
+
+Result<size_t> Ledger::ExpirePending() {
+  size_t voided = 0;
+  // Each round voids what it loaded (every loaded transfer is still pending), so the rounds
+  // end; a round that voids nothing stops the loop in any case.
+  while (true) {
+    std::vector<TransferRecord> expired;
+    CITYCARD_RETURN_IF_ERROR(store_.LoadExpiredPending(
+        std::max(clock_.NowMs(), head_->last_timestamp_ms), kExpireBatchMax, &expired));
+    if (expired.empty()) break;
+    std::vector<Transfer> voids;
+    for (const TransferRecord& r : expired) {
+      Transfer v;
+      v.id = ExpiryTransferId(r.transfer.id);
+      v.pending_id = r.transfer.id;
+      v.flags = kTransferVoidPending | kTransferExpiry;
+      v.code = r.transfer.code;
+      voids.push_back(v);
+    }
+    auto outcomes = ApplyInternal(voids, /*internal=*/true);
+    if (!outcomes.ok()) return outcomes.status();
+    size_t created = static_cast<size_t>(
+        std::count(outcomes->begin(), outcomes->end(), TransferOutcome::created));
+    voided += created;
+    if (created == 0 || expired.size() < kExpireBatchMax) break;
+  }
+  return voided;
+}
+
+Status Ledger::SetAccountClosed(uint64_t id) {
+  auto account = LookupAccount(id);
+  if (!account.ok()) return account.status();
+  if (account->closed()) return Status::Ok();
+  LedgerWrite write;
+  AccountRecord record{*account, last_transfer_seq_[id]};
+  record.account.flags |= kAccountClosed;
+  write.accounts.push_back(record);
+  CITYCARD_RETURN_IF_ERROR(BeginWrite());
+  Status written = store_.Write(write);
+  if (!written.ok()) {
+    AbortWrite();
+    return written;
+  }
+  CITYCARD_RETURN_IF_ERROR(FinishWrite());
+  RememberForRollback(id);
+  accounts_[id] = record.account;
+  return Status::Ok();
+}
+
+Ledger::JoinedTransaction::JoinedTransaction(Ledger& ledger) : ledger_(ledger) {
+  CITYCARD_ASSERT(!ledger_.joined_);
+  ledger_.joined_ = true;
+  ledger_.joined_undo_.clear();
+  ledger_.joined_head_ = std::make_unique<Head>(*ledger_.head_);
+}
+
+Ledger::JoinedTransaction::~JoinedTransaction() {
+  if (!done_) {
+    // The caller's transaction did not commit: put the cache back as it was.
+    for (auto& [id, before] : ledger_.joined_undo_) {
+      if (before) {
+        ledger_.accounts_[id] = before->first;
+        ledger_.last_transfer_seq_[id] = before->second;
+      } else {
+        ledger_.accounts_.erase(id);
+        ledger_.last_transfer_seq_.erase(id);
+      }
+    }
+    *ledger_.head_ = *ledger_.joined_head_;
+  }
+  ledger_.joined_undo_.clear();
+  ledger_.joined_head_.reset();
+  ledger_.joined_ = false;
+}
+
+void Ledger::JoinedTransaction::Committed() { done_ = true; }
+
+}  // namespace citycard

@@ -1,0 +1,309 @@
+// The double-entry ledger: accounts, immutable transfers, and the engine that applies batches
+// of transfers to a LedgerStore (core/ledger_store.h), TigerBeetle-style. The rules, the
+// outcomes, two-phase and linked transfers, the hash chain and durability are described in
+// docs/ledger.md; this header is the contract.
+//
+// Every movement of money is a transfer of amount_fen from a debit account to a credit
+// account, so the sum of all balances is zero at every moment. Balances follow TigerBeetle's
+// convention from the credit side: balance = credits_posted - debits_posted, and
+// available = balance - debits_pending. A purse is credited by a top-up and debited by a tap.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/digest.h"
+#include "core/money.h"
+#include "core/status.h"
+
+namespace citycard {
+
+// A 128-bit identifier (transfer ids, pending ids, user data). Ordered as (hi, lo).
+struct Id128 {
+  uint64_t hi = 0;
+  uint64_t lo = 0;
+
+  bool IsZero() const { return hi == 0 && lo == 0; }
+  // 32 lower-case hex digits, hi first.
+  std::string ToHex() const;
+  // Exactly 32 hex digits (either case). Refuses anything else with Kind::bad_input,
+  // code "invalid_id".
+  static Result<Id128> FromHex(std::string_view hex);
+
+  friend bool operator==(const Id128&, const Id128&) = default;
+  friend auto operator<=>(const Id128&, const Id128&) = default;
+};
+
+struct Id128Hash {
+  size_t operator()(const Id128& id) const {
+    // The ids are mostly derived by hashing already; a multiply-xor mix spreads the rest.
+    uint64_t h = id.hi * 0x9E3779B97F4A7C15ULL ^ (id.lo + 0x632BE59BD9B4E019ULL + (id.hi << 6));
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
+};
+
+// Stable numbers: they are stored in the database and never renumbered.
+enum class AccountKind : uint8_t {
+  card_purse = 1,
+  medical_account = 2,
+  operator_payable = 3,
+  topup_clearing = 4,
+  medical_fund = 5,
+  fee_income = 6,
+  card_deposits = 7,
+  concession_subsidy = 8,
+  settlement = 9,
+  refunds = 10,
+  medical_assistance_fund = 11,
+};
+inline constexpr uint8_t kAccountKindMax = 11;
+
+// "card_purse", "medical_account", …; "unknown" for a number outside the enum.
+std::string_view AccountKindName(AccountKind kind);
+// The inverse of AccountKindName; std::nullopt for an unknown name.
+std::optional<AccountKind> AccountKindFromName(std::string_view name);
+// True for the numbers 1..kAccountKindMax.
+bool IsValidAccountKind(AccountKind kind);
+
+// Account flags.
+// The account's available balance (balance - debits_pending) may not go below floor_fen
+// through a debit (purses, medical accounts). System accounts have no floor.
+inline constexpr uint32_t kAccountEnforceFloor = 1u << 0;
+// The account takes part in no new transfer except the void of a pending transfer.
+inline constexpr uint32_t kAccountClosed = 1u << 1;
+inline constexpr uint32_t kAccountFlagsKnown = kAccountEnforceFloor | kAccountClosed;
+
+struct Account {
+  uint64_t id = 0;  // never 0
+  AccountKind kind = AccountKind::card_purse;
+  uint64_t owner_ref = 0;  // the card, holder or operator it belongs to; opaque to the ledger
+  int64_t floor_fen = 0;   // only with kAccountEnforceFloor; 0 or negative (an overdraft)
+  uint32_t flags = 0;
+  int64_t debits_posted = 0;
+  int64_t credits_posted = 0;
+  int64_t debits_pending = 0;
+  int64_t credits_pending = 0;
+
+  int64_t balance_fen() const { return credits_posted - debits_posted; }
+  int64_t available_fen() const { return balance_fen() - debits_pending; }
+  bool closed() const { return (flags & kAccountClosed) != 0; }
+  bool enforces_floor() const { return (flags & kAccountEnforceFloor) != 0; }
+
+  friend bool operator==(const Account&, const Account&) = default;
+};
+
+// Transfer flags.
+// Links this transfer with the next in the batch: a chain ends at the first transfer without
+// the flag, and succeeds or fails as a whole.
+inline constexpr uint16_t kTransferLinked = 1u << 0;
+// Reserves amount_fen (debits_pending/credits_pending) until posted, voided or expired.
+inline constexpr uint16_t kTransferPending = 1u << 1;
+// Posts the pending transfer pending_id, fully (amount_fen 0) or partly; the rest is released.
+inline constexpr uint16_t kTransferPostPending = 1u << 2;
+// Voids the pending transfer pending_id: releases its whole amount.
+inline constexpr uint16_t kTransferVoidPending = 1u << 3;
+// Debits even below the debit account's floor: an offline tap that already happened on the
+// card is booked although it overdraws the shadow purse (PRODUCT.md "Money and the ledger").
+inline constexpr uint16_t kTransferIgnoreFloor = 1u << 4;
+// Set by the ledger alone on the void it writes when a pending transfer times out
+// (Ledger::ExpirePending); a caller's transfer carrying it is refused (reserved_flag).
+inline constexpr uint16_t kTransferExpiry = 1u << 5;
+inline constexpr uint16_t kTransferFlagsCaller =
+    kTransferLinked | kTransferPending | kTransferPostPending | kTransferVoidPending |
+    kTransferIgnoreFloor;
+
+// The largest amount a single transfer may move (the same bound as a typed amount), so that
+// no sum of transfers on one account can overflow int64 in any realistic lifetime.
+inline constexpr int64_t kTransferAmountFenMax = kAmountFenMax;
+// The most transfers Apply accepts in one batch (one storage transaction).
+inline constexpr size_t kTransferBatchMax = 65'536;
+// The most accounts CreateAccounts accepts in one call.
+inline constexpr size_t kAccountBatchMax = 65'536;
+// The most entries AccountHistory returns.
+inline constexpr size_t kAccountHistoryMax = 10'000;
+// How many expired pending transfers ExpirePending voids per storage transaction.
+inline constexpr size_t kExpireBatchMax = 4'096;
+
+struct Transfer {
+  Id128 id;  // never zero; derived from where the transfer came from
+  uint64_t debit_account_id = 0;
+  uint64_t credit_account_id = 0;
+  int64_t amount_fen = 0;
+  Id128 pending_id;        // post/void: the pending transfer; zero otherwise
+  uint32_t timeout_s = 0;  // pending only: seconds until it expires; 0 = never
+  uint16_t code = 0;       // what kind of movement (tap, top-up, …); opaque to the ledger
+  uint16_t flags = 0;
+  Id128 user_data_128;     // references to where it came from; opaque to the ledger
+  uint64_t user_data_64 = 0;
+  uint32_t user_data_32 = 0;
+  int64_t timestamp_ms = 0;  // assigned by the ledger; ignored on input
+
+  friend bool operator==(const Transfer&, const Transfer&) = default;
+};
+
+// One value per outcome of one transfer. The numbers are stored (declined transfers are
+// remembered with their outcome) and never renumbered.
+enum class TransferOutcome : uint8_t {
+  created = 0,
+  exists = 1,  // same id, same content: nothing moves, the original stands
+  exists_with_different_flags = 2,
+  exists_with_different_debit_account_id = 3,
+  exists_with_different_credit_account_id = 4,
+  exists_with_different_amount = 5,
+  exists_with_different_pending_id = 6,
+  exists_with_different_timeout = 7,
+  exists_with_different_code = 8,
+  exists_with_different_user_data = 9,
+  id_already_failed = 10,        // this id was declined before; it stays declined
+  linked_event_failed = 11,      // another transfer of its linked chain failed
+  linked_event_chain_open = 12,  // the batch's last transfer carries kTransferLinked
+  insufficient_funds = 13,       // the debit would take a floored account below its floor
+  account_not_found = 14,
+  account_closed = 15,
+  accounts_must_be_different = 16,
+  amount_must_not_be_zero = 17,
+  amount_out_of_range = 18,  // negative, or above kTransferAmountFenMax
+  id_must_not_be_zero = 19,
+  reserved_flag = 20,  // an unknown flag or kTransferExpiry
+  flags_are_mutually_exclusive = 21,  // more than one of pending, post, void
+  pending_id_must_be_zero = 22,
+  pending_id_must_not_be_zero = 23,
+  pending_id_must_be_different = 24,
+  timeout_reserved_for_pending_transfer = 25,
+  pending_transfer_not_found = 26,
+  pending_transfer_not_pending = 27,
+  pending_transfer_has_different_debit_account_id = 28,
+  pending_transfer_has_different_credit_account_id = 29,
+  pending_transfer_has_different_amount = 30,  // a void naming an amount other than the pending one
+  pending_transfer_already_posted = 31,
+  pending_transfer_already_voided = 32,
+  pending_transfer_expired = 33,
+  exceeds_pending_transfer_amount = 34,
+};
+inline constexpr uint8_t kTransferOutcomeMax = 34;
+
+// The stable snake_case name of an outcome: "created", "insufficient_funds", …
+std::string_view TransferOutcomeName(TransferOutcome outcome);
+// created or exists: the transfer is in the ledger.
+inline bool IsSuccess(TransferOutcome outcome) {
+  return outcome == TransferOutcome::created || outcome == TransferOutcome::exists;
+}
+
+struct HistoryEntry {
+  Transfer transfer;
+  int64_t balance_after_fen = 0;  // the history's account's posted balance after the transfer
+};
+
+class LedgerStore;
+
+// The engine. Not thread-safe: one Ledger per store, used from one thread at a time, and it
+// must be the only writer of the store's ledger tables (it caches account state and the head
+// of the hash chain in memory, loaded from the store on first use and written through on
+// every commit).
+class Ledger {
+ public:
+  // The store, clock and digester must outlive the Ledger.
+  Ledger(LedgerStore& store, const Clock& clock, const Digester& digester);
+  ~Ledger();
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  // Creates accounts, all or none, in one storage transaction. Balances on input must be
+  // zero. An account whose id exists with identical fields is accepted again (idempotent).
+  // Failures: Kind::bad_input "invalid_account" (id 0, unknown kind or flags, a non-zero
+  // balance, a floor above zero, more than kAccountBatchMax accounts); Kind::refused
+  // "account_exists_with_different_fields"; store failures (Kind::internal).
+  Status CreateAccounts(std::span<const Account> accounts);
+
+  // Applies a batch in order, in one storage transaction, and returns one outcome per
+  // transfer (same order). Returns only after the commit is durable; nothing of the batch is
+  // visible before. Declined transfers (every outcome but created/exists/linked_event_*) are
+  // remembered, so that their id later gives id_already_failed.
+  // Failures (then nothing is applied and the ledger's state is unchanged): Kind::bad_input
+  // "batch_too_large" (more than kTransferBatchMax); store failures (Kind::internal).
+  Result<std::vector<TransferOutcome>> Apply(std::span<const Transfer> batch);
+
+  // The account, as committed. Kind::not_found "account_not_found".
+  Result<Account> LookupAccount(uint64_t id);
+  // The committed transfer with this id (timestamp filled), std::nullopt when there is none
+  // (declined ids are not transfers).
+  Result<std::optional<Transfer>> LookupTransfer(const Id128& id);
+  // The outcome a declined id was remembered with; std::nullopt when it was not declined.
+  Result<std::optional<TransferOutcome>> LookupFailure(const Id128& id);
+  // The account's transfers, newest first, at most `limit` (capped at kAccountHistoryMax),
+  // each with the account's posted balance after it. Kind::not_found "account_not_found".
+  Result<std::vector<HistoryEntry>> AccountHistory(uint64_t account_id, size_t limit);
+  // Voids, with a transfer flagged kTransferExpiry whose id is derived from the pending id
+  // (ExpiryTransferId), every pending transfer whose timeout has passed by the clock. Returns
+  // how many were voided.
+  Result<size_t> ExpirePending();
+  // Marks an account closed (idempotent). Kind::not_found "account_not_found".
+  Status SetAccountClosed(uint64_t id);
+
+  // The id of the void that ExpirePending writes for `pending_id`: the first 16 bytes of
+  // SHA-256("citycard.expiry" || pending_id).
+  Id128 ExpiryTransferId(const Id128& pending_id) const;
+
+  // Caller-owned transactions. A caller that must make ledger changes atomic with rows of its
+  // own on the same connection (a card issue: the purse account and the card row) begins the
+  // storage transaction itself, then opens a JoinedTransaction; while it is open,
+  // CreateAccounts, Apply and SetAccountClosed write into the caller's transaction and
+  // neither begin nor commit. Their results are then NOT durable until the caller commits.
+  // After committing, the caller calls Committed(); destroying the scope without it (the
+  // caller rolled back, or returned early on an error) restores the ledger's cached state.
+  // At most one is open at a time.
+  class JoinedTransaction {
+   public:
+    explicit JoinedTransaction(Ledger& ledger);
+    ~JoinedTransaction();
+    JoinedTransaction(const JoinedTransaction&) = delete;
+    JoinedTransaction& operator=(const JoinedTransaction&) = delete;
+    // The caller's commit succeeded: keep the ledger's cached state.
+    void Committed();
+
+   private:
+    Ledger& ledger_;
+    bool done_ = false;
+  };
+
+ private:
+  struct Head;
+  struct Cached;
+  struct BatchState;
+  Status LoadHead();
+  Status LoadAccountsIntoCache(std::span<const uint64_t> ids);
+  Status BeginWrite();
+  Status FinishWrite();
+  void AbortWrite();
+  Result<std::vector<TransferOutcome>> ApplyInternal(std::span<const Transfer> batch,
+                                                     bool internal);
+  void RememberForRollback(uint64_t account_id);
+
+  LedgerStore& store_;
+  const Clock& clock_;
+  const Digester& digester_;
+  std::unique_ptr<Head> head_;
+  std::unordered_map<uint64_t, Account> accounts_;
+  std::unordered_map<uint64_t, int64_t> last_transfer_seq_;
+  // Joined-transaction rollback state: the cached account values before the scope touched
+  // them (nullopt: not cached before) and the head before the scope.
+  bool joined_ = false;
+  std::unordered_map<uint64_t, std::optional<std::pair<Account, int64_t>>> joined_undo_;
+  std::unique_ptr<Head> joined_head_;
+};
+
+}  // namespace citycard
+
+template <>
+struct std::hash<citycard::Id128> {
+  size_t operator()(const citycard::Id128& id) const { return citycard::Id128Hash{}(id); }
+};
