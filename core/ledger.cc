@@ -419,17 +419,19 @@ TransferOutcome ApplyPostOrVoid(BatchState& s, const Transfer& t, bool internal)
 
 template <typename BatchState>
 TransferOutcome ApplyOne(BatchState& s, const Transfer& t, bool internal) {
+  // The id first: a transfer sent again, or sent again with other content, is answered by
+  // what the id already stands for, and an id is remembered at most once.
+  if (t.id.IsZero()) return TransferOutcome::id_must_not_be_zero;
+  if (const TransferRecord* existing = s.Find(t.id)) {
+    return CompareWithExisting(t, existing->transfer);
+  }
+  if (s.failed.contains(t.id)) return TransferOutcome::id_already_failed;
   uint16_t allowed = internal ? static_cast<uint16_t>(kTransferVoidPending | kTransferExpiry)
                               : kTransferFlagsCaller;
   if ((t.flags & ~allowed) != 0) return TransferOutcome::reserved_flag;
   if (std::popcount(static_cast<unsigned>(t.flags & kTransferPhaseFlags)) > 1) {
     return TransferOutcome::flags_are_mutually_exclusive;
   }
-  if (t.id.IsZero()) return TransferOutcome::id_must_not_be_zero;
-  if (const TransferRecord* existing = s.Find(t.id)) {
-    return CompareWithExisting(t, existing->transfer);
-  }
-  if (s.failed.contains(t.id)) return TransferOutcome::id_already_failed;
   return IsPostOrVoid(t) ? ApplyPostOrVoid(s, t, internal) : ApplyRegular(s, t);
 }
 
@@ -637,6 +639,7 @@ Result<std::vector<TransferOutcome>> Ledger::ApplyInternal(std::span<const Trans
           if (m != k) outcomes[m] = TransferOutcome::linked_event_failed;
         }
         if (IsRemembered(outcome)) {
+          CITYCARD_ASSERT(!s.failed.contains(batch[k].id));
           s.failed[batch[k].id] = outcome;
           s.failed_now.push_back(FailedTransfer{batch[k].id, outcome, s.now_ms});
         }

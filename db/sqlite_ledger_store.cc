@@ -1,0 +1,461 @@
+#include "db/sqlite_ledger_store.h"
+
+#include <string>
+
+namespace citycard::db {
+
+namespace {
+
+// Transfers are appended in commit order under their seq (the rowid), so a commit writes its
+// transfer rows onto the end of the table; the only random pages a transfer adds are its id's
+// entry in the unique index and its two accounts' rows, which are written once per batch.
+// History needs no index: each transfer row links to the previous transfer of its debit and
+// of its credit account (debit_prev_seq, credit_prev_seq), and an account row holds the head.
+const char* const kSchemaV1 = R"sql(
+CREATE TABLE ledger_accounts(
+  id INTEGER PRIMARY KEY,
+  kind INTEGER NOT NULL,
+  owner_ref INTEGER NOT NULL,
+  floor_fen INTEGER NOT NULL,
+  flags INTEGER NOT NULL,
+  debits_posted INTEGER NOT NULL,
+  credits_posted INTEGER NOT NULL,
+  debits_pending INTEGER NOT NULL,
+  credits_pending INTEGER NOT NULL,
+  last_transfer_seq INTEGER NOT NULL
+);
+CREATE TABLE ledger_batches(
+  seq INTEGER PRIMARY KEY,
+  prev_hash BLOB NOT NULL,
+  hash BLOB NOT NULL,
+  first_transfer_seq INTEGER NOT NULL,
+  transfer_count INTEGER NOT NULL,
+  timestamp_ms INTEGER NOT NULL
+);
+CREATE TABLE ledger_transfers(
+  seq INTEGER PRIMARY KEY,
+  id BLOB NOT NULL UNIQUE,
+  debit_account_id INTEGER NOT NULL,
+  credit_account_id INTEGER NOT NULL,
+  amount_fen INTEGER NOT NULL,
+  pending_id BLOB,
+  timeout_s INTEGER NOT NULL,
+  code INTEGER NOT NULL,
+  flags INTEGER NOT NULL,
+  user_data_128 BLOB,
+  user_data_64 INTEGER NOT NULL,
+  user_data_32 INTEGER NOT NULL,
+  timestamp_ms INTEGER NOT NULL,
+  batch_seq INTEGER NOT NULL,
+  debit_balance_after_fen INTEGER NOT NULL,
+  credit_balance_after_fen INTEGER NOT NULL,
+  debit_prev_seq INTEGER NOT NULL,
+  credit_prev_seq INTEGER NOT NULL
+);
+CREATE TABLE ledger_pending(
+  seq INTEGER PRIMARY KEY,
+  expires_at_ms INTEGER,
+  status INTEGER NOT NULL
+);
+CREATE INDEX ledger_pending_expiry ON ledger_pending(expires_at_ms)
+  WHERE status = 1 AND expires_at_ms IS NOT NULL;
+CREATE TABLE ledger_failed(
+  id BLOB PRIMARY KEY,
+  outcome INTEGER NOT NULL,
+  timestamp_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+constexpr size_t kIdBytes = 16;
+
+constexpr std::string_view kAccountColumns =
+    "id, kind, owner_ref, floor_fen, flags, debits_posted, credits_posted, debits_pending, "
+    "credits_pending, last_transfer_seq";
+
+constexpr std::string_view kTransferSelect =
+    "SELECT t.seq, t.id, t.debit_account_id, t.credit_account_id, t.amount_fen, t.pending_id, "
+    "t.timeout_s, t.code, t.flags, t.user_data_128, t.user_data_64, t.user_data_32, "
+    "t.timestamp_ms, t.batch_seq, t.debit_balance_after_fen, t.credit_balance_after_fen, "
+    "t.debit_prev_seq, t.credit_prev_seq, p.status, p.expires_at_ms "
+    "FROM ledger_transfers t LEFT JOIN ledger_pending p ON p.seq = t.seq ";
+
+constexpr std::string_view kBatchColumns =
+    "seq, prev_hash, hash, first_transfer_seq, transfer_count, timestamp_ms";
+
+std::array<uint8_t, kIdBytes> EncodeId(const Id128& id) {
+  std::array<uint8_t, kIdBytes> out{};
+  for (int i = 0; i < 8; ++i) {
+    out[static_cast<size_t>(i)] = static_cast<uint8_t>(id.hi >> (56 - 8 * i));
+    out[static_cast<size_t>(8 + i)] = static_cast<uint8_t>(id.lo >> (56 - 8 * i));
+  }
+  return out;
+}
+
+// A stored id must be exactly 16 bytes; NULL (or empty) stands for the zero id.
+Result<Id128> DecodeId(const Bytes& bytes) {
+  if (bytes.empty()) return Id128{};
+  if (bytes.size() != kIdBytes) {
+    return Status::Internal("ledger_corrupt", "a stored id has " + std::to_string(bytes.size()) +
+                                                  " bytes, not 16");
+  }
+  ByteReader r(bytes);
+  Id128 id;
+  id.hi = r.U64();
+  id.lo = r.U64();
+  return id;
+}
+
+void BindId(Statement& s, int index, const Id128& id) {
+  auto bytes = EncodeId(id);
+  s.Bind(index, ByteView(bytes));
+}
+
+// Zero ids (most pending_id and user_data_128 fields) are stored as NULL to save space.
+void BindOptionalId(Statement& s, int index, const Id128& id) {
+  if (id.IsZero()) {
+    s.BindNull(index);
+  } else {
+    BindId(s, index, id);
+  }
+}
+
+int64_t AsInt(uint64_t v) { return static_cast<int64_t>(v); }
+uint64_t AsUint(int64_t v) { return static_cast<uint64_t>(v); }
+
+Result<Sha256Digest> DecodeDigest(const Bytes& bytes) {
+  if (bytes.size() != kSha256Bytes) {
+    return Status::Internal("ledger_corrupt", "a stored hash has " + std::to_string(bytes.size()) +
+                                                  " bytes, not 32");
+  }
+  Sha256Digest d{};
+  std::copy(bytes.begin(), bytes.end(), d.begin());
+  return d;
+}
+
+AccountRecord ReadAccount(const Statement& s) {
+  AccountRecord r;
+  r.account.id = AsUint(s.ColumnInt(0));
+  r.account.kind = static_cast<AccountKind>(s.ColumnInt(1));
+  r.account.owner_ref = AsUint(s.ColumnInt(2));
+  r.account.floor_fen = s.ColumnInt(3);
+  r.account.flags = static_cast<uint32_t>(s.ColumnInt(4));
+  r.account.debits_posted = s.ColumnInt(5);
+  r.account.credits_posted = s.ColumnInt(6);
+  r.account.debits_pending = s.ColumnInt(7);
+  r.account.credits_pending = s.ColumnInt(8);
+  r.last_transfer_seq = s.ColumnInt(9);
+  return r;
+}
+
+Result<TransferRecord> ReadTransfer(const Statement& s) {
+  TransferRecord r;
+  r.seq = s.ColumnInt(0);
+  auto id = DecodeId(s.ColumnBlob(1));
+  auto pending_id = DecodeId(s.ColumnBlob(5));
+  auto user_data = DecodeId(s.ColumnBlob(9));
+  if (!id.ok()) return id.status();
+  if (!pending_id.ok()) return pending_id.status();
+  if (!user_data.ok()) return user_data.status();
+  Transfer& t = r.transfer;
+  t.id = *id;
+  t.debit_account_id = AsUint(s.ColumnInt(2));
+  t.credit_account_id = AsUint(s.ColumnInt(3));
+  t.amount_fen = s.ColumnInt(4);
+  t.pending_id = *pending_id;
+  t.timeout_s = static_cast<uint32_t>(s.ColumnInt(6));
+  t.code = static_cast<uint16_t>(s.ColumnInt(7));
+  t.flags = static_cast<uint16_t>(s.ColumnInt(8));
+  t.user_data_128 = *user_data;
+  t.user_data_64 = AsUint(s.ColumnInt(10));
+  t.user_data_32 = static_cast<uint32_t>(s.ColumnInt(11));
+  t.timestamp_ms = s.ColumnInt(12);
+  r.batch_seq = s.ColumnInt(13);
+  r.debit_balance_after_fen = s.ColumnInt(14);
+  r.credit_balance_after_fen = s.ColumnInt(15);
+  r.debit_prev_seq = s.ColumnInt(16);
+  r.credit_prev_seq = s.ColumnInt(17);
+  r.pending_status =
+      s.ColumnIsNull(18) ? PendingStatus::none : static_cast<PendingStatus>(s.ColumnInt(18));
+  r.expires_at_ms = s.ColumnIsNull(19) ? 0 : s.ColumnInt(19);
+  return r;
+}
+
+Result<BatchRecord> ReadBatch(const Statement& s) {
+  BatchRecord b;
+  b.seq = s.ColumnInt(0);
+  auto prev = DecodeDigest(s.ColumnBlob(1));
+  auto hash = DecodeDigest(s.ColumnBlob(2));
+  if (!prev.ok()) return prev.status();
+  if (!hash.ok()) return hash.status();
+  b.prev_hash = *prev;
+  b.hash = *hash;
+  b.first_transfer_seq = s.ColumnInt(3);
+  b.transfer_count = s.ColumnInt(4);
+  b.timestamp_ms = s.ColumnInt(5);
+  return b;
+}
+
+// Steps a statement whose parameters are bound and appends each row read by `read`.
+template <typename Record, typename Read>
+Status Collect(Statement& s, Read read, std::vector<Record>* out) {
+  while (true) {
+    auto row = s.Step();
+    if (!row.ok()) {
+      s.Reset();
+      return row.status();
+    }
+    if (!*row) break;
+    auto record = read(s);
+    if constexpr (std::is_same_v<decltype(record), Record>) {
+      out->push_back(std::move(record));
+    } else {
+      if (!record.ok()) {
+        s.Reset();
+        return record.status();
+      }
+      out->push_back(std::move(record).value());
+    }
+  }
+  s.Reset();
+  return Status::Ok();
+}
+
+Status Prepared(Database& db, std::string_view sql, std::optional<Statement>* out) {
+  auto stmt = db.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  out->emplace(std::move(stmt).value());
+  return Status::Ok();
+}
+
+}  // namespace
+
+const std::vector<std::string>& SqliteLedgerStore::Migrations() {
+  static const std::vector<std::string> migrations = {kSchemaV1};
+  return migrations;
+}
+
+Result<std::unique_ptr<SqliteLedgerStore>> SqliteLedgerStore::Open(Database& db) {
+  CITYCARD_RETURN_IF_ERROR(db.Migrate("ledger", Migrations()));
+  std::unique_ptr<SqliteLedgerStore> store(new SqliteLedgerStore(db));
+  CITYCARD_RETURN_IF_ERROR(store->Prepare());
+  return store;
+}
+
+Status SqliteLedgerStore::Prepare() {
+  std::string columns(kAccountColumns);
+  std::string select(kTransferSelect);
+  CITYCARD_RETURN_IF_ERROR(
+      Prepared(db_, "SELECT " + columns + " FROM ledger_accounts WHERE id = ?", &account_by_id_));
+  CITYCARD_RETURN_IF_ERROR(Prepared(db_, select + "WHERE t.id = ?", &transfer_by_id_));
+  CITYCARD_RETURN_IF_ERROR(Prepared(db_, select + "WHERE t.seq = ?", &transfer_by_seq_));
+  CITYCARD_RETURN_IF_ERROR(Prepared(
+      db_, "SELECT id, outcome, timestamp_ms FROM ledger_failed WHERE id = ?", &failed_by_id_));
+  CITYCARD_RETURN_IF_ERROR(Prepared(
+      db_, "INSERT INTO ledger_accounts(" + columns + ") VALUES(?,?,?,?,?,?,?,?,?,?)",
+      &insert_account_));
+  CITYCARD_RETURN_IF_ERROR(Prepared(
+      db_,
+      "UPDATE ledger_accounts SET flags = ?, debits_posted = ?, credits_posted = ?, "
+      "debits_pending = ?, credits_pending = ?, last_transfer_seq = ? WHERE id = ?",
+      &update_account_));
+  CITYCARD_RETURN_IF_ERROR(Prepared(
+      db_,
+      "INSERT INTO ledger_transfers(seq, id, debit_account_id, credit_account_id, amount_fen, "
+      "pending_id, timeout_s, code, flags, user_data_128, user_data_64, user_data_32, "
+      "timestamp_ms, batch_seq, debit_balance_after_fen, credit_balance_after_fen, "
+      "debit_prev_seq, credit_prev_seq) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      &insert_transfer_));
+  CITYCARD_RETURN_IF_ERROR(Prepared(
+      db_, "INSERT INTO ledger_pending(seq, expires_at_ms, status) VALUES(?,?,?)", &insert_pending_));
+  CITYCARD_RETURN_IF_ERROR(
+      Prepared(db_, "UPDATE ledger_pending SET status = ? WHERE seq = ?", &update_pending_));
+  CITYCARD_RETURN_IF_ERROR(Prepared(
+      db_, "INSERT INTO ledger_failed(id, outcome, timestamp_ms) VALUES(?,?,?)", &insert_failed_));
+  CITYCARD_RETURN_IF_ERROR(Prepared(
+      db_, "INSERT INTO ledger_batches(" + std::string(kBatchColumns) + ") VALUES(?,?,?,?,?,?)",
+      &insert_batch_));
+  return Status::Ok();
+}
+
+Status SqliteLedgerStore::Begin() { return db_.Begin(); }
+Status SqliteLedgerStore::Commit() { return db_.Commit(); }
+Status SqliteLedgerStore::Rollback() { return db_.Rollback(); }
+
+Status SqliteLedgerStore::LoadAccounts(std::span<const uint64_t> ids,
+                                       std::vector<AccountRecord>* out) {
+  for (uint64_t id : ids) {
+    account_by_id_->Bind(1, AsInt(id));
+    CITYCARD_RETURN_IF_ERROR(Collect(*account_by_id_, ReadAccount, out));
+  }
+  return Status::Ok();
+}
+
+Status SqliteLedgerStore::LoadTransfers(std::span<const Id128> ids, std::vector<TransferRecord>* out) {
+  for (const Id128& id : ids) {
+    BindId(*transfer_by_id_, 1, id);
+    CITYCARD_RETURN_IF_ERROR(Collect(*transfer_by_id_, ReadTransfer, out));
+  }
+  return Status::Ok();
+}
+
+Status SqliteLedgerStore::LoadFailed(std::span<const Id128> ids, std::vector<FailedTransfer>* out) {
+  auto read = [](const Statement& s) -> Result<FailedTransfer> {
+    auto id = DecodeId(s.ColumnBlob(0));
+    if (!id.ok()) return id.status();
+    return FailedTransfer{*id, static_cast<TransferOutcome>(s.ColumnInt(1)), s.ColumnInt(2)};
+  };
+  for (const Id128& id : ids) {
+    BindId(*failed_by_id_, 1, id);
+    CITYCARD_RETURN_IF_ERROR(Collect(*failed_by_id_, read, out));
+  }
+  return Status::Ok();
+}
+
+Status SqliteLedgerStore::LoadTransfersBySeq(std::span<const int64_t> seqs,
+                                             std::vector<TransferRecord>* out) {
+  for (int64_t seq : seqs) {
+    transfer_by_seq_->Bind(1, seq);
+    CITYCARD_RETURN_IF_ERROR(Collect(*transfer_by_seq_, ReadTransfer, out));
+  }
+  return Status::Ok();
+}
+
+Status SqliteLedgerStore::LoadExpiredPending(int64_t now_ms, size_t limit,
+                                             std::vector<TransferRecord>* out) {
+  auto stmt = db_.Prepare(std::string(kTransferSelect) +
+                          "WHERE p.status = 1 AND p.expires_at_ms IS NOT NULL AND "
+                          "p.expires_at_ms <= ? ORDER BY p.expires_at_ms, t.seq LIMIT ?");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, now_ms).Bind(2, static_cast<int64_t>(limit));
+  return Collect(*stmt, ReadTransfer, out);
+}
+
+Result<LedgerHead> SqliteLedgerStore::LoadHead() {
+  LedgerHead head;
+  auto max_seq = db_.Prepare("SELECT coalesce(max(seq), 0) FROM ledger_transfers");
+  if (!max_seq.ok()) return max_seq.status();
+  auto row = max_seq->Step();
+  if (!row.ok()) return row.status();
+  head.last_transfer_seq = max_seq->ColumnInt(0);
+  auto last = db_.Prepare("SELECT " + std::string(kBatchColumns) +
+                          " FROM ledger_batches ORDER BY seq DESC LIMIT 1");
+  if (!last.ok()) return last.status();
+  std::vector<BatchRecord> batches;
+  CITYCARD_RETURN_IF_ERROR(Collect(*last, ReadBatch, &batches));
+  if (!batches.empty()) head.last_batch = batches.front();
+  return head;
+}
+
+Status SqliteLedgerStore::Write(const LedgerWrite& write) {
+  for (const Account& a : write.new_accounts) {
+    insert_account_->Bind(1, AsInt(a.id))
+        .Bind(2, int64_t{static_cast<uint8_t>(a.kind)})
+        .Bind(3, AsInt(a.owner_ref))
+        .Bind(4, a.floor_fen)
+        .Bind(5, int64_t{a.flags})
+        .Bind(6, a.debits_posted)
+        .Bind(7, a.credits_posted)
+        .Bind(8, a.debits_pending)
+        .Bind(9, a.credits_pending)
+        .Bind(10, int64_t{0});
+    CITYCARD_RETURN_IF_ERROR(insert_account_->Run());
+  }
+  for (const AccountRecord& r : write.accounts) {
+    const Account& a = r.account;
+    update_account_->Bind(1, int64_t{a.flags})
+        .Bind(2, a.debits_posted)
+        .Bind(3, a.credits_posted)
+        .Bind(4, a.debits_pending)
+        .Bind(5, a.credits_pending)
+        .Bind(6, r.last_transfer_seq)
+        .Bind(7, AsInt(a.id));
+    CITYCARD_RETURN_IF_ERROR(update_account_->Run());
+    if (db_.Changes() != 1) {
+      return Status::Internal("ledger_write_failed",
+                              "account " + std::to_string(a.id) + " vanished from the store");
+    }
+  }
+  for (const TransferRecord& r : write.transfers) {
+    const Transfer& t = r.transfer;
+    insert_transfer_->Bind(1, r.seq);
+    BindId(*insert_transfer_, 2, t.id);
+    insert_transfer_->Bind(3, AsInt(t.debit_account_id))
+        .Bind(4, AsInt(t.credit_account_id))
+        .Bind(5, t.amount_fen);
+    BindOptionalId(*insert_transfer_, 6, t.pending_id);
+    insert_transfer_->Bind(7, int64_t{t.timeout_s}).Bind(8, int64_t{t.code}).Bind(9, int64_t{t.flags});
+    BindOptionalId(*insert_transfer_, 10, t.user_data_128);
+    insert_transfer_->Bind(11, AsInt(t.user_data_64))
+        .Bind(12, int64_t{t.user_data_32})
+        .Bind(13, t.timestamp_ms)
+        .Bind(14, r.batch_seq)
+        .Bind(15, r.debit_balance_after_fen)
+        .Bind(16, r.credit_balance_after_fen)
+        .Bind(17, r.debit_prev_seq)
+        .Bind(18, r.credit_prev_seq);
+    CITYCARD_RETURN_IF_ERROR(insert_transfer_->Run());
+    if (r.pending_status != PendingStatus::none) {
+      insert_pending_->Bind(1, r.seq);
+      if (r.expires_at_ms == 0) {
+        insert_pending_->BindNull(2);
+      } else {
+        insert_pending_->Bind(2, r.expires_at_ms);
+      }
+      insert_pending_->Bind(3, int64_t{static_cast<uint8_t>(r.pending_status)});
+      CITYCARD_RETURN_IF_ERROR(insert_pending_->Run());
+    }
+  }
+  for (const FailedTransfer& f : write.failed) {
+    BindId(*insert_failed_, 1, f.id);
+    insert_failed_->Bind(2, int64_t{static_cast<uint8_t>(f.outcome)}).Bind(3, f.timestamp_ms);
+    CITYCARD_RETURN_IF_ERROR(insert_failed_->Run());
+  }
+  for (const auto& [seq, status] : write.pending_updates) {
+    update_pending_->Bind(1, int64_t{static_cast<uint8_t>(status)}).Bind(2, seq);
+    CITYCARD_RETURN_IF_ERROR(update_pending_->Run());
+    if (db_.Changes() != 1) {
+      return Status::Internal("ledger_write_failed",
+                              "pending transfer seq " + std::to_string(seq) + " is not stored");
+    }
+  }
+  if (write.batch) {
+    const BatchRecord& b = *write.batch;
+    insert_batch_->Bind(1, b.seq)
+        .Bind(2, ByteView(b.prev_hash))
+        .Bind(3, ByteView(b.hash))
+        .Bind(4, b.first_transfer_seq)
+        .Bind(5, b.transfer_count)
+        .Bind(6, b.timestamp_ms);
+    CITYCARD_RETURN_IF_ERROR(insert_batch_->Run());
+  }
+  return Status::Ok();
+}
+
+Status SqliteLedgerStore::ScanAccounts(const std::function<Status(const AccountRecord&)>& visit) {
+  auto stmt = db_.Prepare("SELECT " + std::string(kAccountColumns) + " FROM ledger_accounts");
+  if (!stmt.ok()) return stmt.status();
+  while (true) {
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Ok();
+    CITYCARD_RETURN_IF_ERROR(visit(ReadAccount(*stmt)));
+  }
+}
+
+Status SqliteLedgerStore::ScanTransfers(int64_t after_seq, size_t limit,
+                                        std::vector<TransferRecord>* out) {
+  auto stmt = db_.Prepare(std::string(kTransferSelect) + "WHERE t.seq > ? ORDER BY t.seq LIMIT ?");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, after_seq).Bind(2, static_cast<int64_t>(limit));
+  return Collect(*stmt, ReadTransfer, out);
+}
+
+Status SqliteLedgerStore::ScanBatches(int64_t after_seq, size_t limit, std::vector<BatchRecord>* out) {
+  auto stmt = db_.Prepare("SELECT " + std::string(kBatchColumns) +
+                          " FROM ledger_batches WHERE seq > ? ORDER BY seq LIMIT ?");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, after_seq).Bind(2, static_cast<int64_t>(limit));
+  return Collect(*stmt, ReadBatch, out);
+}
+
+}  // namespace citycard::db

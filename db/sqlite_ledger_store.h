@@ -1,0 +1,61 @@
+// The ledger's SQLite store: core's LedgerStore (core/ledger_store.h) over a db::Database.
+// Schema and record layouts: docs/ledger.md "SQLite schema". The store shares its connection
+// and file with the other components' tables, so that a caller can make ledger changes
+// atomic with its own rows (Ledger::JoinedTransaction); durability comes from the Database
+// (WAL, synchronous=FULL).
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "core/ledger_store.h"
+#include "db/database.h"
+
+namespace citycard::db {
+
+class SqliteLedgerStore final : public LedgerStore {
+ public:
+  // Brings the "ledger" component's schema up to date (Database::Migrate) and prepares the
+  // statements. The Database must outlive the store. Failures: the Database's (Kind::internal
+  // "db_error", "schema_too_new").
+  static Result<std::unique_ptr<SqliteLedgerStore>> Open(Database& db);
+
+  Status Begin() override;
+  Status Commit() override;
+  Status Rollback() override;
+  Status LoadAccounts(std::span<const uint64_t> ids, std::vector<AccountRecord>* out) override;
+  Status LoadTransfers(std::span<const Id128> ids, std::vector<TransferRecord>* out) override;
+  Status LoadFailed(std::span<const Id128> ids, std::vector<FailedTransfer>* out) override;
+  Status LoadTransfersBySeq(std::span<const int64_t> seqs, std::vector<TransferRecord>* out) override;
+  Status LoadExpiredPending(int64_t now_ms, size_t limit, std::vector<TransferRecord>* out) override;
+  Result<LedgerHead> LoadHead() override;
+  // Writes each part with one prepared statement; a row that does not fit (a duplicate id, an
+  // update of a missing account) fails the whole write with Kind::internal "ledger_write_failed"
+  // or the Database's "db_constraint", and the engine rolls back.
+  Status Write(const LedgerWrite& write) override;
+  Status ScanAccounts(const std::function<Status(const AccountRecord&)>& visit) override;
+  Status ScanTransfers(int64_t after_seq, size_t limit, std::vector<TransferRecord>* out) override;
+  Status ScanBatches(int64_t after_seq, size_t limit, std::vector<BatchRecord>* out) override;
+
+  // The schema, one entry per version (Database::Migrate).
+  static const std::vector<std::string>& Migrations();
+
+ private:
+  explicit SqliteLedgerStore(Database& db) : db_(db) {}
+  Status Prepare();
+
+  Database& db_;
+  std::optional<Statement> account_by_id_;
+  std::optional<Statement> transfer_by_id_;
+  std::optional<Statement> transfer_by_seq_;
+  std::optional<Statement> failed_by_id_;
+  std::optional<Statement> insert_account_;
+  std::optional<Statement> update_account_;
+  std::optional<Statement> insert_transfer_;
+  std::optional<Statement> insert_pending_;
+  std::optional<Statement> update_pending_;
+  std::optional<Statement> insert_failed_;
+  std::optional<Statement> insert_batch_;
+};
+
+}  // namespace citycard::db
