@@ -763,6 +763,7 @@ Id128 Ledger::ExpiryTransferId(const Id128& pending_id) const {
 }
 
 Result<size_t> Ledger::ExpirePending() {
+  CITYCARD_RETURN_IF_ERROR(LoadHead());
   size_t voided = 0;
   // Each round voids what it loaded (every loaded transfer is still pending), so the rounds
   // end; a round that voids nothing stops the loop in any case.
