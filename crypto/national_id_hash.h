@@ -1,7 +1,8 @@
 // The keyed hash of a national id number: the database stores this (and a masked form, see
 // core/national_id.h), never the number itself, so that a stolen database does not give away
 // who the holders are, while the same number always finds the same holder. A plain hash would
-// not do: there are few enough valid id numbers to hash them all.
+// not do: there are few enough valid id numbers to hash them all. See docs/crypto.md,
+// "National id hash".
 #pragma once
 
 #include <string>

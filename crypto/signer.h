@@ -1,6 +1,7 @@
 // Ed25519 signatures (RFC 8032) over OpenSSL 3: the core signs batch acknowledgements and
 // medical settlement vouchers; terminals and auditors verify with the exported public key.
 // Signing is about 31 k/s per core, verifying 12 k/s: sign per batch, never per tap.
+// Key and signature formats: docs/crypto.md, "Core signatures".
 #pragma once
 
 #include <array>

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <string>
 
 #include "crypto/mac.h"
@@ -104,4 +105,41 @@ TEST_CASE("HKDF-SHA256 matches RFC 5869 test case 1", "[crypto][mac]") {
 TEST_CASE("HKDF-SHA256 with an empty salt and info matches RFC 5869 test case 3", "[crypto][mac]") {
   Mac32 okm = HkdfSha256(Repeat(0x0b, 22), {}, {});
   REQUIRE(ToHex(okm) == "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d");
+}
+
+// Not a timed test: a measurement, hidden from normal runs. Run it with
+//   build/tests/citycard_crypto_tests "[.bench]" -s
+// and note the figures in docs/crypto.md.
+TEST_CASE("Measure: MAC rates over 64 bytes", "[crypto][.bench]") {
+  constexpr int kIterations = 1'000'000;
+  Bytes message(64, 0x5a);
+  Bytes key(32, 0x11);
+  auto rate = [](int n, auto&& body) {
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) body(i);
+    std::chrono::duration<double> seconds = std::chrono::steady_clock::now() - start;
+    return n / seconds.count();
+  };
+  uint8_t sink = 0;
+  HmacSha256 hmac(key);
+  double hmac_reused = rate(kIterations, [&](int i) {
+    message[0] = static_cast<uint8_t>(i);
+    sink ^= hmac.Compute(message)[0];
+  });
+  double hmac_fresh = rate(kIterations / 10, [&](int i) {
+    message[0] = static_cast<uint8_t>(i);
+    sink ^= HmacSha256(key).Compute(message)[0];
+  });
+  AesCmac cmac(ByteView(key).first(16));
+  double cmac_reused = rate(kIterations, [&](int i) {
+    message[0] = static_cast<uint8_t>(i);
+    sink ^= cmac.Compute(message)[0];
+  });
+  WARN("HMAC-SHA256 64 B, reused context: " << hmac_reused / 1e6 << " M/s ("
+       << 1e9 / hmac_reused << " ns)");
+  WARN("HMAC-SHA256 64 B, new keyed object per MAC: " << hmac_fresh / 1e6 << " M/s ("
+       << 1e9 / hmac_fresh << " ns)");
+  WARN("AES-128-CMAC 64 B, reused context: " << cmac_reused / 1e6 << " M/s ("
+       << 1e9 / cmac_reused << " ns)");
+  REQUIRE(sink == sink);
 }

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <string>
 
 #include "crypto/signer.h"
@@ -88,4 +89,23 @@ TEST_CASE("A generated Ed25519 key round-trips through its private key", "[crypt
   REQUIRE(again->PublicKey() == signer.PublicKey());
   Ed25519Signer moved = std::move(signer);
   REQUIRE(moved.PublicKey() == again->PublicKey());
+}
+
+// A measurement, hidden from normal runs: citycard_crypto_tests "[.bench]" -s
+TEST_CASE("Measure: Ed25519 sign and verify rates", "[crypto][.bench]") {
+  constexpr int kIterations = 5'000;
+  Ed25519Signer signer = Ed25519Signer::Generate();
+  Ed25519PublicKey public_key = signer.PublicKey();
+  Bytes message(64, 0x5a);
+  Ed25519Signature signature{};
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kIterations; ++i) signature = signer.Sign(message);
+  std::chrono::duration<double> sign_s = std::chrono::steady_clock::now() - start;
+  start = std::chrono::steady_clock::now();
+  int valid = 0;
+  for (int i = 0; i < kIterations; ++i) valid += VerifyEd25519(public_key, message, signature);
+  std::chrono::duration<double> verify_s = std::chrono::steady_clock::now() - start;
+  WARN("Ed25519 sign: " << kIterations / sign_s.count() / 1e3 << " k/s; verify: "
+       << kIterations / verify_s.count() / 1e3 << " k/s");
+  REQUIRE(valid == kIterations);
 }
