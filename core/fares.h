@@ -233,7 +233,9 @@ void SortFareNetwork(FareNetwork* network);
 // limit, and no (profile, mode) has two daily caps.
 // Failure: Kind::bad_input, code "invalid_fare_table", message "line L: PATH: why" where PATH
 // names the field (operators[2].routes[0].pricing.fare_fen) and L is the line of its key in
-// the text (for a syntax error, "line L, column C: why").
+// the text (for a syntax error, "line L, column C: why"; a missing field is reported at the
+// line of the object that lacks it). A duplicate key inside one object is not detected: the
+// last one wins.
 Result<FareTable> ParseFareTable(std::string_view json);
 
 // ---------------------------------------------------------------------------------------------
@@ -329,7 +331,9 @@ FareQuote Price(const FareTable& table, const FareRequest& request);
 // reset first. An entry changes nothing (the ride has not ended).
 RideContext NextContext(const FareRequest& request, const FareQuote& quote);
 
-// The parking fee for a stay, by the route's rate table (before any concession).
+// The parking fee for a stay, by the route's rate table (before any concession). The stay
+// must be 0 .. kFareMinutesMax * 60 seconds (asserted; Price refuses longer stays as
+// invalid_request before calling this).
 int64_t ParkingFee(const RoutePricing& pricing, int64_t stay_seconds);
 
 // The amount a card pays of `fen` at `percent`, rounded half up to the fen.

@@ -236,6 +236,30 @@ TEST_CASE("Fare table errors name the field and the line of its key", "[core][fa
           "line 10: networks[0].zone_fares_fen[1]: must be an array of 3 fares");
   REQUIRE(ErrorOf("\"name\": \"Test city\"", "\"name\": \"Test city\", \"colour\": 1") ==
           "line 5: colour: unknown field");
+  REQUIRE(ErrorOf(",\n     \"pair_fares\": [{\"from\": 1, \"to\": 2, \"fare_fen\": 500}]", "") ==
+          "line 13: networks[1]: needs zone_fares_fen or pair_fares");
+  REQUIRE(ErrorOf("{\"kind\": \"flat\", \"fare_fen\": 300}", "{\"kind\": \"zone\", \"fare_fen\": 300}") ==
+          "line 21: operators[1].pricing.kind: must be one of flat, distance, metered, parking");
+  REQUIRE(ErrorOf("\"id\": \"bus1\"", "\"id\": \"bus1-with-a-long-id\"") ==
+          "line 18: operators[0].id: is longer than 16 bytes");
+  REQUIRE(ErrorOf("\"id\": \"bus1\"", "\"id\": \"bus 1\"") ==
+          "line 18: operators[0].id: must be printable ASCII without spaces");
+  REQUIRE(ErrorOf("\"mode\": \"scenic\", \"pricing\": {\"kind\": \"flat\", \"fare_fen\": 3000}",
+                  "\"mode\": \"scenic\"") ==
+          "line 31: operators[7]: needs a pricing or at least one route");
+  REQUIRE(ErrorOf("\"fare_fen\": 5000}", "\"fare_fen\": 5000, \"free_minutes\": 3}") ==
+          "line 30: operators[6].pricing.free_minutes: is not a field of a flat pricing");
+  REQUIRE(ErrorOf("\"student\": [{\"kind\": \"percent\", \"pay_percent\": 50}",
+                  "\"student\": [{\"kind\": \"percent\", \"pay_percent\": 50, \"rides_per_month\": 3}") ==
+          "line 36: concessions.student[0].rides_per_month: is not a field of a percent concession");
+  REQUIRE(ErrorOf("\"cap_fen\": 1000", "\"cap_fen\": 10.5") ==
+          "line 51: daily_caps[0].cap_fen: must be an integer from 0 to 1000000");
+  REQUIRE(ErrorOf("\"to\": \"16:00\"", "\"to\": \"09:00\"") ==
+          "line 37: concessions.elderly[0].hours[0]: is empty: from and to are the same time");
+  REQUIRE(ErrorOf("\"version\": 7", "\"version\": 4294967296") ==
+          "line 4: version: must be an integer from 1 to 4294967295");
+  REQUIRE(ErrorOf("\"version\": 7", "\"version\": 18446744073709551615") ==
+          "line 4: version: must be an integer from 1 to 4294967295");
   REQUIRE(ParseFareTable("[]").status().message() == "line 1: (top level): must be an object");
 }
 
