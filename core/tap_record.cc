@@ -1,5 +1,7 @@
 #include "core/tap_record.h"
 
+#include <algorithm>
+
 namespace citycard {
 
 namespace {
@@ -131,6 +133,13 @@ Result<TapRecord> DecodeTapRecord(ByteView bytes) {
   if (!p) return Invalid("unknown card profile");
   r.profile = *p;
   CITYCARD_RETURN_IF_ERROR(ValidateTapRecord(r));
+  // Only the canonical encoding is accepted: a text field's padding must be all NUL. Without
+  // this, bytes after a field's first NUL could be altered without changing the decoded
+  // record, and a MAC checked over the decoded record would not cover them.
+  Bytes canonical = EncodeTapRecord(r);
+  if (!std::equal(canonical.begin(), canonical.end(), bytes.begin())) {
+    return Invalid("text field padding is not all NUL");
+  }
   return r;
 }
 

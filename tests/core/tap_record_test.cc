@@ -67,3 +67,12 @@ TEST_CASE("Validation refuses identifiers that are empty, too long or not ASCII"
   r.amount_fen = -1;
   REQUIRE_FALSE(ValidateTapRecord(r).ok());
 }
+
+TEST_CASE("A record whose text padding is not all NUL is refused", "[core][tap]") {
+  Bytes bytes = EncodeTapRecord(SampleRecord());
+  // The terminal id "263031101" is 9 bytes at offset 38; its padding follows.
+  bytes[6 + 8 + 4 + 8 + 8 + 12] = 'x';
+  auto decoded = DecodeTapRecord(bytes);
+  REQUIRE_FALSE(decoded.ok());
+  REQUIRE(decoded.status().code() == "invalid_tap_record");
+}
