@@ -1,0 +1,325 @@
+// Clearing and settlement: what each operator is owed for a clearing day, the transfers that
+// pay it, and the proof that the figures agree with the ledger. The report, the fee rounding,
+// the reconciliation, the transfer ids and the accounting of capping rebates are described in
+// docs/settlement.md; this header is the contract.
+//
+// The pure part (BuildSettlementReport, PlanSettlementTransfers, Reconcile, the JSON form)
+// computes from values alone. Settler drives it over storage interfaces: the taps of the day
+// (SettlementTapSource, implemented over the ingest's tap store), the registry, the ledger and
+// SettlementStore (db/sqlite_settlement_store.h), where finished runs are kept.
+//
+// Money flows of one operator for one clearing day, all in the ledger:
+//   taps (booked by ingest):  card purse        -> operator payable   paid_fen
+//   capping rebates:          operator payable  -> card purse         capping_rebate_fen
+//   fee:                      operator payable  -> fee income         fee_fen
+//   payout:                   operator payable  -> settlement         net_fen
+// so that paid_fen = capping_rebate_fen + fee_fen + net_fen: the day leaves nothing on the
+// payable.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/capping.h"
+#include "core/clock.h"
+#include "core/digest.h"
+#include "core/fares.h"
+#include "core/ledger.h"
+#include "core/ledger_store.h"
+#include "core/profile.h"
+#include "core/registry.h"
+#include "core/status.h"
+#include "core/time.h"
+
+namespace citycard {
+
+// Transfer codes booked by settlement (Transfer::code). Stable numbers, in a range of their
+// own so that they cannot meet the codes other components add to TransferCode
+// (core/account_plan.h).
+inline constexpr uint16_t kTransferCodeCappingRebate = 48;  // operator payable -> card purse
+inline constexpr uint16_t kTransferCodeSettlementFee = 49;  // operator payable -> fee income
+inline constexpr uint16_t kTransferCodeSettlementPayout = 50;  // operator payable -> settlement
+
+// Domains of the derived transfer ids (DeriveTransferId): the payout and the fee of (day,
+// operator), the rebate of (day, operator, card).
+inline constexpr std::string_view kPayoutIdDomain = "citycard.settlement.payout";
+inline constexpr std::string_view kFeeIdDomain = "citycard.settlement.fee";
+inline constexpr std::string_view kRebateIdDomain = "citycard.settlement.rebate";
+
+// Limits. A clearing cut-off is a time of day; a day with more operators than this is not a
+// city's; the ledger is read in pages of this many transfers.
+inline constexpr int64_t kClearingCutoffSecondsMax = kSecondsPerDay - 1;
+inline constexpr size_t kSettlementOperatorsMax = 65'536;
+inline constexpr size_t kLedgerScanPageTransfers = 4'096;
+// The most fen one report row may hold in any column (¥1,000,000,000,000): far above a city's
+// day, and small enough that multiplying by kFeeBasisPointsMax cannot overflow.
+inline constexpr int64_t kSettlementFenMax = 100'000'000'000'000;
+static_assert(kSettlementFenMax <= (INT64_MAX - kFeeBasisPointsMax) / kFeeBasisPointsMax);
+
+// ---- Inputs ----------------------------------------------------------------------------
+
+// The taps of one operator cleared on one day (received on it), as the tap store aggregates
+// them. A late tap (made before the day it was received on) is counted on the day it arrived.
+struct OperatorTapTotals {
+  std::string operator_id;
+  int64_t taps = 0;                   // every accepted record, zero-amount ones included
+  int64_t paid_taps = 0;              // those that moved money (amount > 0): one ledger transfer each
+  int64_t gross_fen = 0;              // full fare
+  int64_t concession_fen = 0;
+  int64_t transfer_discount_fen = 0;
+  int64_t paid_fen = 0;               // what the cards paid, booked purse -> payable
+  int64_t late_taps = 0;
+  int64_t late_paid_fen = 0;
+};
+
+// Hooks for the operators that are not transport: what a counter or kiosk collected in
+// top-ups, what a hospital settled (the fund's share and the holders' share), what a utility
+// was paid in bills. Reported per operator; none of it passes through the operator's payable
+// today, so none of it enters the net (docs/settlement.md "Other services").
+struct OperatorServiceTotals {
+  std::string operator_id;
+  int64_t topups = 0;
+  int64_t topup_fen = 0;
+  int64_t medical_bills = 0;
+  int64_t medical_fund_fen = 0;
+  int64_t medical_holder_fen = 0;
+  int64_t bills = 0;
+  int64_t bills_amount_fen = 0;
+};
+
+// A capping rebate to book: what `card_no` gets back from `operator_id` for the day.
+struct CardRebate {
+  std::string card_no;
+  std::string operator_id;
+  int64_t rebate_fen = 0;  // > 0
+};
+
+// ---- The report ------------------------------------------------------------------------
+
+// One operator's (or the totals') line of a clearing day. JSON keys are the member names.
+struct OperatorSettlement {
+  std::string operator_id;  // "" in the totals
+  std::string name;
+  std::string kind;         // OperatorKindName; "" in the totals
+  int64_t fee_bp = 0;       // 0 in the totals
+  int64_t taps = 0;
+  int64_t paid_taps = 0;
+  int64_t late_taps = 0;
+  int64_t gross_fen = 0;
+  int64_t concession_fen = 0;
+  int64_t transfer_discount_fen = 0;
+  int64_t other_discount_fen = 0;  // gross - concession - transfer discount - paid (a reader's cap)
+  int64_t paid_fen = 0;
+  int64_t late_paid_fen = 0;
+  int64_t capping_rebate_fen = 0;
+  int64_t capped_cards = 0;
+  int64_t fee_base_fen = 0;  // paid - capping rebate
+  int64_t fee_fen = 0;
+  int64_t net_fen = 0;       // paid - capping rebate - fee: the payout
+  int64_t topups = 0;
+  int64_t topup_fen = 0;
+  int64_t medical_bills = 0;
+  int64_t medical_fund_fen = 0;
+  int64_t medical_holder_fen = 0;
+  int64_t bills = 0;
+  int64_t bills_amount_fen = 0;
+
+  friend bool operator==(const OperatorSettlement&, const OperatorSettlement&) = default;
+};
+
+struct SettlementReport {
+  int64_t day = 0;        // civil day number (core/time.h)
+  int64_t cutoff_s = 0;   // the clearing day starts this long after local midnight
+  std::vector<OperatorSettlement> operators;  // ascending operator_id; only those with activity
+  OperatorSettlement totals;
+
+  friend bool operator==(const SettlementReport&, const SettlementReport&) = default;
+};
+
+// The fee of an operator for a day: fee_bp basis points of fee_base_fen, rounded half up to
+// the fen (half a fen goes to the card office). fee_base_fen in 0..kSettlementFenMax, fee_bp
+// in 0..kFeeBasisPointsMax (programmer errors otherwise). Never more than the base.
+int64_t SettlementFeeFen(int64_t fee_base_fen, int64_t fee_bp);
+
+// Builds the report of `day` from the day's per-operator totals. `operators` is the registry
+// (any order); every operator named by `taps`, `services` or `rebates` must be in it. An
+// operator appears when it had taps, services or rebates; several entries of one operator in a
+// list are added up.
+// Failures: Kind::internal "unknown_operator" (an operator not in the registry),
+// "invalid_settlement_input" (a negative figure, a figure above kSettlementFenMax, paid above
+// gross, a rebate above what the operator was paid, more than kSettlementOperatorsMax
+// operators).
+Result<SettlementReport> BuildSettlementReport(int64_t day, int64_t cutoff_s,
+                                               const std::vector<Operator>& operators,
+                                               const std::vector<OperatorTapTotals>& taps,
+                                               const std::vector<OperatorServiceTotals>& services,
+                                               const std::vector<CardRebate>& rebates);
+
+// ---- Transfers -------------------------------------------------------------------------
+
+// The id of the payout, fee or rebate of `operator_id` on `day` (and `card_no` for a rebate):
+// DeriveTransferId(domain, "YYYY-MM-DD/OPERATOR[/CARD]"). Settling a day again gives the same
+// ids, so the ledger books nothing twice.
+Id128 SettlementPayoutId(const Digester& digester, int64_t day, std::string_view operator_id);
+Id128 SettlementFeeId(const Digester& digester, int64_t day, std::string_view operator_id);
+Id128 SettlementRebateId(const Digester& digester, int64_t day, std::string_view operator_id,
+                         std::string_view card_no);
+
+// Where a rebate is credited: the card's purse account id as resolved by the caller (the purse
+// of the card, or of the card that replaced it; the refunds account for a closed card).
+using RebateAccountResolver = std::function<Result<uint64_t>(std::string_view card_no)>;
+
+// The transfers that settle `report`, in this order: every rebate (ascending operator, then
+// card), then per operator (ascending) the fee and the payout. A zero amount books no transfer.
+// `operators` is the registry (for the payable account ids). Every transfer has
+// user_data_64 = the day, and user_data_32 = the operator's registry number.
+// Failures: those of `resolve`; Kind::internal "unknown_operator".
+Result<std::vector<Transfer>> PlanSettlementTransfers(const SettlementReport& report,
+                                                      const std::vector<Operator>& operators,
+                                                      const std::vector<CardRebate>& rebates,
+                                                      const Digester& digester,
+                                                      const RebateAccountResolver& resolve);
+
+// ---- Reconciliation --------------------------------------------------------------------
+
+// What the ledger moved through one account under one transfer code in a window.
+struct AccountCodeMovement {
+  int64_t transfers = 0;
+  int64_t credits_fen = 0;
+  int64_t debits_fen = 0;
+};
+// Keyed by (account id, transfer code). Only posted movements (not pending ones, nor voids).
+using LedgerMovements = std::map<std::pair<uint64_t, uint16_t>, AccountCodeMovement>;
+
+// Adds up the ledger's posted transfers whose timestamp is in [from_ms, to_ms), reading
+// `store` directly (the ledger's timestamps never go back, so the window is found by binary
+// search on the transfer sequence, then read in pages). Failures: the store's.
+Result<LedgerMovements> CollectLedgerMovements(LedgerStore& store, int64_t from_ms, int64_t to_ms);
+
+// Checks the report against the ledger's movements of its clearing day, to the fen: for every
+// operator payable, the tap transfers credited (count and amount) are the report's paid taps
+// and paid amount, and no tap was debited back; no payable outside the report received a tap;
+// the totals are the sums of the lines, and each line's parts add up (gross = concession +
+// transfer discount + other discount + paid; paid = rebate + fee + net).
+// `tap_code` is the code ingest books taps with (TransferCode::tap).
+// Failure: Kind::internal "reconciliation_failed", the message naming the first difference
+// ("operator bus-1: ledger taps 1234 fen in 5 transfers, report 1200 fen in 5 taps").
+Status Reconcile(const SettlementReport& report, const std::vector<Operator>& operators,
+                 const LedgerMovements& movements, uint16_t tap_code);
+
+// ---- JSON ------------------------------------------------------------------------------
+
+// The report as CLI.md's `settle` shape: {"day", "cutoff", "operators": [{"operator", "name",
+// "kind", "fee_bp", "taps", ..., "net_fen", "net": "12.50", ...}], "totals": {...}}. Every
+// *_fen key is also given in yuan under its name without "_fen".
+nlohmann::json SettlementReportToJson(const SettlementReport& report);
+// The inverse (used to keep finished runs). Kind::internal "invalid_settlement_record" when a
+// key is missing or of the wrong type.
+Result<SettlementReport> SettlementReportFromJson(const nlohmann::json& json);
+
+// ---- Storage and the run ---------------------------------------------------------------
+
+// A finished settlement of a day, as kept.
+struct SettlementRecord {
+  SettlementReport report;
+  int64_t settled_ms = 0;      // when it was booked, by the clock
+  int64_t transfers = 0;       // how many transfers it booked
+};
+
+class SettlementStore {
+ public:
+  virtual ~SettlementStore() = default;
+  // The finished run of `day`, or nullopt.
+  virtual Result<std::optional<SettlementRecord>> FindRun(int64_t day) = 0;
+  // Keeps a finished run. Kind::refused "settlement_exists" when `day` has one. Called inside
+  // the unit of work that books the run's transfers (same connection), so both commit together.
+  virtual Status SaveRun(const SettlementRecord& record) = 0;
+  // The clearing cut-off in seconds after local midnight (0 when never set).
+  virtual Result<int64_t> ClearingCutoff() = 0;
+  // Sets it: Kind::bad_input "invalid_cutoff" outside 0..kClearingCutoffSecondsMax.
+  virtual Status SetClearingCutoff(int64_t cutoff_s) = 0;
+};
+
+// What settlement reads about the taps of a clearing day: implemented over the ingest's tap
+// store (tools/cli adapts it), faked in tests.
+struct CardDayTaps {
+  std::string card_no;
+  Profile profile = Profile::adult;
+  std::vector<PaidTap> taps;  // the card's taps cleared on the day that paid money and are not late
+};
+class SettlementTapSource {
+ public:
+  virtual ~SettlementTapSource() = default;
+  // The per-operator totals of the taps cleared on `day`.
+  virtual Result<std::vector<OperatorTapTotals>> OperatorTotals(int64_t day) = 0;
+  // Calls `visit` once per card that paid on `day` with its paid taps that are not late; stops
+  // at and returns the first failing visit.
+  virtual Status ForEachCardDay(int64_t day,
+                                const std::function<Status(const CardDayTaps&)>& visit) = 0;
+  // Other services of the day (top-ups, medical, bills); empty until those modules feed it.
+  virtual Result<std::vector<OperatorServiceTotals>> ServiceTotals(int64_t day) {
+    (void)day;
+    return std::vector<OperatorServiceTotals>{};
+  }
+};
+
+struct SettlerConfig {
+  uint16_t tap_code = 16;  // TransferCode::tap
+  std::vector<DailyCap> daily_caps;  // from the loaded fare table; empty: no capping
+};
+
+struct SettlementOutcome {
+  SettlementRecord record;
+  bool repeated = false;  // the day was settled before: nothing was booked now
+};
+
+// Which ride mode an operator's taps count under for a daily cap; nullopt for operators whose
+// taps no cap covers (utilities, hospitals, counters).
+std::optional<RideMode> CapModeForOperator(OperatorKind kind);
+
+class Settler {
+ public:
+  // Everything passed must outlive the Settler. `registry`, `ledger` and `settlement_store`
+  // share one storage transaction (RegistryStore::Begin); `ledger_store` is the ledger's.
+  Settler(RegistryStore& registry, Ledger& ledger, LedgerStore& ledger_store,
+          SettlementStore& settlement_store, SettlementTapSource& taps, const Digester& digester,
+          const Clock& clock, SettlerConfig config);
+
+  // Settles clearing day `day`: builds the report, reconciles it with the ledger, books the
+  // rebates, fees and payouts and keeps the run, all in one transaction. A day settled before
+  // is reconciled again and its kept report returned (repeated; nothing booked).
+  // Failures: Kind::refused "day_not_over" (the clock has not passed the day's end yet: taps
+  // may still arrive); Kind::internal "reconciliation_failed" (nothing booked),
+  // "settlement_transfer_failed" (the ledger declined a transfer: a different settlement of the
+  // day was booked before; nothing booked), "unknown_operator", "invalid_settlement_input";
+  // the capping engine's and the stores' failures.
+  Result<SettlementOutcome> Settle(int64_t day);
+
+ private:
+  Result<std::vector<CardRebate>> ComputeRebates(int64_t day,
+                                                 const std::vector<Operator>& operators);
+  Result<uint64_t> RebateAccount(std::string_view card_no);
+  Status ReconcileWithLedger(const SettlementReport& report,
+                             const std::vector<Operator>& operators);
+  Status Book(const std::vector<Transfer>& transfers, const SettlementRecord& record);
+
+  RegistryStore& registry_;
+  Ledger& ledger_;
+  LedgerStore& ledger_store_;
+  SettlementStore& store_;
+  SettlementTapSource& taps_;
+  const Digester& digester_;
+  const Clock& clock_;
+  SettlerConfig config_;
+  int64_t cutoff_s_ = 0;
+};
+
+}  // namespace citycard

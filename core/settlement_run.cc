@@ -1,0 +1,173 @@
+// Settler: the settlement of one clearing day over the storage interfaces (core/settlement.h).
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/account_plan.h"
+#include "core/settlement.h"
+#include "core/time.h"
+#include "core/unit_of_work.h"
+
+namespace citycard {
+
+namespace {
+
+// How many cards a replacement chain may pass through before a rebate gives up: a card is
+// replaced a handful of times in its life; a longer chain is a registry loop.
+constexpr int kReplacementChainMax = 64;
+
+}  // namespace
+
+std::optional<RideMode> CapModeForOperator(OperatorKind kind) {
+  switch (kind) {
+    case OperatorKind::bus: return RideMode::bus;
+    case OperatorKind::metro: return RideMode::metro;
+    case OperatorKind::taxi: return RideMode::taxi;
+    case OperatorKind::parking: return RideMode::parking;
+    case OperatorKind::scenic: return RideMode::scenic;
+    case OperatorKind::utility:
+    case OperatorKind::hospital:
+    case OperatorKind::counter: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+Settler::Settler(RegistryStore& registry, Ledger& ledger, LedgerStore& ledger_store,
+                 SettlementStore& settlement_store, SettlementTapSource& taps,
+                 const Digester& digester, const Clock& clock, SettlerConfig config)
+    : registry_(registry),
+      ledger_(ledger),
+      ledger_store_(ledger_store),
+      store_(settlement_store),
+      taps_(taps),
+      digester_(digester),
+      clock_(clock),
+      config_(std::move(config)) {}
+
+Result<std::vector<CardRebate>> Settler::ComputeRebates(int64_t day,
+                                                        const std::vector<Operator>& operators) {
+  std::vector<CardRebate> rebates;
+  if (config_.daily_caps.empty()) return rebates;
+  std::map<std::string_view, const Operator*> registry;
+  for (const Operator& op : operators) registry.emplace(op.id, &op);
+  // The cap applies per clearing day. The capping engine works on one local day, so the
+  // card's times are shifted back by the cut-off: that maps the clearing day onto a local day
+  // and keeps the order of the taps, which is all the engine uses the times for.
+  Status status = taps_.ForEachCardDay(day, [&](const CardDayTaps& card) -> Status {
+    std::vector<PaidTap> capped;
+    for (PaidTap tap : card.taps) {
+      auto op = registry.find(tap.operator_id);
+      if (op == registry.end()) {
+        return Status::Internal("unknown_operator",
+                                fmt::format("operator {} is not in the registry", tap.operator_id));
+      }
+      tap.time_s -= cutoff_s_;
+      capped.push_back(std::move(tap));
+    }
+    auto result = ComputeCapRebates(capped, card.profile, config_.daily_caps);
+    if (!result.ok()) return result.status();
+    for (const OperatorRebate& r : result->operators) {
+      if (r.rebate_fen > 0) rebates.push_back({card.card_no, r.operator_id, r.rebate_fen});
+    }
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return rebates;
+}
+
+Result<uint64_t> Settler::RebateAccount(std::string_view card_no) {
+  std::string current(card_no);
+  for (int i = 0; i < kReplacementChainMax; ++i) {
+    auto card = registry_.FindCard(current);
+    if (!card.ok()) return card.status();
+    if (!card->has_value()) {
+      return Status::Internal("card_not_found",
+                              fmt::format("card {} paid taps but is not in the registry", current));
+    }
+    const Card& c = **card;
+    // A closed card's purse takes no more transfers: the card office owes the holder the
+    // rebate, which waits on the refunds account like the rest of a closed card's money.
+    if (c.status == CardStatus::closed) return SystemAccountId(AccountKind::refunds);
+    // A replaced card whose balance has moved would strand the rebate on a purse nobody
+    // reads: it follows the balance to the card that replaced it.
+    if (c.status == CardStatus::replaced && c.balance_moved_s != 0 && !c.replaced_by.empty()) {
+      current = c.replaced_by;
+      continue;
+    }
+    return c.purse_account_id;
+  }
+  return Status::Internal("replacement_chain_too_long",
+                          fmt::format("card {} has more than {} replacements", card_no,
+                                      kReplacementChainMax));
+}
+
+Status Settler::ReconcileWithLedger(const SettlementReport& report,
+                                    const std::vector<Operator>& operators) {
+  int64_t from_ms = ClearingDayStart(report.day, report.cutoff_s) * 1000;
+  int64_t to_ms = ClearingDayStart(report.day + 1, report.cutoff_s) * 1000;
+  auto movements = CollectLedgerMovements(ledger_store_, from_ms, to_ms);
+  if (!movements.ok()) return movements.status();
+  return Reconcile(report, operators, *movements, config_.tap_code);
+}
+
+Status Settler::Book(const std::vector<Transfer>& transfers, const SettlementRecord& record) {
+  return RunUnitOfWork(registry_, ledger_, [&]() -> Status {
+    for (size_t start = 0; start < transfers.size(); start += kTransferBatchMax) {
+      size_t count = std::min(kTransferBatchMax, transfers.size() - start);
+      std::span<const Transfer> batch(transfers.data() + start, count);
+      auto outcomes = ledger_.Apply(batch);
+      if (!outcomes.ok()) return outcomes.status();
+      for (size_t i = 0; i < count; ++i) {
+        if (IsSuccess((*outcomes)[i])) continue;
+        return Status::Internal(
+            "settlement_transfer_failed",
+            fmt::format("transfer {} of the settlement of {} was declined: {}",
+                        batch[i].id.ToHex(), FormatDay(record.report.day),
+                        TransferOutcomeName((*outcomes)[i])));
+      }
+    }
+    return store_.SaveRun(record);
+  });
+}
+
+Result<SettlementOutcome> Settler::Settle(int64_t day) {
+  auto cutoff = store_.ClearingCutoff();
+  if (!cutoff.ok()) return cutoff.status();
+  cutoff_s_ = *cutoff;
+  int64_t end_ms = ClearingDayStart(day + 1, cutoff_s_) * 1000;
+  if (clock_.NowMs() < end_ms) {
+    return Status::Refused("day_not_over",
+                           fmt::format("clearing day {} ends at {}; taps may still arrive",
+                                       FormatDay(day), FormatLocalTime(end_ms / 1000)));
+  }
+  auto operators = registry_.ListOperators();
+  if (!operators.ok()) return operators.status();
+
+  auto kept = store_.FindRun(day);
+  if (!kept.ok()) return kept.status();
+  if (kept->has_value()) {
+    CITYCARD_RETURN_IF_ERROR(ReconcileWithLedger((*kept)->report, *operators));
+    return SettlementOutcome{std::move(**kept), true};
+  }
+
+  auto totals = taps_.OperatorTotals(day);
+  if (!totals.ok()) return totals.status();
+  auto services = taps_.ServiceTotals(day);
+  if (!services.ok()) return services.status();
+  auto rebates = ComputeRebates(day, *operators);
+  if (!rebates.ok()) return rebates.status();
+  auto report = BuildSettlementReport(day, cutoff_s_, *operators, *totals, *services, *rebates);
+  if (!report.ok()) return report.status();
+  CITYCARD_RETURN_IF_ERROR(ReconcileWithLedger(*report, *operators));
+
+  auto transfers = PlanSettlementTransfers(
+      *report, *operators, *rebates, digester_,
+      [this](std::string_view card_no) { return RebateAccount(card_no); });
+  if (!transfers.ok()) return transfers.status();
+  SettlementRecord record{std::move(*report), clock_.NowMs(),
+                          static_cast<int64_t>(transfers->size())};
+  CITYCARD_RETURN_IF_ERROR(Book(*transfers, record));
+  return SettlementOutcome{std::move(record), false};
+}
+
+}  // namespace citycard

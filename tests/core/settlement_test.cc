@@ -1,0 +1,673 @@
+#include "core/settlement.h"
+
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <map>
+
+#include "core/account_plan.h"
+#include "core/card_number.h"
+#include "core/time.h"
+#include "tests/support/memory_ledger_store_support.h"
+
+using namespace citycard;
+using citycard::testing::FakeDigester;
+using citycard::testing::MemoryLedgerStore;
+
+namespace {
+
+int64_t At(const char* local) { return *ParseLocalTime(local); }
+int64_t Day(const char* day) { return *ParseDay(day); }
+
+// A registry of operators and cards only. Its transaction is the ledger store's, as in the
+// SQLite store where both share one connection.
+class FakeRegistry final : public RegistryStore {
+ public:
+  explicit FakeRegistry(MemoryLedgerStore& ledger_store) : ledger_store_(ledger_store) {}
+  Status Begin() override { return ledger_store_.Begin(); }
+  Status Commit() override { return ledger_store_.Commit(); }
+  Status Rollback() override { return ledger_store_.Rollback(); }
+  Result<int64_t> NextSequence(std::string_view) override { return Unused(); }
+  Result<std::optional<Holder>> FindHolder(std::string_view) override { return Unused(); }
+  Result<std::optional<Holder>> FindHolderByNumber(int64_t) override { return Unused(); }
+  Status InsertHolder(const Holder&) override { return Unused(); }
+  Status UpdateHolder(const Holder&) override { return Unused(); }
+  Status InsertCard(const Card& card) override {
+    cards_[card.card_no] = card;
+    return Status::Ok();
+  }
+  Status UpdateCard(const Card& card) override { return InsertCard(card); }
+  Result<std::optional<Card>> FindCard(std::string_view card_no) override {
+    auto found = cards_.find(std::string(card_no));
+    if (found == cards_.end()) return std::optional<Card>();
+    return std::optional<Card>(found->second);
+  }
+  Result<std::vector<Card>> ListCards(const CardFilter&) override { return Unused(); }
+  Result<std::vector<Card>> ListDueReplacements(int64_t, size_t) override { return Unused(); }
+  Status InsertOperator(const Operator& op) override {
+    operators_[op.id] = op;
+    return Status::Ok();
+  }
+  Result<std::optional<Operator>> FindOperator(std::string_view id) override {
+    auto found = operators_.find(std::string(id));
+    if (found == operators_.end()) return std::optional<Operator>();
+    return std::optional<Operator>(found->second);
+  }
+  Result<std::optional<Operator>> FindOperatorByNumber(int64_t) override { return Unused(); }
+  Result<std::vector<Operator>> ListOperators() override {
+    std::vector<Operator> all;
+    for (const auto& [id, op] : operators_) all.push_back(op);
+    return all;
+  }
+  Status InsertTerminal(const Terminal&) override { return Unused(); }
+  Status SetTerminalStatus(std::string_view, TerminalStatus) override { return Unused(); }
+  Status AddTerminalKey(std::string_view, const TerminalKey&) override { return Unused(); }
+  Status RaiseTerminalCounter(std::string_view, int64_t) override { return Unused(); }
+  Result<std::optional<Terminal>> FindTerminal(std::string_view) override { return Unused(); }
+  Result<std::vector<Terminal>> ListTerminals() override { return Unused(); }
+  Result<int64_t> DenylistAdd(std::string_view, DenyReason) override { return Unused(); }
+  Result<int64_t> DenylistRemove(std::string_view) override { return Unused(); }
+  Result<std::optional<DenylistEntry>> DenylistFind(std::string_view) override { return Unused(); }
+  Result<Denylist> DenylistFull() override { return Unused(); }
+  Result<DenylistDelta> DenylistSince(int64_t) override { return Unused(); }
+
+ private:
+  static Status Unused() { return Status::Internal("unused", "not used by settlement"); }
+  MemoryLedgerStore& ledger_store_;
+  std::map<std::string, Operator> operators_;
+  std::map<std::string, Card> cards_;
+};
+
+class FakeSettlementStore final : public SettlementStore {
+ public:
+  Result<std::optional<SettlementRecord>> FindRun(int64_t day) override {
+    auto found = runs_.find(day);
+    if (found == runs_.end()) return std::optional<SettlementRecord>();
+    return std::optional<SettlementRecord>(found->second);
+  }
+  Status SaveRun(const SettlementRecord& record) override {
+    if (!runs_.emplace(record.report.day, record).second) {
+      return Status::Refused("settlement_exists", "settled before");
+    }
+    return Status::Ok();
+  }
+  Result<int64_t> ClearingCutoff() override { return cutoff_s_; }
+  Status SetClearingCutoff(int64_t cutoff_s) override {
+    cutoff_s_ = cutoff_s;
+    return Status::Ok();
+  }
+  size_t runs() const { return runs_.size(); }
+
+ private:
+  std::map<int64_t, SettlementRecord> runs_;
+  int64_t cutoff_s_ = 0;
+};
+
+struct StoredTap {
+  std::string card_no;
+  Profile profile = Profile::adult;
+  std::string operator_id;
+  RideMode mode = RideMode::bus;
+  int64_t full_fen = 0;
+  int64_t concession_fen = 0;
+  int64_t transfer_discount_fen = 0;
+  int64_t paid_fen = 0;
+  int64_t time_s = 0;
+  int64_t received_s = 0;
+};
+
+// The world of one test: a ledger, a registry, a tap store that books each tap it is given
+// (purse -> payable, at its received time) and aggregates as the ingest's tap store does.
+class World final : public SettlementTapSource {
+ public:
+  World() : ledger_(ledger_store_, clock_, digester_), registry_(ledger_store_) {
+    std::vector<Account> accounts;
+    for (AccountKind kind : kSystemAccountKinds) {
+      Account a;
+      a.id = SystemAccountId(kind);
+      a.kind = kind;
+      accounts.push_back(a);
+    }
+    REQUIRE(ledger_.CreateAccounts(accounts).ok());
+  }
+
+  void AddOperator(const std::string& id, OperatorKind kind, int64_t fee_bp) {
+    Operator op;
+    op.number = static_cast<int64_t>(++operators_);
+    op.id = id;
+    op.name = "Operator " + id;
+    op.kind = kind;
+    op.fee_bp = fee_bp;
+    op.payable_account_id = AccountIdFor(AccountKind::operator_payable, op.number);
+    Account a;
+    a.id = op.payable_account_id;
+    a.kind = AccountKind::operator_payable;
+    a.owner_ref = static_cast<uint64_t>(op.number);
+    REQUIRE(ledger_.CreateAccounts(std::span<const Account>(&a, 1)).ok());
+    REQUIRE(registry_.InsertOperator(op).ok());
+  }
+
+  std::string AddCard(Profile profile, int64_t balance_fen) {
+    Card card;
+    card.card_no = MakeCardNumber(++cards_);
+    card.profile = profile;
+    card.purse_account_id = AccountIdFor(AccountKind::card_purse, CardNumberToInt(card.card_no));
+    Account a;
+    a.id = card.purse_account_id;
+    a.kind = AccountKind::card_purse;
+    a.flags = kAccountEnforceFloor;
+    REQUIRE(ledger_.CreateAccounts(std::span<const Account>(&a, 1)).ok());
+    REQUIRE(registry_.InsertCard(card).ok());
+    if (balance_fen > 0) Book(SystemAccountId(AccountKind::topup_clearing), a.id, balance_fen, 1);
+    return card.card_no;
+  }
+
+  // Books a tap as ingest would, the clock at its arrival.
+  void Tap(const std::string& card_no, Profile profile, const std::string& operator_id,
+           RideMode mode, int64_t full_fen, int64_t concession_fen, int64_t transfer_fen,
+           const char* made, const char* received) {
+    StoredTap tap{card_no, profile, operator_id, mode, full_fen, concession_fen, transfer_fen,
+                  full_fen - concession_fen - transfer_fen, At(made), At(received)};
+    taps_.push_back(tap);
+    if (tap.paid_fen == 0) return;
+    auto op = registry_.FindOperator(operator_id);
+    REQUIRE(op.ok());
+    REQUIRE(op->has_value());
+    clock_.SetMs(tap.received_s * 1000);
+    Book(AccountIdFor(AccountKind::card_purse, CardNumberToInt(card_no)),
+         (*op)->payable_account_id, tap.paid_fen, 16);
+  }
+
+  void Book(uint64_t debit, uint64_t credit, int64_t amount_fen, uint16_t code) {
+    Transfer t;
+    t.id = Id128{7, ++transfers_};
+    t.debit_account_id = debit;
+    t.credit_account_id = credit;
+    t.amount_fen = amount_fen;
+    t.code = code;
+    t.flags = kTransferIgnoreFloor;
+    auto outcomes = ledger_.Apply(std::span<const Transfer>(&t, 1));
+    REQUIRE(outcomes.ok());
+    REQUIRE((*outcomes)[0] == TransferOutcome::created);
+  }
+
+  int64_t Balance(uint64_t account_id) {
+    auto account = ledger_.LookupAccount(account_id);
+    REQUIRE(account.ok());
+    return account->balance_fen();
+  }
+  int64_t Payable(const std::string& operator_id) {
+    return Balance((*registry_.FindOperator(operator_id))->payable_account_id);
+  }
+  int64_t Purse(const std::string& card_no) {
+    return Balance(AccountIdFor(AccountKind::card_purse, CardNumberToInt(card_no)));
+  }
+
+  Settler MakeSettler(std::vector<DailyCap> caps) {
+    SettlerConfig config;
+    config.daily_caps = std::move(caps);
+    return Settler(registry_, ledger_, ledger_store_, store_, *this, digester_, clock_, config);
+  }
+
+  // SettlementTapSource over the stored taps.
+  Result<std::vector<OperatorTapTotals>> OperatorTotals(int64_t day) override {
+    int64_t cutoff = *store_.ClearingCutoff();
+    std::map<std::string, OperatorTapTotals> by_operator;
+    for (const StoredTap& tap : taps_) {
+      if (ClearingDay(tap.received_s, cutoff) != day) continue;
+      OperatorTapTotals& t = by_operator[tap.operator_id];
+      t.operator_id = tap.operator_id;
+      bool late = ClearingDay(tap.time_s, cutoff) < day;
+      t.taps += 1;
+      t.paid_taps += tap.paid_fen > 0 ? 1 : 0;
+      t.gross_fen += tap.full_fen;
+      t.concession_fen += tap.concession_fen;
+      t.transfer_discount_fen += tap.transfer_discount_fen;
+      t.paid_fen += tap.paid_fen;
+      t.late_taps += late ? 1 : 0;
+      t.late_paid_fen += late ? tap.paid_fen : 0;
+    }
+    std::vector<OperatorTapTotals> totals;
+    for (auto& [id, t] : by_operator) totals.push_back(t);
+    return totals;
+  }
+  Status ForEachCardDay(int64_t day,
+                        const std::function<Status(const CardDayTaps&)>& visit) override {
+    int64_t cutoff = *store_.ClearingCutoff();
+    std::map<std::string, CardDayTaps> by_card;
+    for (const StoredTap& tap : taps_) {
+      if (ClearingDay(tap.received_s, cutoff) != day || ClearingDay(tap.time_s, cutoff) != day ||
+          tap.paid_fen == 0) {
+        continue;
+      }
+      CardDayTaps& card = by_card[tap.card_no];
+      card.card_no = tap.card_no;
+      card.profile = tap.profile;
+      card.taps.push_back(PaidTap{tap.operator_id, tap.mode, tap.paid_fen, tap.time_s});
+    }
+    for (const auto& [card_no, card] : by_card) CITYCARD_RETURN_IF_ERROR(visit(card));
+    return Status::Ok();
+  }
+
+  ManualClock clock_{At("2024-03-04 07:00:00") * 1000};
+  FakeDigester digester_;
+  MemoryLedgerStore ledger_store_;
+  Ledger ledger_;
+  FakeRegistry registry_;
+  FakeSettlementStore store_;
+  std::vector<StoredTap> taps_;
+  uint64_t operators_ = 0;
+  uint64_t cards_ = 0;
+  uint64_t transfers_ = 0;
+};
+
+const std::vector<DailyCap> kCaps = {
+    {Profile::adult, {RideMode::bus, RideMode::metro}, 1000},
+};
+
+// The hand-made day 2024-03-05: an adult card A that rides over its cap (1000 fen on bus and
+// metro), a student card B with one tap of the day before that arrived late, zero-amount metro
+// entries, and taps of the days before and after that must stay out.
+struct HandMadeDay {
+  World world;
+  std::string a;
+  std::string b;
+
+  // `during_day` runs at the end of 2024-03-05, before the taps of the next day.
+  explicit HandMadeDay(const std::function<void(HandMadeDay&)>& during_day = {}) {
+    world.AddOperator("bus-1", OperatorKind::bus, 130);
+    world.AddOperator("metro-1", OperatorKind::metro, 75);
+    world.AddOperator("kiosk-1", OperatorKind::counter, 0);
+    a = world.AddCard(Profile::adult, 5000);
+    b = world.AddCard(Profile::student, 5000);
+    World& w = world;
+    // The day before: settled on its own day, not here.
+    w.Tap(a, Profile::adult, "bus-1", RideMode::bus, 200, 0, 0, "2024-03-04 08:00:00",
+          "2024-03-04 08:05:00");
+    // Made the day before, received after midnight: late, cleared on 2024-03-05.
+    w.Tap(b, Profile::student, "bus-1", RideMode::bus, 200, 100, 0, "2024-03-04 23:50:00",
+          "2024-03-05 00:10:00");
+    w.Tap(a, Profile::adult, "bus-1", RideMode::bus, 200, 0, 0, "2024-03-05 08:00:00",
+          "2024-03-05 08:01:00");
+    w.Tap(a, Profile::adult, "metro-1", RideMode::metro, 0, 0, 0, "2024-03-05 08:20:00",
+          "2024-03-05 08:21:00");
+    w.Tap(a, Profile::adult, "metro-1", RideMode::metro, 600, 30, 0, "2024-03-05 08:50:00",
+          "2024-03-05 08:51:00");  // 770 paid so far
+    w.Tap(b, Profile::student, "bus-1", RideMode::bus, 200, 100, 0, "2024-03-05 09:00:00",
+          "2024-03-05 09:01:00");
+    w.Tap(a, Profile::adult, "metro-1", RideMode::metro, 0, 0, 0, "2024-03-05 17:40:00",
+          "2024-03-05 17:41:00");
+    w.Tap(a, Profile::adult, "metro-1", RideMode::metro, 400, 20, 0, "2024-03-05 18:00:00",
+          "2024-03-05 18:01:00");  // 1150: 150 above the cap, rebated by metro-1
+    w.Tap(a, Profile::adult, "bus-1", RideMode::bus, 200, 0, 100, "2024-03-05 18:30:00",
+          "2024-03-05 18:31:00");  // a transfer; all of its 100 above the cap, rebated by bus-1
+    if (during_day) during_day(*this);
+    // The day after.
+    w.Tap(a, Profile::adult, "bus-1", RideMode::bus, 200, 0, 0, "2024-03-06 07:00:00",
+          "2024-03-06 07:01:00");
+    w.clock_.SetMs(At("2024-03-06 09:00:00") * 1000);
+  }
+};
+
+void RequireLine(const OperatorSettlement& line, int64_t taps, int64_t paid_taps,
+                 int64_t late_taps, int64_t gross, int64_t concession, int64_t transfer,
+                 int64_t paid, int64_t late_paid, int64_t rebate, int64_t fee, int64_t net) {
+  CHECK(line.taps == taps);
+  CHECK(line.paid_taps == paid_taps);
+  CHECK(line.late_taps == late_taps);
+  CHECK(line.gross_fen == gross);
+  CHECK(line.concession_fen == concession);
+  CHECK(line.transfer_discount_fen == transfer);
+  CHECK(line.other_discount_fen == 0);
+  CHECK(line.paid_fen == paid);
+  CHECK(line.late_paid_fen == late_paid);
+  CHECK(line.capping_rebate_fen == rebate);
+  CHECK(line.fee_base_fen == paid - rebate);
+  CHECK(line.fee_fen == fee);
+  CHECK(line.net_fen == net);
+}
+
+}  // namespace
+
+TEST_CASE("Fees are basis points of the fee base rounded half up to the fen",
+          "[core][settlement]") {
+  CHECK(SettlementFeeFen(0, 150) == 0);
+  CHECK(SettlementFeeFen(400, 130) == 5);    // 5.2
+  CHECK(SettlementFeeFen(800, 75) == 6);     // 6.0
+  CHECK(SettlementFeeFen(50, 100) == 1);     // 0.5 rounds up
+  CHECK(SettlementFeeFen(49, 100) == 0);     // 0.49 rounds down
+  CHECK(SettlementFeeFen(150, 100) == 2);    // 1.5 rounds up
+  CHECK(SettlementFeeFen(12345, 0) == 0);
+  CHECK(SettlementFeeFen(12345, kFeeBasisPointsMax) == 12345);
+  CHECK(SettlementFeeFen(kSettlementFenMax, kFeeBasisPointsMax) == kSettlementFenMax);
+  CHECK(SettlementFeeFen(kSettlementFenMax, 1) == kSettlementFenMax / 10'000);
+}
+
+TEST_CASE("A hand-made day settles to exact figures with fees, late taps and a capping rebate",
+          "[core][settlement]") {
+  HandMadeDay day;
+  World& w = day.world;
+  Settler settler = w.MakeSettler(kCaps);
+  Result<SettlementOutcome> outcome = settler.Settle(Day("2024-03-05"));
+  REQUIRE(outcome.ok());
+  CHECK_FALSE(outcome->repeated);
+  const SettlementReport& report = outcome->record.report;
+  CHECK(report.day == Day("2024-03-05"));
+  CHECK(report.cutoff_s == 0);
+  REQUIRE(report.operators.size() == 2);  // kiosk-1 had nothing
+  CHECK(report.operators[0].operator_id == "bus-1");
+  CHECK(report.operators[0].name == "Operator bus-1");
+  CHECK(report.operators[0].kind == "bus");
+  CHECK(report.operators[0].fee_bp == 130);
+  CHECK(report.operators[0].capped_cards == 1);
+  // bus-1: late B 100 + A 200 + B 100 + A transfer 100; rebate 100; fee 1.3 % of 400 = 5.2 -> 5.
+  RequireLine(report.operators[0], 4, 4, 1, 800, 200, 100, 500, 100, 100, 5, 395);
+  // metro-1: two free entries, exits 570 and 380; rebate 150; fee 0.75 % of 800 = 6.
+  CHECK(report.operators[1].operator_id == "metro-1");
+  RequireLine(report.operators[1], 4, 2, 0, 1000, 50, 0, 950, 0, 150, 6, 794);
+  RequireLine(report.totals, 8, 6, 1, 1800, 250, 100, 1450, 100, 250, 11, 1189);
+  CHECK(report.totals.capped_cards == 2);
+  CHECK(outcome->record.transfers == 6);  // two rebates, two fees, two payouts
+
+  // The ledger: the day's payables are paid out to zero (bus-1 keeps the next day's 200 and
+  // the day before's, which is not settled), the rebate is back on A's purse.
+  CHECK(w.Payable("bus-1") == 200 + 200);
+  CHECK(w.Payable("metro-1") == 0);
+  CHECK(w.Balance(SystemAccountId(AccountKind::fee_income)) == 11);
+  CHECK(w.Balance(SystemAccountId(AccountKind::settlement)) == 1189);
+  CHECK(w.Purse(day.a) == 5000 - 200 - 200 - 570 - 380 - 100 - 200 + 250);
+  CHECK(w.Purse(day.b) == 5000 - 100 - 100);
+
+  auto payout = w.ledger_.LookupTransfer(
+      SettlementPayoutId(w.digester_, Day("2024-03-05"), "metro-1"));
+  REQUIRE(payout.ok());
+  REQUIRE(payout->has_value());
+  CHECK((*payout)->amount_fen == 794);
+  CHECK((*payout)->code == kTransferCodeSettlementPayout);
+  CHECK((*payout)->debit_account_id == AccountIdFor(AccountKind::operator_payable, 2));
+  CHECK((*payout)->credit_account_id == SystemAccountId(AccountKind::settlement));
+  auto rebate = w.ledger_.LookupTransfer(
+      SettlementRebateId(w.digester_, Day("2024-03-05"), "bus-1", day.a));
+  REQUIRE(rebate.ok());
+  REQUIRE(rebate->has_value());
+  CHECK((*rebate)->amount_fen == 100);
+  CHECK((*rebate)->code == kTransferCodeCappingRebate);
+}
+
+TEST_CASE("Settling the same day again returns the same report and books nothing",
+          "[core][settlement]") {
+  HandMadeDay day;
+  World& w = day.world;
+  Settler settler = w.MakeSettler(kCaps);
+  auto first = settler.Settle(Day("2024-03-05"));
+  REQUIRE(first.ok());
+  auto head = w.ledger_store_.LoadHead();
+  REQUIRE(head.ok());
+  int64_t transfers = head->last_transfer_seq;
+  w.clock_.AdvanceMs(3600 * 1000);
+  auto second = settler.Settle(Day("2024-03-05"));
+  REQUIRE(second.ok());
+  CHECK(second->repeated);
+  CHECK(second->record.report == first->record.report);
+  CHECK(SettlementReportToJson(second->record.report).dump() ==
+        SettlementReportToJson(first->record.report).dump());
+  CHECK(w.ledger_store_.LoadHead()->last_transfer_seq == transfers);
+  CHECK(w.store_.runs() == 1);
+}
+
+TEST_CASE("Settling a day twice books nothing twice even when the kept run was lost",
+          "[core][settlement]") {
+  HandMadeDay day;
+  World& w = day.world;
+  auto first = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE(first.ok());
+  int64_t transfers = w.ledger_store_.LoadHead()->last_transfer_seq;
+  // A second card office with an empty settlement store (the run was never kept): the
+  // transfer ids derive from (day, operator), so the ledger answers "exists" for each.
+  FakeSettlementStore empty;
+  SettlerConfig config;
+  config.daily_caps = kCaps;
+  Settler again(w.registry_, w.ledger_, w.ledger_store_, empty, w, w.digester_, w.clock_, config);
+  auto second = again.Settle(Day("2024-03-05"));
+  REQUIRE(second.ok());
+  CHECK_FALSE(second->repeated);
+  CHECK(second->record.report == first->record.report);
+  CHECK(w.ledger_store_.LoadHead()->last_transfer_seq == transfers);
+}
+
+TEST_CASE("A day that has not ended yet is refused", "[core][settlement]") {
+  HandMadeDay day;
+  World& w = day.world;
+  w.clock_.SetMs(At("2024-03-05 23:59:59") * 1000);
+  auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.status().code() == "day_not_over");
+  CHECK(outcome.status().kind() == Kind::refused);
+}
+
+TEST_CASE("A tap booked in the ledger but missing from the tap store fails reconciliation",
+          "[core][settlement]") {
+  // A tap transfer the tap store does not know of, booked on the day.
+  HandMadeDay day([](HandMadeDay& d) {
+    d.world.clock_.SetMs(At("2024-03-05 20:00:00") * 1000);
+    d.world.Book(AccountIdFor(AccountKind::card_purse, CardNumberToInt(d.a)),
+                 AccountIdFor(AccountKind::operator_payable, 2), 7, 16);
+  });
+  World& w = day.world;
+  int64_t transfers = w.ledger_store_.LoadHead()->last_transfer_seq;
+  auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.status().code() == "reconciliation_failed");
+  CHECK(outcome.status().kind() == Kind::internal);
+  CHECK(outcome.status().message() ==
+        "operator metro-1: the ledger booked 957 fen in 3 tap transfers (0 fen debited back) on "
+        "2024-03-05, the report has 950 fen in 2 paid taps");
+  CHECK(w.ledger_store_.LoadHead()->last_transfer_seq == transfers);  // nothing booked
+  CHECK(w.store_.runs() == 0);
+}
+
+TEST_CASE("A tap to an operator the report does not list fails reconciliation",
+          "[core][settlement]") {
+  HandMadeDay day([](HandMadeDay& d) {
+    d.world.clock_.SetMs(At("2024-03-05 20:00:00") * 1000);
+    d.world.Book(AccountIdFor(AccountKind::card_purse, CardNumberToInt(d.a)),
+                 AccountIdFor(AccountKind::operator_payable, 3), 300, 16);  // kiosk-1
+  });
+  World& w = day.world;
+  auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.status().code() == "reconciliation_failed");
+  CHECK(outcome.status().message().find("which the report does not list") != std::string::npos);
+}
+
+TEST_CASE("A payout id already booked with another amount fails and books nothing",
+          "[core][settlement]") {
+  HandMadeDay day;
+  World& w = day.world;
+  Transfer t;
+  t.id = SettlementPayoutId(w.digester_, Day("2024-03-05"), "metro-1");
+  t.debit_account_id = AccountIdFor(AccountKind::operator_payable, 2);
+  t.credit_account_id = SystemAccountId(AccountKind::settlement);
+  t.amount_fen = 1;
+  t.code = kTransferCodeSettlementPayout;
+  REQUIRE(w.ledger_.Apply(std::span<const Transfer>(&t, 1)).ok());
+  int64_t transfers = w.ledger_store_.LoadHead()->last_transfer_seq;
+  auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.status().code() == "settlement_transfer_failed");
+  CHECK(outcome.status().message().find("exists_with_different") != std::string::npos);
+  CHECK(w.ledger_store_.LoadHead()->last_transfer_seq == transfers);
+  CHECK(w.Payable("metro-1") == 950 - 1);
+  CHECK(w.store_.runs() == 0);
+}
+
+TEST_CASE("Without daily caps nobody is rebated and the operators keep all they were paid",
+          "[core][settlement]") {
+  HandMadeDay day;
+  auto outcome = day.world.MakeSettler({}).Settle(Day("2024-03-05"));
+  REQUIRE(outcome.ok());
+  const SettlementReport& report = outcome->record.report;
+  RequireLine(report.operators[0], 4, 4, 1, 800, 200, 100, 500, 100, 0, 7, 493);  // 6.5 -> 7
+  RequireLine(report.operators[1], 4, 2, 0, 1000, 50, 0, 950, 0, 0, 7, 943);      // 7.125 -> 7
+}
+
+TEST_CASE("A clearing cut-off moves taps after midnight into the day before",
+          "[core][settlement]") {
+  World w;
+  w.AddOperator("bus-1", OperatorKind::bus, 0);
+  std::string a = w.AddCard(Profile::adult, 5000);
+  REQUIRE(w.store_.SetClearingCutoff(4 * 3600).ok());
+  w.Tap(a, Profile::adult, "bus-1", RideMode::bus, 200, 0, 0, "2024-03-05 23:30:00",
+        "2024-03-05 23:31:00");
+  w.Tap(a, Profile::adult, "bus-1", RideMode::bus, 300, 0, 0, "2024-03-06 03:30:00",
+        "2024-03-06 03:31:00");  // before the 04:00 cut-off: still 2024-03-05
+  w.Tap(a, Profile::adult, "bus-1", RideMode::bus, 400, 0, 0, "2024-03-06 04:00:00",
+        "2024-03-06 04:01:00");
+  w.clock_.SetMs(At("2024-03-06 05:00:00") * 1000);
+  // The cap (400) applies per clearing day: 200 + 300 pass it by 100.
+  auto outcome = w.MakeSettler({{Profile::adult, {RideMode::bus}, 400}}).Settle(Day("2024-03-05"));
+  REQUIRE(outcome.ok());
+  const SettlementReport& report = outcome->record.report;
+  CHECK(report.cutoff_s == 4 * 3600);
+  REQUIRE(report.operators.size() == 1);
+  RequireLine(report.operators[0], 2, 2, 0, 500, 0, 0, 500, 0, 100, 0, 400);
+}
+
+TEST_CASE("A rebate to a closed card goes to the refunds account", "[core][settlement]") {
+  HandMadeDay day;
+  World& w = day.world;
+  Card card = **w.registry_.FindCard(day.a);
+  card.status = CardStatus::closed;
+  REQUIRE(w.registry_.UpdateCard(card).ok());
+  auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE(outcome.ok());
+  CHECK(w.Balance(SystemAccountId(AccountKind::refunds)) == 250);
+}
+
+TEST_CASE("A rebate to a replaced card whose balance moved follows it to the new card",
+          "[core][settlement]") {
+  HandMadeDay day;
+  World& w = day.world;
+  std::string c = w.AddCard(Profile::adult, 0);
+  Card old_card = **w.registry_.FindCard(day.a);
+  old_card.status = CardStatus::replaced;
+  old_card.replaced_by = c;
+  old_card.balance_moved_s = At("2024-03-06 08:00:00");
+  REQUIRE(w.registry_.UpdateCard(old_card).ok());
+  auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE(outcome.ok());
+  CHECK(w.Purse(c) == 250);
+}
+
+TEST_CASE("The report's pure builder refuses operators it does not know and impossible figures",
+          "[core][settlement]") {
+  Operator op;
+  op.number = 1;
+  op.id = "bus-1";
+  op.name = "Bus";
+  op.payable_account_id = AccountIdFor(AccountKind::operator_payable, 1);
+  OperatorTapTotals unknown;
+  unknown.operator_id = "ghost";
+  auto report = BuildSettlementReport(1, 0, {op}, {unknown}, {}, {});
+  REQUIRE_FALSE(report.ok());
+  CHECK(report.status().code() == "unknown_operator");
+
+  OperatorTapTotals overpaid;
+  overpaid.operator_id = "bus-1";
+  overpaid.taps = 1;
+  overpaid.paid_taps = 1;
+  overpaid.gross_fen = 100;
+  overpaid.paid_fen = 150;
+  report = BuildSettlementReport(1, 0, {op}, {overpaid}, {}, {});
+  REQUIRE_FALSE(report.ok());
+  CHECK(report.status().code() == "invalid_settlement_input");
+
+  OperatorTapTotals paid;
+  paid.operator_id = "bus-1";
+  paid.taps = 1;
+  paid.paid_taps = 1;
+  paid.gross_fen = 100;
+  paid.paid_fen = 100;
+  report = BuildSettlementReport(1, 0, {op}, {paid}, {}, {{"8607550000000013", "bus-1", 101}});
+  REQUIRE_FALSE(report.ok());
+  CHECK(report.status().code() == "invalid_settlement_input");
+
+  report = BuildSettlementReport(1, 0, {op}, {paid}, {}, {{"8607550000000013", "bus-1", 0}});
+  REQUIRE_FALSE(report.ok());
+  CHECK(report.status().code() == "invalid_settlement_input");
+}
+
+TEST_CASE("Service hooks appear on their operator's line and in the totals",
+          "[core][settlement]") {
+  Operator kiosk;
+  kiosk.number = 1;
+  kiosk.id = "kiosk-1";
+  kiosk.name = "Kiosk";
+  kiosk.kind = OperatorKind::counter;
+  OperatorServiceTotals services;
+  services.operator_id = "kiosk-1";
+  services.topups = 3;
+  services.topup_fen = 15000;
+  services.bills = 2;
+  services.bills_amount_fen = 9900;
+  auto report = BuildSettlementReport(1, 0, {kiosk}, {}, {services}, {});
+  REQUIRE(report.ok());
+  REQUIRE(report->operators.size() == 1);
+  CHECK(report->operators[0].topups == 3);
+  CHECK(report->operators[0].topup_fen == 15000);
+  CHECK(report->operators[0].net_fen == 0);
+  CHECK(report->totals.bills_amount_fen == 9900);
+}
+
+TEST_CASE("The report's JSON has CLI.md's keys, amounts twice, and reads back",
+          "[core][settlement]") {
+  HandMadeDay day;
+  auto outcome = day.world.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE(outcome.ok());
+  nlohmann::json json = SettlementReportToJson(outcome->record.report);
+  CHECK(json["day"] == "2024-03-05");
+  CHECK(json["cutoff"] == "00:00");
+  REQUIRE(json["operators"].size() == 2);
+  const nlohmann::json& bus = json["operators"][0];
+  for (const char* key : {"operator", "name", "taps", "gross_fen", "concession_fen",
+                          "transfer_discount_fen", "fee_fen", "net_fen", "late_taps",
+                          "capping_rebate_fen"}) {
+    CHECK(bus.contains(key));
+  }
+  CHECK(bus["operator"] == "bus-1");
+  CHECK(bus["net_fen"] == 395);
+  CHECK(bus["net"] == "3.95");
+  CHECK(json["totals"]["gross_fen"] == 1800);
+  CHECK(json["totals"]["gross"] == "18.00");
+  CHECK_FALSE(json["totals"].contains("operator"));
+  auto back = SettlementReportFromJson(json);
+  INFO(back.status().ToString());
+  REQUIRE(back.ok());
+  CHECK(*back == outcome->record.report);
+
+  json["operators"][0].erase("taps");
+  auto broken = SettlementReportFromJson(json);
+  REQUIRE_FALSE(broken.ok());
+  CHECK(broken.status().code() == "invalid_settlement_record");
+}
+
+TEST_CASE("Ledger movements of a window are summed per account and code",
+          "[core][settlement]") {
+  HandMadeDay day;
+  World& w = day.world;
+  auto movements = CollectLedgerMovements(w.ledger_store_, At("2024-03-05 00:00:00") * 1000,
+                                          At("2024-03-06 00:00:00") * 1000);
+  REQUIRE(movements.ok());
+  AccountCodeMovement bus = (*movements)[{AccountIdFor(AccountKind::operator_payable, 1), 16}];
+  CHECK(bus.transfers == 4);
+  CHECK(bus.credits_fen == 500);
+  AccountCodeMovement purse =
+      (*movements)[{AccountIdFor(AccountKind::card_purse, CardNumberToInt(day.a)), 16}];
+  CHECK(purse.transfers == 4);
+  CHECK(purse.debits_fen == 1250);
+  // An empty window, and one after every transfer.
+  auto none = CollectLedgerMovements(w.ledger_store_, At("2024-03-07 00:00:00") * 1000,
+                                     At("2024-03-08 00:00:00") * 1000);
+  REQUIRE(none.ok());
+  CHECK(none->empty());
+}
