@@ -23,6 +23,7 @@ std::string TransferCodeName(uint16_t code) {
     case TransferCode::replacement: return "replacement";
     case TransferCode::medical_opening: return "medical_opening";
     case TransferCode::tap: return "tap";
+    case TransferCode::bill_payment: return "bill_payment";
   }
   return "code_" + std::to_string(code);
 }

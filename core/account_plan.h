@@ -53,6 +53,7 @@ enum class TransferCode : uint16_t {
   replacement = 6,       // old purse -> new purse, after the replacement hold period
   medical_opening = 7,   // medical fund -> medical account: the registry's opening balance
   tap = 16,              // purse -> operator payable: a booked tap
+  bill_payment = 32,     // purse -> a utility's operator payable: a utility bill (core/bills.h)
 };
 
 // "topup", "deposit", … ; "code_N" for a number this program does not know.

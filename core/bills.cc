@@ -1,0 +1,546 @@
+#include "core/bills.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <unordered_map>
+#include <utility>
+
+#include "core/account_plan.h"
+#include "core/card_number.h"
+#include "core/money.h"
+#include "core/time.h"
+
+namespace citycard {
+
+namespace {
+
+constexpr std::string_view kPaidByFilePrefix = "file:";
+
+std::string StatusReasonForCard(const Card& card, CardStatus status) {
+  switch (status) {
+    case CardStatus::blocked:
+      return fmt::format("card {} is blocked ({})", card.card_no, BlockReasonName(card.block_reason));
+    case CardStatus::replaced:
+      return fmt::format("card {} was replaced by {}", card.card_no, card.replaced_by);
+    case CardStatus::closed: return fmt::format("card {} is closed", card.card_no);
+    case CardStatus::expired:
+      return fmt::format("card {} expired on {}", card.card_no, FormatDay(card.expires_day));
+    case CardStatus::active: break;
+  }
+  return "";
+}
+
+// The refusal code of a card that cannot pay (CardOffice's CheckCardUsable names).
+std::string RefusalCodeFor(CardStatus status) {
+  switch (status) {
+    case CardStatus::blocked: return "card_blocked";
+    case CardStatus::replaced: return "card_replaced";
+    case CardStatus::closed: return "card_closed";
+    case CardStatus::expired: return "card_expired";
+    case CardStatus::active: break;
+  }
+  return "card_status_unknown";
+}
+
+// The card's status as of `today`: an active card past its expiry is expired.
+CardStatus EffectiveStatus(const Card& card, int64_t today) {
+  if (card.status == CardStatus::active && card.expires_day < today) return CardStatus::expired;
+  return card.status;
+}
+
+void MergeSummaries(std::map<std::string, UtilitySummary>* totals,
+                    std::span<const BillResult> results) {
+  std::vector<BillResult> chunk(results.begin(), results.end());
+  for (const UtilitySummary& part : SummarizeBillResults(chunk)) {
+    UtilitySummary& total = (*totals)[part.utility];
+    total.utility = part.utility;
+    total.bills += part.bills;
+    total.billed_fen += part.billed_fen;
+    total.paid_fen += part.paid_fen;
+    total.unpaid_fen += part.unpaid_fen;
+    for (size_t i = 0; i < kBillStatusCount; ++i) total.by_status[i] += part.by_status[i];
+  }
+}
+
+StoredBill StoredFromBill(const Bill& bill, const std::string& sha) {
+  StoredBill stored;
+  stored.bill_id = bill.bill_id;
+  stored.utility = bill.utility;
+  stored.account_no = bill.account_no;
+  stored.card_no = bill.card_no;
+  stored.period = bill.period;
+  stored.amount_fen = bill.amount_fen;
+  stored.due_day = bill.due_day;
+  stored.file_sha256 = sha;
+  return stored;
+}
+
+}  // namespace
+
+Id128 BillTransferId(const Digester& digester, std::string_view utility,
+                     std::string_view bill_id) {
+  std::string key;
+  key.reserve(utility.size() + 1 + bill_id.size());
+  key.append(utility).append(":").append(bill_id);
+  return DeriveTransferId(digester, kBillTransferIdDomain, key);
+}
+
+std::string BillPaidByFile(std::string_view file_sha256) {
+  return std::string(kPaidByFilePrefix) + std::string(file_sha256);
+}
+
+std::string FileSha256Hex(const Digester& digester, std::string_view text) {
+  Sha256Digest digest = digester.Sha256(
+      ByteView(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  return ToHex(digest);
+}
+
+// What one chunk has looked up so far: cards by number (nullopt: no such card) and the
+// available balance of each purse after the payments planned so far in the chunk.
+struct BillService::ChunkState {
+  std::unordered_map<std::string, std::optional<Card>> cards;
+  std::unordered_map<uint64_t, int64_t> available_fen;
+  const std::unordered_map<std::string, Operator>* utilities = nullptr;
+  int64_t today = 0;
+};
+
+BillService::BillService(BillStore& store, RegistryStore& registry, Ledger& ledger,
+                         const Digester& digester, const Clock& clock)
+    : store_(store), registry_(registry), ledger_(ledger), digester_(digester), clock_(clock) {}
+
+int64_t BillService::Today() const { return ClearingDay(clock_.NowSeconds()); }
+
+Status BillService::RunUnit(const std::function<Status()>& body) {
+  CITYCARD_RETURN_IF_ERROR(store_.Begin());
+  Ledger::JoinedTransaction joined(ledger_);
+  Status status = body();
+  if (status.ok()) status = store_.Commit();
+  if (!status.ok()) {
+    // The body's failure is what the caller needs; a failing rollback adds nothing to it.
+    (void)store_.Rollback();
+    return status;
+  }
+  joined.Committed();
+  return Status::Ok();
+}
+
+Result<std::vector<Operator>> BillService::Utilities() {
+  auto operators = registry_.ListOperators();
+  if (!operators.ok()) return operators.status();
+  std::vector<Operator> utilities;
+  for (Operator& op : *operators) {
+    if (op.kind == OperatorKind::utility) utilities.push_back(std::move(op));
+  }
+  return utilities;
+}
+
+// ---- Mandates ----------------------------------------------------------------------------
+
+Result<Mandate> BillService::AddMandate(std::string_view card_no, std::string_view utility,
+                                        std::string_view account_no) {
+  CITYCARD_RETURN_IF_ERROR(ValidateCardNumber(card_no));
+  bool account_ok = !account_no.empty() && account_no.size() <= kBillAccountNoBytesMax &&
+                    IsValidUtf8(account_no);
+  for (unsigned char c : account_no) account_ok = account_ok && c >= 0x20 && c != 0x7f;
+  if (!account_ok) {
+    return Status::BadInput("invalid_account_no",
+                            fmt::format("an account number is 1 to {} bytes of UTF-8 without "
+                                        "control characters",
+                                        kBillAccountNoBytesMax));
+  }
+  Mandate mandate{std::string(card_no), std::string(utility), std::string(account_no),
+                  clock_.NowSeconds()};
+  Status status = RunUnit([&]() -> Status {
+    auto op = registry_.FindOperator(utility);
+    if (!op.ok()) return op.status();
+    if (!op->has_value()) {
+      return Status::NotFound("operator_not_found", fmt::format("no operator '{}'", utility));
+    }
+    if ((*op)->kind != OperatorKind::utility) {
+      return Status::Refused("not_a_utility",
+                             fmt::format("operator '{}' is a {}, not a utility", utility,
+                                         OperatorKindName((*op)->kind)));
+    }
+    auto card = registry_.FindCard(card_no);
+    if (!card.ok()) return card.status();
+    if (!card->has_value()) {
+      return Status::NotFound("card_not_found", fmt::format("no card {}", card_no));
+    }
+    CardStatus card_status = (*card)->status;
+    if (card_status == CardStatus::closed || card_status == CardStatus::replaced) {
+      return Status::Refused(RefusalCodeFor(card_status), StatusReasonForCard(**card, card_status));
+    }
+    return store_.InsertMandate(mandate);
+  });
+  if (!status.ok()) return status;
+  return mandate;
+}
+
+Status BillService::RemoveMandate(std::string_view card_no, std::string_view utility,
+                                  std::string_view account_no) {
+  return RunUnit([&] { return store_.DeleteMandate(card_no, utility, account_no); });
+}
+
+Result<std::vector<Mandate>> BillService::ListMandates(const MandateFilter& filter) {
+  return store_.ListMandates(filter);
+}
+
+// ---- Import ------------------------------------------------------------------------------
+
+Status BillService::DecideBill(const Bill& bill, const std::string& sha, ChunkState* state,
+                               BillResult* result, std::optional<Transfer>* transfer) {
+  result->bill_id = bill.bill_id;
+  result->utility = bill.utility;
+  result->amount_fen = bill.amount_fen;
+  auto earlier = store_.FindBill(bill.utility, bill.bill_id);
+  if (!earlier.ok()) return earlier.status();
+  if (earlier->has_value() && (*earlier)->paid()) {
+    const StoredBill& paid = **earlier;
+    // Paid by this very file: only an earlier run of it can have done that, and its results
+    // are kept, so this is a bill paid twice in one file (impossible after the check); say
+    // paid all the same, which is the truth.
+    result->status = paid.paid_by == BillPaidByFile(sha) ? BillStatus::paid : BillStatus::already_paid;
+    result->amount_paid_fen = paid.amount_paid_fen;
+    result->transfer_id = paid.transfer_id.ToHex();
+    result->reason = fmt::format("paid on {} ({})", FormatLocalTime(paid.paid_ms / 1000), paid.paid_by);
+    return Status::Ok();
+  }
+  auto cached = state->cards.find(bill.card_no);
+  if (cached == state->cards.end()) {
+    auto card = registry_.FindCard(bill.card_no);
+    if (!card.ok()) return card.status();
+    cached = state->cards.emplace(bill.card_no, std::move(*card)).first;
+  }
+  if (!cached->second.has_value()) {
+    result->status = BillStatus::unknown_card;
+    result->reason = fmt::format("no card {}", bill.card_no);
+    return Status::Ok();
+  }
+  const Card& card = *cached->second;
+  auto mandate = store_.HasMandate(bill.card_no, bill.utility, bill.account_no);
+  if (!mandate.ok()) return mandate.status();
+  if (!*mandate) {
+    result->status = BillStatus::no_mandate;
+    result->reason = fmt::format("card {} has no mandate for {} account {}", bill.card_no,
+                                 bill.utility, bill.account_no);
+    return Status::Ok();
+  }
+  CardStatus card_status = EffectiveStatus(card, state->today);
+  if (card_status != CardStatus::active) {
+    result->status = BillStatus::card_blocked;
+    result->reason = StatusReasonForCard(card, card_status);
+    return Status::Ok();
+  }
+  auto available = state->available_fen.find(card.purse_account_id);
+  if (available == state->available_fen.end()) {
+    auto account = ledger_.LookupAccount(card.purse_account_id);
+    if (!account.ok()) return account.status();
+    available = state->available_fen.emplace(card.purse_account_id, account->available_fen()).first;
+  }
+  if (available->second < bill.amount_fen) {
+    result->status = BillStatus::insufficient_funds;
+    result->reason = fmt::format("balance {} is below {}", FormatYuanSign(available->second),
+                                 FormatYuanSign(bill.amount_fen));
+    return Status::Ok();
+  }
+  available->second -= bill.amount_fen;
+  const Operator& utility = state->utilities->at(bill.utility);
+  Transfer t;
+  t.id = BillTransferId(digester_, bill.utility, bill.bill_id);
+  t.debit_account_id = card.purse_account_id;
+  t.credit_account_id = utility.payable_account_id;
+  t.amount_fen = bill.amount_fen;
+  t.code = static_cast<uint16_t>(TransferCode::bill_payment);
+  t.user_data_64 = static_cast<uint64_t>(bill.due_day);
+  t.user_data_32 = static_cast<uint32_t>(utility.number);
+  *transfer = t;
+  result->status = BillStatus::paid;
+  result->amount_paid_fen = bill.amount_fen;
+  result->transfer_id = t.id.ToHex();
+  return Status::Ok();
+}
+
+Status BillService::ProcessChunk(const std::vector<Bill>& bills, const std::string& sha,
+                                 BillImportProgress* progress, std::vector<BillResult>* results,
+                                 BillImportReport* report) {
+  ChunkState state;
+  state.utilities = &utilities_;
+  state.today = Today();
+  results->assign(bills.size(), BillResult{});
+  std::vector<Transfer> transfers;
+  std::vector<size_t> transfer_bill;  // the index of the bill each transfer pays
+  for (size_t i = 0; i < bills.size(); ++i) {
+    std::optional<Transfer> transfer;
+    CITYCARD_RETURN_IF_ERROR(DecideBill(bills[i], sha, &state, &(*results)[i], &transfer));
+    if (transfer) {
+      transfers.push_back(*transfer);
+      transfer_bill.push_back(i);
+    }
+    if (progress_) progress_(decided_ + static_cast<int64_t>(i) + 1, progress->bills_total);
+  }
+  std::vector<TransferOutcome> outcomes;
+  if (!transfers.empty()) {
+    auto applied = ledger_.Apply(transfers);
+    if (!applied.ok()) return applied.status();
+    outcomes = std::move(*applied);
+  }
+  int64_t now_ms = clock_.NowMs();
+  int64_t paid_now = 0;
+  int64_t paid_now_fen = 0;
+  for (size_t k = 0; k < transfers.size(); ++k) {
+    TransferOutcome outcome = outcomes[k];
+    BillResult& result = (*results)[transfer_bill[k]];
+    if (outcome == TransferOutcome::created) {
+      ++paid_now;
+      paid_now_fen += transfers[k].amount_fen;
+    } else if (outcome != TransferOutcome::exists) {
+      // The balances were checked under this very transaction, so the ledger can only decline
+      // what another writer changed behind this one's back: stop rather than guess.
+      return Status::Internal("bill_transfer_failed",
+                              fmt::format("the ledger declined the payment of bill {}: {}",
+                                          result.bill_id, TransferOutcomeName(outcome)));
+    }
+  }
+  for (size_t i = 0; i < bills.size(); ++i) {
+    const BillResult& result = (*results)[i];
+    if (result.status == BillStatus::already_paid) continue;  // the kept bill stays as paid
+    StoredBill stored = StoredFromBill(bills[i], sha);
+    stored.status = result.status;
+    if (result.status == BillStatus::paid) {
+      auto id = Id128::FromHex(result.transfer_id);
+      CITYCARD_ASSERT(id.ok());
+      stored.transfer_id = *id;
+      stored.amount_paid_fen = result.amount_paid_fen;
+      stored.paid_ms = now_ms;
+      stored.paid_by = BillPaidByFile(sha);
+    }
+    CITYCARD_RETURN_IF_ERROR(store_.PutBill(stored));
+  }
+  CITYCARD_RETURN_IF_ERROR(store_.AppendImportResults(sha, progress->chunks_done, *results));
+  progress->bills_done += static_cast<int64_t>(bills.size());
+  progress->chunks_done += 1;
+  if (progress->bills_done == progress->bills_total) {
+    progress->complete = true;
+    progress->finished_ms = now_ms;
+  }
+  CITYCARD_RETURN_IF_ERROR(store_.PutImport(*progress));
+  report->bills_paid_now += paid_now;
+  report->paid_now_fen += paid_now_fen;
+  return Status::Ok();
+}
+
+Result<BillImportReport> BillService::ImportBills(std::string_view text,
+                                                  const BillImportOptions& options) {
+  if (options.chunk_bills == 0 || options.chunk_bills > kBillChunkBillsMax) {
+    return Status::Usage("invalid_chunk_size",
+                         fmt::format("a chunk holds 1 to {} bills", kBillChunkBillsMax));
+  }
+  auto utilities = Utilities();
+  if (!utilities.ok()) return utilities.status();
+  utilities_.clear();
+  std::unordered_set<std::string> known;
+  for (const Operator& op : *utilities) {
+    known.insert(op.id);
+    utilities_.emplace(op.id, op);
+  }
+  BillImportReport report;
+  report.file_sha256 = FileSha256Hex(digester_, text);
+
+  // Pass 1: check every line; nothing is kept but the errors.
+  {
+    BillFileReader reader(text, known);
+    CITYCARD_RETURN_IF_ERROR(reader.ReadHeader());
+    Bill bill;
+    LineError error;
+    while (true) {
+      auto step = reader.Next(&bill, &error);
+      if (!step.ok()) return step.status();
+      if (*step == BillFileReader::Step::end) break;
+      if (*step == BillFileReader::Step::bill) ++report.bills;
+      if (*step == BillFileReader::Step::bad_line) report.errors.push_back(error);
+    }
+    report.lines = reader.lines();
+  }
+  if (!report.errors.empty() && !options.skip_bad) return report;
+  report.applied = true;
+
+  // Results kept by an earlier run of the same file come first.
+  auto found = store_.FindImport(report.file_sha256);
+  if (!found.ok()) return found.status();
+  BillImportProgress progress;
+  if (found->has_value()) {
+    progress = **found;
+    report.repeated = progress.complete;
+    report.resumed = !progress.complete;
+  } else {
+    progress.file_sha256 = report.file_sha256;
+    progress.bills_total = report.bills;
+    progress.started_ms = clock_.NowMs();
+  }
+  std::map<std::string, UtilitySummary> totals;
+  CITYCARD_RETURN_IF_ERROR(store_.ForEachImportResult(
+      report.file_sha256, [&](std::span<const BillResult> results) -> Status {
+        MergeSummaries(&totals, results);
+        return options.on_results ? options.on_results(results) : Status::Ok();
+      }));
+
+  // Pass 2: the bills after the kept ones, chunk by chunk.
+  if (!progress.complete) {
+    progress_ = options.on_progress;
+    decided_ = progress.bills_done;
+    BillFileReader reader(text, known);
+    CITYCARD_RETURN_IF_ERROR(reader.ReadHeader());
+    std::vector<Bill> chunk;
+    std::vector<BillResult> results;
+    // The good bills an earlier run kept results for are read past, not decided again.
+    const int64_t kept_bills = progress.bills_done;
+    int64_t skipped = 0;
+    Bill bill;
+    LineError error;
+    bool more = true;
+    if (progress.bills_total == 0) {
+      // A file with no good bill is complete at once, and kept so that it is known again.
+      progress.complete = true;
+      progress.finished_ms = clock_.NowMs();
+      CITYCARD_RETURN_IF_ERROR(RunUnit([&] { return store_.PutImport(progress); }));
+    }
+    while (more && !progress.complete) {
+      auto step = reader.Next(&bill, &error);
+      if (!step.ok()) return step.status();
+      more = *step != BillFileReader::Step::end;
+      if (*step == BillFileReader::Step::bill) {
+        if (skipped < kept_bills) {
+          ++skipped;
+          continue;
+        }
+        chunk.push_back(bill);
+      }
+      if (chunk.size() == options.chunk_bills || (!more && !chunk.empty())) {
+        CITYCARD_RETURN_IF_ERROR(RunUnit(
+            [&] { return ProcessChunk(chunk, report.file_sha256, &progress, &results, &report); }));
+        decided_ += static_cast<int64_t>(chunk.size());
+        MergeSummaries(&totals, results);
+        if (options.on_results) CITYCARD_RETURN_IF_ERROR(options.on_results(results));
+        chunk.clear();
+      }
+    }
+    progress_ = nullptr;
+    CITYCARD_ASSERT(progress.complete);
+  }
+  for (auto& [utility, summary] : totals) report.summary.push_back(summary);
+  return report;
+}
+
+// ---- Counter and kiosk -------------------------------------------------------------------
+
+Result<std::vector<StoredBill>> BillService::ShowBill(std::string_view bill_id) {
+  auto bills = store_.FindBillsById(bill_id);
+  if (!bills.ok()) return bills.status();
+  if (bills->empty()) {
+    return Status::NotFound("bill_not_found", fmt::format("no bill '{}'", bill_id));
+  }
+  return bills;
+}
+
+Result<StoredBill> BillService::FindPayableBill(const BillPayRequest& request) {
+  if (request.utility) {
+    auto bill = store_.FindBill(*request.utility, request.bill_id);
+    if (!bill.ok()) return bill.status();
+    if (!bill->has_value()) {
+      return Status::NotFound("bill_not_found", fmt::format("no bill '{}' of {}", request.bill_id,
+                                                            *request.utility));
+    }
+    return **bill;
+  }
+  auto bills = ShowBill(request.bill_id);
+  if (!bills.ok()) return bills.status();
+  if (bills->size() > 1) {
+    return Status::Refused("ambiguous_bill_id",
+                           fmt::format("{} utilities use bill id '{}': name the utility",
+                                       bills->size(), request.bill_id));
+  }
+  return bills->front();
+}
+
+Result<BillPayOutcome> BillService::PayBill(const BillPayRequest& request) {
+  if (request.card_no) CITYCARD_RETURN_IF_ERROR(ValidateCardNumber(*request.card_no));
+  BillPayOutcome outcome;
+  Status status = RunUnit([&]() -> Status {
+    auto found = FindPayableBill(request);
+    if (!found.ok()) return found.status();
+    StoredBill bill = std::move(*found);
+    if (request.amount_fen && *request.amount_fen != bill.amount_fen) {
+      return Status::Refused("amount_mismatch",
+                             fmt::format("bill {} is for {}, not {}", bill.bill_id,
+                                         FormatYuanSign(bill.amount_fen),
+                                         FormatYuanSign(*request.amount_fen)));
+    }
+    std::string card_no = request.card_no.value_or(bill.card_no);
+    auto card = registry_.FindCard(card_no);
+    if (!card.ok()) return card.status();
+    if (!card->has_value()) return Status::NotFound("card_not_found", fmt::format("no card {}", card_no));
+    if (bill.paid()) {
+      outcome.status = BillStatus::already_paid;
+      outcome.bill = bill;
+      auto account = ledger_.LookupAccount((*card)->purse_account_id);
+      if (!account.ok()) return account.status();
+      outcome.balance_after_fen = account->balance_fen();
+      return Status::Ok();
+    }
+    auto mandate = store_.HasMandate(card_no, bill.utility, bill.account_no);
+    if (!mandate.ok()) return mandate.status();
+    if (!*mandate) {
+      return Status::Refused("no_mandate", fmt::format("card {} has no mandate for {} account {}",
+                                                       card_no, bill.utility, bill.account_no));
+    }
+    CardStatus card_status = EffectiveStatus(**card, Today());
+    if (card_status != CardStatus::active) {
+      return Status::Refused(RefusalCodeFor(card_status), StatusReasonForCard(**card, card_status));
+    }
+    auto account = ledger_.LookupAccount((*card)->purse_account_id);
+    if (!account.ok()) return account.status();
+    if (account->available_fen() < bill.amount_fen) {
+      return Status::Refused("insufficient_funds",
+                             fmt::format("balance {} is below {}",
+                                         FormatYuanSign(account->available_fen()),
+                                         FormatYuanSign(bill.amount_fen)));
+    }
+    auto op = registry_.FindOperator(bill.utility);
+    if (!op.ok()) return op.status();
+    if (!op->has_value()) {
+      return Status::Internal("unknown_operator", "utility " + bill.utility + " is not registered");
+    }
+    Transfer t;
+    t.id = BillTransferId(digester_, bill.utility, bill.bill_id);
+    t.debit_account_id = (*card)->purse_account_id;
+    t.credit_account_id = (*op)->payable_account_id;
+    t.amount_fen = bill.amount_fen;
+    t.code = static_cast<uint16_t>(TransferCode::bill_payment);
+    t.user_data_64 = static_cast<uint64_t>(bill.due_day);
+    t.user_data_32 = static_cast<uint32_t>((*op)->number);
+    auto outcomes = ledger_.Apply(std::span<const Transfer>(&t, 1));
+    if (!outcomes.ok()) return outcomes.status();
+    if (!IsSuccess(outcomes->front())) {
+      return Status::Internal("bill_transfer_failed",
+                              fmt::format("the ledger declined the payment of bill {}: {}",
+                                          bill.bill_id, TransferOutcomeName(outcomes->front())));
+    }
+    bill.status = BillStatus::paid;
+    bill.transfer_id = t.id;
+    bill.amount_paid_fen = bill.amount_fen;
+    bill.paid_ms = clock_.NowMs();
+    bill.paid_by = request.channel;
+    CITYCARD_RETURN_IF_ERROR(store_.PutBill(bill));
+    auto after = ledger_.LookupAccount((*card)->purse_account_id);
+    if (!after.ok()) return after.status();
+    outcome.bill = bill;
+    outcome.status = BillStatus::paid;
+    outcome.balance_after_fen = after->balance_fen();
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return outcome;
+}
+
+}  // namespace citycard
