@@ -1,0 +1,166 @@
+// Tap ingest: what happens to every record a reader uploads, and to online top-ups. Pure logic
+// over the registry (core/registry.h), the ledger (core/ledger.h), the tap store
+// (core/tap_store.h) and a tap authenticator (core/tap_authenticator.h). The checks, their
+// order, the shadow balance, gaps, late taps, replacement and top-ups are specified in
+// docs/ingest.md; this header is the contract.
+//
+// Group commit: Ingest takes the batches of many sessions at once. It verifies every MAC and
+// TAC before any storage transaction, then books the whole group in ONE storage transaction
+// (registry + ledger + tap store on one connection) with ONE Ledger::Apply, and returns only
+// when that transaction is durable. Nothing of a group is visible or acknowledged before.
+//
+// Not thread-safe: one engine per store connection, used from one thread (the server's writer
+// thread). It must be the only writer of the tap tables; it caches per-card and per-terminal
+// state in memory and keeps those caches right across its own commits and across registry
+// changes made elsewhere (it follows the denylist version, which every card status change
+// moves).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/clock.h"
+#include "core/digest.h"
+#include "core/ingest_outcome.h"
+#include "core/ledger.h"
+#include "core/registry.h"
+#include "core/status.h"
+#include "core/tap_authenticator.h"
+#include "core/tap_store.h"
+
+namespace citycard {
+
+// How far back (in card counters) below the highest booked counter a record may still come;
+// anything older is refused (card_counter_too_old).
+inline constexpr uint32_t kCardCounterWindowDefault = 1'000;
+// How long an online top-up stays pending before it is voided (unless proven).
+inline constexpr int64_t kTopupTimeoutSecondsDefault = 86'400;
+// How many cards' registry and counter state the engine keeps in memory; beyond it the cache
+// is emptied and refilled (correct, only slower).
+inline constexpr size_t kCardCacheMaxDefault = 1u << 20;
+// The most records one Ingest call takes (one storage transaction, one ledger Apply).
+inline constexpr size_t kIngestRecordsMax = kTransferBatchMax / 2;
+// How many times a replaced card's chain of replacements is followed to find the purse.
+inline constexpr int kReplacementDepthMax = 8;
+// The purse limit of an online top-up, as the card office's (core/card_office.h).
+inline constexpr int64_t kTopupPurseBalanceFenMaxDefault = 100'000;
+
+struct IngestConfig {
+  int64_t clearing_cutoff_s = 0;  // clearing days start this long after local midnight
+  uint32_t card_counter_window = kCardCounterWindowDefault;
+  int64_t topup_timeout_s = kTopupTimeoutSecondsDefault;
+  int64_t purse_balance_max_fen = kTopupPurseBalanceFenMaxDefault;
+  size_t card_cache_max = kCardCacheMaxDefault;
+};
+
+// One uploaded batch: the authenticated session's terminal and its decoded records (the
+// server decodes them; a record that fails ValidateTapRecord is still refused here).
+struct UploadedBatch {
+  std::string terminal_id;
+  std::vector<TapRecord> records;
+};
+
+// ---- Online top-up ----
+
+// What a kiosk asks (terminals/messages.h TopupRequest, after the card proof was checked).
+struct TopupAsk {
+  std::string terminal_id;
+  uint64_t request_id = 0;
+  uint64_t card_no = 0;
+  uint32_t card_counter = 0;  // the card's CTC before the load
+  int64_t balance_before_fen = 0;
+  int64_t amount_fen = 0;
+};
+
+enum class TopupOutcome : uint8_t {
+  authorised = 0,
+  card_not_found = 1,
+  card_blocked = 2,         // blocked, replaced, closed or denylisted
+  card_expired = 3,
+  amount_out_of_range = 4,  // zero, negative, above a transfer's maximum or the purse limit
+  duplicate_request = 5,    // the request id was used for another top-up
+  // Confirmations.
+  confirmed = 6,            // the pending transfer is posted (or was before: idempotent)
+  authorisation_not_found = 7,
+  authorisation_expired = 8,  // voided before the confirmation (and not proven since)
+  amount_mismatch = 9,      // the load record is not the authorised load
+  bad_record = 10,          // the load record failed its checks (MAC, TAC, …); see record_outcome
+};
+std::string_view TopupOutcomeName(TopupOutcome outcome);
+
+struct TopupDecision {
+  TopupOutcome outcome = TopupOutcome::authorised;
+  uint64_t authorisation_id = 0;
+  int64_t amount_fen = 0;
+  int64_t balance_after_fen = 0;  // what the card will hold after the load
+  LoadMacBytes host_mac{};
+};
+
+struct TopupConfirmResult {
+  TopupOutcome outcome = TopupOutcome::confirmed;
+  IngestOutcome record_outcome = IngestOutcome::accepted;
+};
+
+// The id of a tap's transfer: DeriveTransferId(digester, "citycard.tap", "<terminal>/<ttc>")
+// (core/account_plan.h), from the tap's identity (terminal, TTC).
+Id128 TapTransferId(const Digester& digester, std::string_view terminal_id, uint32_t ttc);
+
+class IngestEngine {
+ public:
+  // Everything passed must outlive the engine. registry, ledger and taps share one storage
+  // transaction (RegistryStore::Begin).
+  IngestEngine(RegistryStore& registry, Ledger& ledger, TapStore& taps,
+               TapAuthenticator& authenticator, const Digester& digester, const Clock& clock,
+               IngestConfig config);
+  ~IngestEngine();
+  IngestEngine(const IngestEngine&) = delete;
+  IngestEngine& operator=(const IngestEngine&) = delete;
+
+  // Ingests a group of batches: one outcome per record, per batch, in order. Ok means every
+  // booked record, its transfer, alerts and denylist changes are durable. Failures (then
+  // nothing of the group is stored; the caller answers retry_later): Kind::bad_input
+  // "too_many_records" (more than kIngestRecordsMax); store failures (Kind::internal).
+  Result<std::vector<std::vector<IngestOutcome>>> Ingest(std::span<const UploadedBatch> batches);
+
+  // Online top-up, phase one: checks the card and amount, books a pending transfer top-up
+  // clearing -> purse (timeout IngestConfig::topup_timeout_s) and returns the host's load
+  // authorisation. The same request again returns the same authorisation; another request
+  // under the same (terminal, request id) is duplicate_request. Failures: store (internal).
+  Result<TopupDecision> AuthoriseTopup(const TopupAsk& ask);
+
+  // Online top-up, phase two: the card's load record (type load) as the kiosk received it,
+  // for the authorisation `authorisation_id`. The record goes through every check of a tap;
+  // booked, it posts the pending transfer. A confirmation repeated is confirmed again
+  // (nothing moves). Failures: store (internal).
+  Result<TopupConfirmResult> ConfirmTopup(std::string_view terminal_id, uint64_t authorisation_id,
+                                         ByteView record);
+
+  // Voids the pending transfers of top-ups whose timeout passed (Ledger::ExpirePending), then
+  // marks each such top-up expired, or, when a booked record already proves the card holds
+  // the money, books it as recovered. Returns how many top-ups changed.
+  Result<size_t> ExpireTopups();
+
+  // A terminal said (heartbeat) that it holds denylist `version` at its own time
+  // terminal_time_ms: from then on, a tap of a card listed at or before that version is one
+  // the terminal should have refused (docs/ingest.md, "Card status").
+  Status NoteTerminalDenylistVersion(std::string_view terminal_id, int64_t version,
+                                     int64_t terminal_time_ms);
+
+  // Drops every in-memory cache (tests; after an outside change the engine cannot see).
+  void ClearCaches();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace citycard

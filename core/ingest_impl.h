@@ -1,0 +1,131 @@
+// Internal to core/ingest.cc and core/topup.cc: the engine's state and the per-group working
+// set. Not part of the public surface; include core/ingest.h instead.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "core/ingest.h"
+
+namespace citycard {
+
+// A card as ingest needs it: the registry record and its denylist entry, if any.
+struct IngestCardEntry {
+  Card card;
+  std::optional<DenylistEntry> deny;
+};
+
+// One record on its way through the checks.
+struct IngestCandidate {
+  size_t position = 0;  // in the group's list of candidates
+  size_t batch = 0;
+  size_t index = 0;
+  TapRecord record;
+  IngestOutcome outcome = IngestOutcome::accepted;
+  bool authentic = false;        // passed step 1 (the terminal's MAC): the terminal sent it
+  bool passed_proofs = false;    // passed steps 1 and 2
+  bool excluded = false;         // refused by a failed posting in an earlier attempt
+  std::optional<IngestCardEntry> card;
+};
+
+// The gaps of one card or terminal as a group changes them.
+struct GapSet {
+  bool loaded = false;                 // `original` holds the store's gaps of the key
+  std::vector<CounterGap> original;    // as stored, before this group
+  std::vector<CounterGap> current;     // after this group (loaded) or only new ones
+};
+using GapKey = std::tuple<GapKind, uint64_t, std::string>;
+
+// What one group commit (one attempt) has decided so far.
+struct IngestGroup {
+  IngestWrite write;
+  std::vector<Transfer> transfers;
+  std::vector<size_t> transfer_owner;  // candidate index per transfer (SIZE_MAX: none)
+  std::map<std::pair<std::string, uint32_t>, StoredTap> by_terminal;
+  std::map<std::pair<uint64_t, uint32_t>, StoredTap> by_card;
+  std::unordered_map<uint64_t, std::optional<CardCounterState>> counters;
+  std::unordered_map<uint64_t, int64_t> purse_delta_fen;  // by card (the purse's owner)
+  std::map<std::string, uint32_t> terminal_max;           // highest TTC seen, raised
+  std::map<GapKey, GapSet> gaps;
+  std::map<std::pair<int64_t, std::string>, DayOperatorTotals> day;
+  std::set<uint64_t> purses_touched;                      // cards whose purse was debited
+  std::set<uint64_t> purses_credited;                     // cards whose purse was credited
+  std::map<uint64_t, DenyReason> deny_adds;               // fraud
+  std::map<std::pair<std::string, uint64_t>, TopupRecord> topups;  // changed in this group
+};
+
+struct IngestEngine::Impl {
+  Impl(RegistryStore& registry, Ledger& ledger, TapStore& taps, TapAuthenticator& authenticator,
+       const Digester& digester, const Clock& clock, IngestConfig config)
+      : registry(registry), ledger(ledger), taps(taps), auth(authenticator), digester(digester),
+        clock(clock), config(config) {}
+
+  RegistryStore& registry;
+  Ledger& ledger;
+  TapStore& taps;
+  TapAuthenticator& auth;
+  const Digester& digester;
+  const Clock& clock;
+  IngestConfig config;
+
+  // Caches (see core/ingest.h: kept right across commits and registry changes).
+  bool opened = false;
+  int64_t denylist_version = -1;
+  std::unordered_map<uint64_t, IngestCardEntry> cards;
+  std::unordered_map<uint64_t, std::optional<CardCounterState>> counters;
+  std::unordered_map<std::string, Operator> operators;
+  std::unordered_map<std::string, std::vector<TerminalDenylistReport>> reports;
+  // Open (pending or expired) top-ups, by (terminal, request id).
+  std::map<std::pair<std::string, uint64_t>, TopupRecord> open_topups;
+
+  // ---- ingest.cc ----
+  Status Open();
+  Status SyncDenylist();
+  Result<std::optional<IngestCardEntry>> LoadCard(uint64_t card_no);
+  Result<std::optional<Operator>> LoadOperator(const std::string& id);
+  Result<std::optional<int64_t>> TerminalKnewAt(const std::string& terminal_id, int64_t version);
+  Result<std::optional<CardCounterState>> CounterState(IngestGroup& g, uint64_t card_no);
+  Result<std::vector<std::vector<IngestOutcome>>> Ingest(std::span<const UploadedBatch> batches);
+  Status Authenticate(std::span<const UploadedBatch> batches,
+                      std::vector<IngestCandidate>* candidates);
+  Status RunGroup(std::vector<IngestCandidate>& candidates, IngestGroup& g,
+                  std::vector<size_t>* failed_postings);
+  Status Process(IngestGroup& g, IngestCandidate& c, const Terminal& terminal);
+  Status TerminalCounter(IngestGroup& g, const IngestCandidate& c, const Terminal& terminal);
+  Result<std::optional<StoredTap>> BookedByTerminal(IngestGroup& g, const TapRecord& r,
+                                                    const Terminal& terminal);
+  Result<std::optional<StoredTap>> BookedByCard(IngestGroup& g, uint64_t card_no, uint32_t ctc);
+  Result<GapSet*> Gaps(IngestGroup& g, GapKind kind, uint64_t card_no, const std::string& term);
+  void AddGap(IngestGroup& g, GapKind kind, uint64_t card_no, const std::string& term,
+              uint32_t from, uint32_t to);
+  Status FillGap(IngestGroup& g, GapKind kind, uint64_t card_no, const std::string& term,
+                 uint32_t counter);
+  Result<uint64_t> ChargedCard(const IngestCardEntry& entry);
+  Result<int64_t> ShadowBound(IngestGroup& g, uint64_t card_no, uint32_t ctc,
+                              const std::optional<CardCounterState>& state);
+  void RaiseAlert(IngestGroup& g, AlertKind kind, uint64_t card_no, const std::string& terminal,
+                  std::string detail);
+  Status FinishGroup(IngestGroup& g);
+  void MergeCaches(IngestGroup& g);
+
+  // ---- topup.cc ----
+  int64_t ExpiredOpenFen(const IngestGroup& g, uint64_t card_no) const;
+  // Matches a load record to an open top-up and adds its transfer; false when none matches.
+  Result<bool> BookLoad(IngestGroup& g, IngestCandidate& c, uint64_t purse_card);
+  Result<TopupDecision> AuthoriseTopup(const TopupAsk& ask);
+  Result<TopupConfirmResult> ConfirmTopup(std::string_view terminal_id, uint64_t authorisation_id,
+                                          ByteView record);
+  Result<size_t> ExpireTopups();
+  Transfer TopupTransfer(std::string_view domain, const TopupRecord& topup) const;
+};
+
+// Settles every open top-up of the card that the booked purchase `c` proves (topup.cc).
+Status ProveLoadsByTap(IngestEngine::Impl& impl, IngestGroup& g, const IngestCandidate& c);
+
+
+}  // namespace citycard

@@ -1,0 +1,330 @@
+// Online top-up, two-phase (docs/ingest.md "Online top-up"): a pending transfer top-up
+// clearing -> purse when the kiosk asks, posted when the card's load record arrives (online or
+// in a later batch), voided on timeout unless a later record proves the card holds the money.
+#include <fmt/format.h>
+
+#include "core/account_plan.h"
+#include "core/card_number.h"
+#include "core/ingest.h"
+#include "core/ingest_impl.h"
+#include "core/time.h"
+
+namespace citycard {
+
+namespace {
+
+// A top-up is treated as timed out this long after its own deadline, so that the ledger's
+// deadline (a few milliseconds later: the ledger stamps the pending transfer itself) has
+// surely passed and Ledger::ExpirePending has voided it.
+constexpr int64_t kTopupExpiryMarginMs = 1'000;
+
+std::string TopupKey(const TopupRecord& t) {
+  return fmt::format("{}/{}", t.terminal_id, t.request_id);
+}
+
+bool SameAsk(const TopupRecord& t, const TopupAsk& ask) {
+  return t.card_no == ask.card_no && t.card_counter == ask.card_counter &&
+         t.balance_before_fen == ask.balance_before_fen && t.amount_fen == ask.amount_fen;
+}
+
+LoadFields FieldsOf(const TopupRecord& t) {
+  LoadFields f;
+  f.card_no = t.card_no;
+  f.card_counter = t.card_counter;
+  f.balance_before_fen = t.balance_before_fen;
+  f.amount_fen = t.amount_fen;
+  f.terminal_id = t.terminal_id;
+  f.request_id = t.request_id;
+  return f;
+}
+
+// True when `tap`, the card's record right after the load's counter, started from the
+// balance the load would have left: the card holds the money.
+bool ProvesLoad(const TopupRecord& t, const TapRecord& tap) {
+  return tap.card_no == t.card_no && tap.card_counter == t.card_counter + 2 &&
+         tap.balance_before_fen == t.balance_before_fen + t.amount_fen;
+}
+
+}  // namespace
+
+Transfer IngestEngine::Impl::TopupTransfer(std::string_view domain, const TopupRecord& t) const {
+  Transfer x;
+  x.id = DeriveTransferId(digester, domain, TopupKey(t));
+  x.debit_account_id = SystemAccountId(AccountKind::topup_clearing);
+  x.credit_account_id = AccountIdFor(AccountKind::card_purse, t.card_no);
+  x.amount_fen = t.amount_fen;
+  x.code = static_cast<uint16_t>(TransferCode::topup);
+  x.user_data_64 = t.card_no;
+  x.user_data_32 = t.card_counter;
+  return x;
+}
+
+int64_t IngestEngine::Impl::ExpiredOpenFen(const IngestGroup& g, uint64_t card_no) const {
+  int64_t sum = 0;
+  for (const auto& [key, t] : open_topups) {
+    if (t.card_no != card_no || t.status != TopupStatus::expired) continue;
+    auto gi = g.topups.find(key);
+    if (gi != g.topups.end() && gi->second.status != TopupStatus::expired) continue;
+    sum += t.amount_fen;
+  }
+  return sum;
+}
+
+namespace {
+
+// Settles top-up `t` (as the group sees it) because the card's records show it holds the
+// money: posts the pending transfer while it may still be posted, otherwise books a recovery
+// transfer (the pending one was or will be voided by its timeout). Returns the transfer.
+Transfer SettleTopup(IngestEngine::Impl& impl, IngestGroup& g, TopupRecord t, size_t owner,
+                     int64_t now_ms, const std::string& terminal_id) {
+  Transfer x;
+  if (t.status == TopupStatus::pending && now_ms < t.expires_ms) {
+    x = impl.TopupTransfer("citycard.topup.post", t);
+    x.pending_id = t.pending_id;
+    x.flags = kTransferPostPending;
+    t.status = TopupStatus::posted;
+  } else {
+    x = impl.TopupTransfer("citycard.topup.recovered", t);
+    t.status = TopupStatus::recovered;
+    g.purse_delta_fen[t.card_no] += t.amount_fen;
+    impl.RaiseAlert(g, AlertKind::topup_recovered, t.card_no, terminal_id,
+                    fmt::format("top-up {} of {} fen (terminal {}) timed out unconfirmed; the "
+                                "card's records prove it holds the money: booked",
+                                t.request_id, t.amount_fen, t.terminal_id));
+  }
+  t.settled_ms = now_ms;
+  t.settle_transfer_id = x.id;
+  g.transfers.push_back(x);
+  g.transfer_owner.push_back(owner);
+  g.purses_credited.insert(t.card_no);
+  g.topups[{t.terminal_id, t.request_id}] = t;
+  return x;
+}
+
+}  // namespace
+
+Result<bool> IngestEngine::Impl::BookLoad(IngestGroup& g, IngestCandidate& c, uint64_t) {
+  const TapRecord& r = c.record;
+  for (const auto& [key, stored] : open_topups) {
+    auto gi = g.topups.find(key);
+    const TopupRecord& t = gi != g.topups.end() ? gi->second : stored;
+    if (t.status != TopupStatus::pending && t.status != TopupStatus::expired) continue;
+    if (t.card_no != r.card_no || t.card_counter + 1 != r.card_counter ||
+        t.balance_before_fen != r.balance_before_fen || t.amount_fen != r.amount_fen) {
+      continue;
+    }
+    SettleTopup(*this, g, t, c.position, clock.NowMs(), r.terminal_id);
+    return true;
+  }
+  return false;
+}
+
+// Called for every booked purchase: a record right after an open top-up's load that starts
+// from the loaded balance proves the load.
+Status ProveLoadsByTap(IngestEngine::Impl& impl, IngestGroup& g, const IngestCandidate& c) {
+  const TapRecord& r = c.record;
+  for (const auto& [key, stored] : impl.open_topups) {
+    auto gi = g.topups.find(key);
+    const TopupRecord& t = gi != g.topups.end() ? gi->second : stored;
+    if (t.status != TopupStatus::pending && t.status != TopupStatus::expired) continue;
+    if (!ProvesLoad(t, r)) continue;
+    SettleTopup(impl, g, t, c.position, impl.clock.NowMs(), r.terminal_id);
+  }
+  return Status::Ok();
+}
+
+Result<TopupDecision> IngestEngine::Impl::AuthoriseTopup(const TopupAsk& ask) {
+  CITYCARD_RETURN_IF_ERROR(SyncDenylist());
+  TopupDecision d;
+  d.amount_fen = ask.amount_fen;
+  auto existing = taps.FindTopup(ask.terminal_id, ask.request_id);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    const TopupRecord& t = **existing;
+    if (!SameAsk(t, ask)) {
+      d.outcome = TopupOutcome::duplicate_request;
+      return d;
+    }
+    d.authorisation_id = t.authorisation_id;
+    d.balance_after_fen = t.balance_before_fen + t.amount_fen;
+    if (!auth.LoadAuthorisation(t.card_key_version, FieldsOf(t), &d.host_mac)) {
+      return Status::Internal("card_key_missing", "the card key of a stored top-up is gone");
+    }
+    return d;
+  }
+  auto card = LoadCard(ask.card_no);
+  if (!card.ok()) return card.status();
+  if (!card->has_value()) {
+    d.outcome = TopupOutcome::card_not_found;
+    return d;
+  }
+  const IngestCardEntry& entry = **card;
+  bool listed = entry.deny.has_value() && entry.deny->reason != DenyReason::negative_balance;
+  if (entry.card.status != CardStatus::active || listed) {
+    d.outcome = TopupOutcome::card_blocked;
+    return d;
+  }
+  if (entry.card.expires_day < ClearingDay(clock.NowSeconds())) {
+    d.outcome = TopupOutcome::card_expired;
+    return d;
+  }
+  if (ask.amount_fen <= 0 || ask.amount_fen > kTransferAmountFenMax) {
+    d.outcome = TopupOutcome::amount_out_of_range;
+    return d;
+  }
+  uint64_t purse = AccountIdFor(AccountKind::card_purse, ask.card_no);
+  auto account = ledger.LookupAccount(purse);
+  if (!account.ok()) return account.status();
+  if (account->balance_fen() + account->credits_pending + ask.amount_fen >
+      config.purse_balance_max_fen) {
+    d.outcome = TopupOutcome::amount_out_of_range;
+    return d;
+  }
+
+  TopupRecord t;
+  t.terminal_id = ask.terminal_id;
+  t.request_id = ask.request_id;
+  t.card_no = ask.card_no;
+  t.card_counter = ask.card_counter;
+  t.balance_before_fen = ask.balance_before_fen;
+  t.amount_fen = ask.amount_fen;
+  IngestGroup scratch;
+  auto state = CounterState(scratch, ask.card_no);
+  if (!state.ok()) return state.status();
+  t.card_key_version =
+      state->has_value() ? (*state)->last_tac_key_version : auth.CurrentCardKeyVersion();
+  Transfer pending = TopupTransfer("citycard.topup.pending", t);
+  pending.flags = kTransferPending;
+  pending.timeout_s = static_cast<uint32_t>(config.topup_timeout_s);
+  t.pending_id = pending.id;
+  // Never zero: zero means "no authorisation" on the wire.
+  t.authorisation_id = (pending.id.lo & 0x7FFF'FFFF'FFFF'FFFFULL) | 1;
+  t.status = TopupStatus::pending;
+  t.created_ms = clock.NowMs();
+  t.expires_ms = t.created_ms + config.topup_timeout_s * 1000;
+  if (!auth.LoadAuthorisation(t.card_key_version, FieldsOf(t), &d.host_mac)) {
+    return Status::Internal("card_key_missing",
+                            fmt::format("no card key version {}", t.card_key_version));
+  }
+
+  CITYCARD_RETURN_IF_ERROR(registry.Begin());
+  Ledger::JoinedTransaction joined(ledger);
+  auto run = [&]() -> Status {
+    std::vector<Transfer> batch{pending};
+    auto outcomes = ledger.Apply(batch);
+    if (!outcomes.ok()) return outcomes.status();
+    if (!IsSuccess((*outcomes)[0])) {
+      return Status::Internal("topup_declined",
+                              fmt::format("the pending top-up was declined: {}",
+                                          TransferOutcomeName((*outcomes)[0])));
+    }
+    IngestWrite write;
+    write.topups.push_back(t);
+    CITYCARD_RETURN_IF_ERROR(taps.Write(write));
+    return registry.Commit();
+  };
+  Status status = run();
+  if (!status.ok()) {
+    (void)registry.Rollback();  // the failure above is what the caller needs
+    return status;
+  }
+  joined.Committed();
+  open_topups[{t.terminal_id, t.request_id}] = t;
+  d.authorisation_id = t.authorisation_id;
+  d.balance_after_fen = t.balance_before_fen + t.amount_fen;
+  return d;
+}
+
+Result<TopupConfirmResult> IngestEngine::Impl::ConfirmTopup(std::string_view terminal_id,
+                                                           uint64_t authorisation_id,
+                                                           ByteView record) {
+  TopupConfirmResult result;
+  auto topup = taps.FindTopupByAuthorisation(authorisation_id);
+  if (!topup.ok()) return topup.status();
+  if (!topup->has_value()) {
+    result.outcome = TopupOutcome::authorisation_not_found;
+    return result;
+  }
+  auto decoded = DecodeTapRecord(record);
+  if (!decoded.ok()) {
+    result.outcome = TopupOutcome::bad_record;
+    result.record_outcome = IngestOutcome::invalid_record;
+    return result;
+  }
+  const TopupRecord& t = **topup;
+  const TapRecord& r = *decoded;
+  if (r.type != TapType::load || r.card_no != t.card_no || r.amount_fen != t.amount_fen ||
+      r.balance_before_fen != t.balance_before_fen || r.card_counter != t.card_counter + 1) {
+    result.outcome = TopupOutcome::amount_mismatch;
+    return result;
+  }
+  UploadedBatch batch;
+  batch.terminal_id = std::string(terminal_id);
+  batch.records.push_back(r);
+  auto outcomes = Ingest(std::span<const UploadedBatch>(&batch, 1));
+  if (!outcomes.ok()) return outcomes.status();
+  IngestOutcome o = (*outcomes)[0][0];
+  result.record_outcome = o;
+  if (IsBooked(o) || o == IngestOutcome::duplicate) {
+    result.outcome = TopupOutcome::confirmed;
+  } else if (o == IngestOutcome::unmatched_load) {
+    result.outcome = TopupOutcome::authorisation_not_found;
+  } else {
+    result.outcome = TopupOutcome::bad_record;
+  }
+  return result;
+}
+
+Result<size_t> IngestEngine::Impl::ExpireTopups() {
+  CITYCARD_RETURN_IF_ERROR(SyncDenylist());
+  auto voided = ledger.ExpirePending();
+  if (!voided.ok()) return voided.status();
+  const int64_t now_ms = clock.NowMs();
+  std::vector<TopupRecord> due;
+  for (const auto& [key, t] : open_topups) {
+    if (t.status == TopupStatus::pending && now_ms >= t.expires_ms + kTopupExpiryMarginMs) {
+      due.push_back(t);
+    }
+  }
+  if (due.empty()) return size_t{0};
+
+  IngestGroup g;
+  CITYCARD_RETURN_IF_ERROR(registry.Begin());
+  Ledger::JoinedTransaction joined(ledger);
+  auto run = [&]() -> Status {
+    for (TopupRecord t : due) {
+      auto next = taps.FindByCardCounter(t.card_no, t.card_counter + 2);
+      if (!next.ok()) return next.status();
+      if (next->has_value() && ProvesLoad(t, (*next)->record)) {
+        SettleTopup(*this, g, t, SIZE_MAX, now_ms, t.terminal_id);
+        continue;
+      }
+      t.status = TopupStatus::expired;
+      t.settled_ms = now_ms;
+      g.topups[{t.terminal_id, t.request_id}] = t;
+    }
+    if (!g.transfers.empty()) {
+      auto outcomes = ledger.Apply(g.transfers);
+      if (!outcomes.ok()) return outcomes.status();
+      for (TransferOutcome o : *outcomes) {
+        if (!IsSuccess(o)) {
+          return Status::Internal("topup_declined",
+                                  fmt::format("a recovered top-up was declined: {}",
+                                              TransferOutcomeName(o)));
+        }
+      }
+    }
+    CITYCARD_RETURN_IF_ERROR(FinishGroup(g));
+    return registry.Commit();
+  };
+  Status status = run();
+  if (!status.ok()) {
+    (void)registry.Rollback();  // the failure above is what the caller needs
+    return status;
+  }
+  joined.Committed();
+  MergeCaches(g);
+  return due.size();
+}
+
+}  // namespace citycard

@@ -1,0 +1,532 @@
+// Tap ingest (core/ingest.h): one test per outcome and per alert, with records forged or bent
+// the way a reader, a card or an attacker could, over in-memory stores and fake MACs.
+#include "core/ingest.h"
+
+#include <catch2/catch.hpp>
+
+#include "core/account_plan.h"
+#include "core/card_number.h"
+#include "core/time.h"
+#include "tests/support/ingest_fixture_support.h"
+
+namespace citycard {
+namespace {
+
+using testing::FakeCard;
+using testing::IngestFixture;
+
+TEST_CASE("a valid tap is accepted and moves its amount from the purse to the operator",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  TapRecord r = f.Tap(card, "T1", 200);
+  CHECK(f.IngestOne(r) == IngestOutcome::accepted);
+  CHECK(f.Purse(card.card_no) == 800);
+  CHECK(f.Payable("BUS1") == 200);
+  CHECK(f.LedgerSum() == 0);
+  auto stored = f.tap_store.FindByTerminalCounter("T1", r.terminal_counter);
+  REQUIRE(stored.ok());
+  REQUIRE(stored->has_value());
+  CHECK((*stored)->record == r);
+  CHECK((*stored)->received_ms == testing::kFixtureStartMs);
+  CHECK((*stored)->clearing_day == ClearingDay(testing::kFixtureStartMs / 1000));
+  CHECK_FALSE((*stored)->late);
+  CHECK((*stored)->charged_card_no == card.card_no);
+  CHECK((*stored)->transfer_id == TapTransferId(f.digester, "T1", r.terminal_counter));
+  CHECK(f.Alerts().empty());
+}
+
+TEST_CASE("a tap uploaded on a later clearing day is booked on the arrival day and marked late",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  TapRecord r = f.Tap(card, "T1", 200);
+  f.clock.AdvanceMs(kSecondsPerDay * 1000);
+  CHECK(f.IngestOne(r) == IngestOutcome::accepted_late);
+  auto stored = f.tap_store.FindByTerminalCounter("T1", r.terminal_counter);
+  REQUIRE(stored->has_value());
+  CHECK((*stored)->late);
+  int64_t today = ClearingDay(f.clock.NowSeconds());
+  CHECK((*stored)->clearing_day == today);
+  auto totals = f.tap_store.DayTotals(today);
+  REQUIRE(totals.ok());
+  REQUIRE(totals->size() == 1);
+  CHECK((*totals)[0].operator_id == "BUS1");
+  CHECK((*totals)[0].taps == 1);
+  CHECK((*totals)[0].paid_fen == 200);
+  CHECK((*totals)[0].late_taps == 1);
+}
+
+TEST_CASE("the same record uploaded again is a duplicate and moves nothing", "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  TapRecord r = f.Tap(card, "T1", 200);
+  CHECK(f.IngestOne(r) == IngestOutcome::accepted);
+  CHECK(f.IngestOne(r) == IngestOutcome::duplicate);
+  // Also within one group.
+  TapRecord s = f.Tap(card, "T1", 100);
+  CHECK(f.IngestMany({s, s}) == std::vector{IngestOutcome::accepted, IngestOutcome::duplicate});
+  CHECK(f.Purse(card.card_no) == 700);
+  CHECK(f.Payable("BUS1") == 300);
+  CHECK(f.tap_store.tap_count() == 2);
+}
+
+TEST_CASE("another record under a booked terminal counter is a conflict with an alert",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  FakeCard other = f.IssueCard(1000);
+  TapRecord r = f.Tap(card, "T1", 200);
+  CHECK(f.IngestOne(r) == IngestOutcome::accepted);
+  TapRecord s = f.Tap(other, "T1", 300);
+  s.terminal_counter = r.terminal_counter;
+  f.Sign(&s);
+  CHECK(f.IngestOne(s) == IngestOutcome::conflict);
+  CHECK(f.Purse(other.card_no) == 1000);
+  auto alerts = f.Alerts(AlertKind::conflict);
+  REQUIRE(alerts.size() == 1);
+  CHECK(alerts[0].terminal_id == "T1");
+  CHECK(alerts[0].card_no == other.card_no);
+}
+
+TEST_CASE("records that fail the terminal checks are refused, each with its own outcome",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+
+  TapRecord bad_text = f.Tap(card, "T1", 100);
+  bad_text.operator_id = "BAD OP";
+  CHECK(f.IngestOne(bad_text) == IngestOutcome::invalid_record);
+
+  TapRecord wrong = f.Tap(card, "T1", 100);
+  CHECK(f.IngestOne(wrong, "T2") == IngestOutcome::wrong_terminal);
+
+  TapRecord unknown = f.Tap(card, "T1", 100);
+  unknown.terminal_id = "NOPE";
+  CHECK(f.IngestOne(unknown) == IngestOutcome::unknown_terminal);
+
+  TapRecord op = f.Tap(card, "T1", 100);
+  op.operator_id = "METRO";
+  f.Sign(&op);
+  CHECK(f.IngestOne(op) == IngestOutcome::wrong_operator);
+
+  TapRecord mac = f.Tap(card, "T1", 100);
+  mac.terminal_mac[0] ^= 1;
+  CHECK(f.IngestOne(mac) == IngestOutcome::bad_terminal_mac);
+
+  TapRecord changed = f.Tap(card, "T1", 100);
+  changed.amount_fen = 1;  // changed after the terminal signed it
+  CHECK(f.IngestOne(changed) == IngestOutcome::bad_terminal_mac);
+
+  TapRecord version = f.Tap(card, "T1", 100);
+  version.terminal_key_version = 9;
+  CHECK(f.IngestOne(version) == IngestOutcome::unknown_terminal_key);
+
+  REQUIRE(f.terminals.DisableTerminal("T2").ok());
+  TapRecord disabled = f.Tap(card, "T2", 100);
+  CHECK(f.IngestOne(disabled) == IngestOutcome::terminal_disabled);
+
+  CHECK(f.Purse(card.card_no) == 1000);
+  CHECK(f.tap_store.tap_count() == 0);
+}
+
+TEST_CASE("a record signed with a revoked terminal key is refused", "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  Terminal t;
+  t.id = "R1";
+  t.operator_id = "BUS1";
+  t.keys.push_back(TerminalKey{1, Bytes(33, 7), 0, true});
+  t.keys.push_back(TerminalKey{2, Bytes(33, 8), 0, false});
+  REQUIRE(f.registry.InsertTerminal(t).ok());
+  TapRecord r = f.Tap(card, "R1", 100);  // signed with the current version, 2
+  CHECK(r.terminal_key_version == 2);
+  TapRecord old = r;
+  old.terminal_key_version = 1;
+  f.Sign(&old);
+  CHECK(f.IngestOne(old) == IngestOutcome::terminal_key_revoked);
+  CHECK(f.IngestOne(r) == IngestOutcome::accepted);
+}
+
+TEST_CASE("records that fail the card checks are refused, each with its own outcome",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+
+  TapRecord unknown = f.Tap(card, "T1", 100);
+  unknown.card_no = CardNumberToInt(MakeCardNumber(999'999));
+  f.Sign(&unknown);
+  CHECK(f.IngestOne(unknown) == IngestOutcome::unknown_card);
+
+  TapRecord tac = f.Tap(card, "T1", 100);
+  tac.tac[3] ^= 0x10;
+  f.Sign(&tac, /*keep_tac=*/true);
+  CHECK(f.IngestOne(tac) == IngestOutcome::bad_tac);
+
+  TapRecord forged_amount = f.Tap(card, "T1", 100);
+  TapRecord original = forged_amount;
+  forged_amount.amount_fen = 10;  // the terminal signs what the card did not
+  f.Sign(&forged_amount, /*keep_tac=*/true);
+  CHECK(f.IngestOne(forged_amount) == IngestOutcome::bad_tac);
+
+  TapRecord version = f.Tap(card, "T1", 100);
+  version.tac_key_version = 7;
+  f.Sign(&version, /*keep_tac=*/true);
+  CHECK(f.IngestOne(version) == IngestOutcome::unknown_card_key);
+
+  CHECK(f.Purse(card.card_no) == 1000);
+}
+
+TEST_CASE("a torn transaction is booked once: missing TAC first, recovered TAC later",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  TapRecord full = f.Tap(card, "T1", 200);
+  TapRecord torn = full;
+  torn.tac = {};
+  f.Sign(&torn, /*keep_tac=*/true);
+  CHECK(f.IngestOne(torn) == IngestOutcome::tac_missing);
+  CHECK(f.Purse(card.card_no) == 1000);
+  CHECK(f.IngestOne(full) == IngestOutcome::accepted);
+  CHECK(f.IngestOne(full) == IngestOutcome::duplicate);
+  // The torn version arriving after the recovered one is the same transaction, not a conflict.
+  CHECK(f.IngestOne(torn) == IngestOutcome::duplicate);
+  CHECK(f.Purse(card.card_no) == 800);
+  CHECK(f.Alerts().empty());
+}
+
+TEST_CASE("a second transaction under a booked card counter is a cloned card",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  FakeCard clone = card;
+  TapRecord r = f.Tap(card, "T1", 200);
+  f.Tap(card, "T1", 100);  // the genuine card goes on: its next record is not uploaded here
+  CHECK(f.IngestOne(r) == IngestOutcome::accepted);
+  TapRecord c = f.Tap(clone, "T2", 200);  // the clone spends the same counter elsewhere
+  CHECK(c.card_counter == r.card_counter);
+  // The counter is not above the highest booked one, so it is checked against the booked one.
+  CHECK(f.IngestOne(c) == IngestOutcome::cloned_card);
+  CHECK(f.Purse(card.card_no) == 800);
+  REQUIRE(f.Alerts(AlertKind::cloned_card).size() == 1);
+}
+
+TEST_CASE("a card counter older than the window is refused", "[core][ingest]") {
+  IngestConfig config;
+  config.card_counter_window = 3;
+  IngestFixture f(config);
+  FakeCard card = f.IssueCard(1000);
+  TapRecord old = f.Tap(card, "T1", 10);
+  for (int i = 0; i < 3; ++i) f.Tap(card, "T1", 10);
+  TapRecord last = f.Tap(card, "T1", 10);
+  CHECK(f.IngestOne(last) == IngestOutcome::accepted);
+  CHECK(last.card_counter - old.card_counter == 4);
+  CHECK(f.IngestOne(old) == IngestOutcome::card_counter_too_old);
+}
+
+TEST_CASE("a gap in card counters is recorded as missing taps and filled when they arrive",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  TapRecord a = f.Tap(card, "T1", 100);
+  TapRecord b = f.Tap(card, "T2", 100);
+  TapRecord c = f.Tap(card, "T2", 100);
+  TapRecord d = f.Tap(card, "T1", 100);
+  CHECK(f.IngestOne(a) == IngestOutcome::accepted);
+  CHECK(f.IngestOne(d) == IngestOutcome::accepted);
+  auto alerts = f.Alerts(AlertKind::missing_card_taps);
+  REQUIRE(alerts.size() == 1);
+  auto gaps = f.tap_store.ListGaps(GapKind::card);
+  REQUIRE(gaps->size() == 1);
+  CHECK((*gaps)[0].from == b.card_counter);
+  CHECK((*gaps)[0].to == c.card_counter);
+  // Out of order, and not forged: the bound adds back what the card paid after them.
+  CHECK(f.IngestOne(c) == IngestOutcome::accepted);
+  gaps = f.tap_store.ListGaps(GapKind::card);
+  REQUIRE(gaps->size() == 1);
+  CHECK((*gaps)[0].from == b.card_counter);
+  CHECK((*gaps)[0].to == b.card_counter);
+  CHECK(f.IngestOne(b) == IngestOutcome::accepted);
+  CHECK(f.tap_store.ListGaps(GapKind::card)->empty());
+  CHECK(f.Purse(card.card_no) == 600);
+  CHECK(f.Purse(card.card_no) == card.balance_fen);
+}
+
+TEST_CASE("a gap in terminal counters is recorded as possibly lost uploads", "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  TapRecord a = f.Tap(card, "T1", 100);
+  f.ttc["T1"] += 5;  // five records the terminal made and never uploaded
+  FakeCard other = f.IssueCard(1000);
+  TapRecord b = f.Tap(other, "T1", 100);
+  CHECK(f.IngestOne(a) == IngestOutcome::accepted);
+  CHECK(f.IngestOne(b) == IngestOutcome::accepted);
+  auto alerts = f.Alerts(AlertKind::lost_uploads);
+  REQUIRE(alerts.size() == 1);
+  CHECK(alerts[0].terminal_id == "T1");
+  auto gaps = f.tap_store.ListGaps(GapKind::terminal);
+  REQUIRE(gaps->size() == 1);
+  CHECK((*gaps)[0].terminal_id == "T1");
+  CHECK((*gaps)[0].from == a.terminal_counter + 1);
+  CHECK((*gaps)[0].to == b.terminal_counter - 1);
+  auto terminal = f.GetTerminal("T1");
+  CHECK(terminal.counter == b.terminal_counter);
+}
+
+TEST_CASE("a balance that rose without a load is a forged card: refused and denylisted",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(500);
+  TapRecord a = f.Tap(card, "T1", 100);
+  CHECK(f.IngestOne(a) == IngestOutcome::accepted);
+  card.balance_fen += 10'000;  // the chip was tampered with
+  TapRecord b = f.Tap(card, "T1", 100);
+  CHECK(f.IngestOne(b) == IngestOutcome::forged_balance);
+  CHECK(f.Purse(card.card_no) == 400);
+  REQUIRE(f.Alerts(AlertKind::forged_balance).size() == 1);
+  auto listed = f.Listed(card.card_no);
+  REQUIRE(listed.has_value());
+  CHECK(listed->reason == DenyReason::fraud);
+}
+
+TEST_CASE("a first record claiming more than the ledger's purse is a forged card",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(500);
+  card.balance_fen = 50'000;
+  CHECK(f.IngestOne(f.Tap(card, "T1", 100)) == IngestOutcome::forged_balance);
+  CHECK(f.Listed(card.card_no).has_value());
+}
+
+TEST_CASE("a card holding less than its previous record left raises a balance mismatch",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(500);
+  CHECK(f.IngestOne(f.Tap(card, "T1", 100)) == IngestOutcome::accepted);
+  card.balance_fen -= 50;
+  CHECK(f.IngestOne(f.Tap(card, "T1", 100)) == IngestOutcome::accepted);
+  REQUIRE(f.Alerts(AlertKind::balance_mismatch).size() == 1);
+  CHECK(f.Purse(card.card_no) == 300);
+}
+
+TEST_CASE("a blocked card's tap made before the terminal knew is honoured silently",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  TapRecord r = f.Tap(card, "T1", 100);
+  REQUIRE(f.office.Block(CardNumberFromInt(card.card_no), BlockReason::lost).ok());
+  auto listed = f.Listed(card.card_no);
+  REQUIRE(listed.has_value());
+  // The terminal learns the new version only after the tap.
+  REQUIRE(f.engine.NoteTerminalDenylistVersion("T1", listed->version,
+                                               f.clock.NowMs() + 60'000).ok());
+  CHECK(f.IngestOne(r) == IngestOutcome::accepted);
+  CHECK(f.Alerts().empty());
+  CHECK(f.Purse(card.card_no) == 900);
+}
+
+TEST_CASE("a blocked card's tap made after the terminal knew is honoured with an alert",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  REQUIRE(f.office.Block(CardNumberFromInt(card.card_no), BlockReason::stolen).ok());
+  auto listed = f.Listed(card.card_no);
+  REQUIRE(f.engine.NoteTerminalDenylistVersion("T1", listed->version, f.clock.NowMs()).ok());
+  f.clock.AdvanceMs(60'000);
+  CHECK(f.IngestOne(f.Tap(card, "T1", 100)) == IngestOutcome::accepted_with_alert);
+  CHECK(f.Purse(card.card_no) == 900);
+  CHECK(f.Payable("BUS1") == 100);
+  REQUIRE(f.Alerts(AlertKind::blocked_card_tap).size() == 1);
+}
+
+TEST_CASE("an overdrawn purse goes on the denylist and a denylisted card's later tap alerts",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(100, Profile::student);  // may overdraw by 200 on the chip
+  CHECK(f.IngestOne(f.Tap(card, "T1", 250)) == IngestOutcome::accepted);
+  CHECK(f.Purse(card.card_no) == -150);
+  auto listed = f.Listed(card.card_no);
+  REQUIRE(listed.has_value());
+  CHECK(listed->reason == DenyReason::negative_balance);
+  REQUIRE(f.Alerts(AlertKind::negative_balance).size() == 1);
+
+  REQUIRE(f.engine.NoteTerminalDenylistVersion("M1", listed->version, f.clock.NowMs()).ok());
+  f.clock.AdvanceMs(1000);
+  card.balance_fen = -150;
+  TapRecord entry = f.Tap(card, "M1", 0, TapType::metro_entry);
+  CHECK(f.IngestOne(entry) == IngestOutcome::accepted_with_alert);
+  REQUIRE(f.Alerts(AlertKind::denylisted_card_tap).size() == 1);
+
+  // A top-up that brings the purse back takes the card off the list.
+  f.TopupAtCounter(card, 500);
+  CHECK_FALSE(f.Listed(card.card_no).has_value());
+}
+
+TEST_CASE("a closed card's tap is refused with an alert", "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  TapRecord r = f.Tap(card, "T1", 100);
+  REQUIRE(f.office.Close(CardNumberFromInt(card.card_no)).ok());
+  CHECK(f.IngestOne(r) == IngestOutcome::card_closed);
+  REQUIRE(f.Alerts(AlertKind::closed_card_tap).size() == 1);
+  CHECK(f.Payable("BUS1") == 0);
+}
+
+TEST_CASE("a replaced card's taps charge the old purse in the hold period and the new one after",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  TapRecord during = f.Tap(card, "T1", 100);
+  TapRecord after = f.Tap(card, "T1", 100);
+  auto replaced = f.office.Replace(CardNumberFromInt(card.card_no), /*move_now=*/false);
+  REQUIRE(replaced.ok());
+  uint64_t new_no = CardNumberToInt(replaced->new_card.card.card_no);
+  auto listed = f.Listed(card.card_no);
+  REQUIRE(listed.has_value());
+
+  CHECK(f.IngestOne(during) == IngestOutcome::accepted);
+  CHECK(f.Purse(card.card_no) == 900);
+
+  f.clock.AdvanceMs((f.office.config().replacement_hold_s + 1) * 1000);
+  auto moved = f.office.ProcessDueReplacements();
+  REQUIRE(moved.ok());
+  CHECK(*moved == 1);
+  CHECK(f.Purse(card.card_no) == 0);
+  CHECK(f.Purse(new_no) == 900);
+
+  // The terminal learnt of the replacement after the tap was made: honoured, no alert.
+  REQUIRE(f.engine.NoteTerminalDenylistVersion("T1", listed->version, f.clock.NowMs()).ok());
+  CHECK(f.IngestOne(after) == IngestOutcome::accepted_late);
+  CHECK(f.Purse(card.card_no) == 0);
+  CHECK(f.Purse(new_no) == 800);
+  auto stored = f.tap_store.FindByTerminalCounter("T1", after.terminal_counter);
+  CHECK((*stored)->charged_card_no == new_no);
+
+  // A tap made by the old card after the terminal knew: honoured with an alert.
+  f.clock.AdvanceMs(1000);
+  CHECK(f.IngestOne(f.Tap(card, "T1", 100)) == IngestOutcome::accepted_with_alert);
+  REQUIRE(f.Alerts(AlertKind::replaced_card_tap).size() == 1);
+  CHECK(f.Purse(new_no) == 700);
+  CHECK(f.LedgerSum() == 0);
+}
+
+TEST_CASE("a zero-amount tap is booked without a transfer", "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  TapRecord r = f.Tap(card, "M1", 0, TapType::metro_entry);
+  CHECK(f.IngestOne(r) == IngestOutcome::accepted);
+  auto stored = f.tap_store.FindByTerminalCounter("M1", r.terminal_counter);
+  CHECK((*stored)->transfer_id.IsZero());
+  auto totals = f.tap_store.DayTotals(ClearingDay(f.clock.NowSeconds()));
+  REQUIRE(totals->size() == 1);
+  CHECK((*totals)[0].taps == 1);
+  CHECK((*totals)[0].paid_fen == 0);
+}
+
+TEST_CASE("a posting the ledger declines leaves its record for a retry and books the rest",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard good = f.IssueCard(1000);
+  // A card row without a purse account: the ledger declines its tap (account_not_found).
+  Card orphan;
+  orphan.card_no = MakeCardNumber(777);
+  orphan.purse_account_id = AccountIdFor(AccountKind::card_purse, CardNumberToInt(orphan.card_no));
+  orphan.expires_day = 99'999;
+  REQUIRE(f.registry.InsertCard(orphan).ok());
+  FakeCard bad;
+  bad.card_no = CardNumberToInt(orphan.card_no);
+  auto out = f.IngestMany({f.Tap(good, "T1", 100), f.Tap(bad, "T1", 0 + 50),
+                           f.Tap(good, "T1", 100)});
+  CHECK(out == std::vector{IngestOutcome::accepted, IngestOutcome::retry_later,
+                           IngestOutcome::accepted});
+  CHECK(f.Purse(good.card_no) == 800);
+  CHECK(f.tap_store.tap_count() == 2);
+}
+
+TEST_CASE("a failed store write leaves nothing of the group and the group can be sent again",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  std::vector<TapRecord> records = {f.Tap(card, "T1", 100), f.Tap(card, "T1", 100)};
+  f.tap_store.FailNextWrite();
+  std::vector<UploadedBatch> batches = {UploadedBatch{"T1", records}};
+  auto failed = f.engine.Ingest(batches);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.status().code() == "injected_fault");
+  CHECK(f.Purse(card.card_no) == 1000);
+  CHECK(f.tap_store.tap_count() == 0);
+  CHECK(f.GetTerminal("T1").counter == 0);
+  CHECK(f.IngestMany(records) == std::vector{IngestOutcome::accepted, IngestOutcome::accepted});
+  CHECK(f.Purse(card.card_no) == 800);
+}
+
+TEST_CASE("a group from many terminals is one store write and one ledger batch",
+          "[core][ingest]") {
+  IngestFixture f;
+  std::vector<FakeCard> cards;
+  for (int i = 0; i < 5; ++i) cards.push_back(f.IssueCard(1000));
+  std::vector<UploadedBatch> batches;
+  for (const char* t : {"T1", "T2", "M1"}) {
+    UploadedBatch b{t, {}};
+    for (FakeCard& c : cards) b.records.push_back(f.Tap(c, t, 10));
+    batches.push_back(b);
+  }
+  int writes = f.tap_store.writes();
+  int ledger_writes = f.ledger_store.writes();
+  auto out = f.engine.Ingest(batches);
+  REQUIRE(out.ok());
+  for (const auto& b : *out) {
+    for (IngestOutcome o : b) CHECK(o == IngestOutcome::accepted);
+  }
+  CHECK(f.tap_store.writes() == writes + 1);
+  CHECK(f.ledger_store.writes() == ledger_writes + 1);
+  for (const FakeCard& c : cards) CHECK(f.Purse(c.card_no) == c.balance_fen);
+  CHECK(f.Payable("BUS1") == 100);
+  CHECK(f.Payable("METRO") == 50);
+}
+
+TEST_CASE("alerts are listed newest first and filtered by kind, card and terminal",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  FakeCard other = f.IssueCard(1000);
+  TapRecord a = f.Tap(card, "T1", 100);
+  f.Tap(card, "T1", 100);
+  CHECK(f.IngestOne(a) == IngestOutcome::accepted);
+  CHECK(f.IngestOne(f.Tap(card, "T2", 100)) == IngestOutcome::accepted);  // gap on the card
+  TapRecord s = f.Tap(other, "T2", 100);
+  s.terminal_counter = 1;
+  f.Sign(&s);
+  CHECK(f.IngestOne(s) == IngestOutcome::conflict);
+  CHECK(f.Alerts().size() == 2);  // missing taps (card at T2), conflict (T2)
+  AlertFilter filter;
+  filter.card_no = other.card_no;
+  auto by_card = f.tap_store.ListAlerts(filter);
+  REQUIRE(by_card->size() == 1);
+  CHECK((*by_card)[0].kind == AlertKind::conflict);
+  filter = {};
+  filter.terminal_id = "T2";
+  CHECK(f.tap_store.ListAlerts(filter)->size() == 2);
+  filter.terminal_id = "T1";
+  CHECK(f.tap_store.ListAlerts(filter)->empty());
+  filter = {};
+  filter.kind = AlertKind::missing_card_taps;
+  CHECK(f.tap_store.ListAlerts(filter)->size() == 1);
+  CHECK(f.Alerts()[0].kind == AlertKind::conflict);  // newest first
+}
+
+TEST_CASE("outcome and alert names are stable and parse back", "[core][ingest]") {
+  for (uint8_t n = 0; n <= kIngestOutcomeMax; ++n) {
+    auto o = static_cast<IngestOutcome>(n);
+    CHECK(ParseIngestOutcome(IngestOutcomeName(o)) == o);
+  }
+  for (uint8_t n = 1; n <= kAlertKindMax; ++n) {
+    auto k = static_cast<AlertKind>(n);
+    CHECK(ParseAlertKind(AlertKindName(k)) == k);
+  }
+  CHECK(IngestOutcomeName(IngestOutcome::card_counter_too_old) == "card_counter_too_old");
+  CHECK(AlertKindName(AlertKind::lost_uploads) == "lost_uploads");
+}
+
+}  // namespace
+}  // namespace citycard
