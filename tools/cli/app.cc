@@ -41,10 +41,20 @@ int Emit(const GlobalOptions& options, const Result<CommandOutput>& result) {
   return 0;
 }
 
+CLI::App* CommandGroup(CLI::App& parent, const std::string& name, const std::string& help) {
+  if (CLI::App* existing = parent.get_subcommand_no_throw(name)) return existing;
+  CLI::App* group = parent.add_subcommand(name, help);
+  group->require_subcommand(1);
+  return group;
+}
+
 int RunMain(int argc, char** argv) {
   AppContext context;
   CLI::App app("citycard: the transaction core behind a city's citizen card", "citycard");
   app.require_subcommand(1);
+  // Global options may also follow the command (`citycard card show N --json`): subcommands
+  // created after this pass options they do not know up to the program.
+  app.fallthrough();
   app.add_option("--db", context.options.db_path, "database path or URL ($CITYCARD_DB)");
   app.add_option("--keys", context.options.keys_path, "key file ($CITYCARD_KEYS)");
   app.add_flag("--json", context.options.json, "print one JSON document on stdout");

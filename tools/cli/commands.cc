@@ -6,6 +6,13 @@ namespace citycard::cli {
 
 void RegisterAllCommands(CLI::App& app, AppContext& context) {
   RegisterVersionCommand(app, context);
+  RegisterBillsCommands(app, context);
+  RegisterInitCommands(app, context);
+  RegisterHolderCommands(app, context);
+  RegisterCardCommands(app, context);
+  RegisterOperatorCommands(app, context);
+  RegisterTerminalCommands(app, context);
+  RegisterAuditCommands(app, context);
 }
 
 }  // namespace citycard::cli

@@ -6,5 +6,12 @@
 namespace citycard::cli {
 
 void RegisterVersionCommand(CLI::App& app, AppContext& context);
+void RegisterBillsCommands(CLI::App& app, AppContext& context);     // mandate …, bills …
+void RegisterInitCommands(CLI::App& app, AppContext& context);      // init, keys public
+void RegisterHolderCommands(CLI::App& app, AppContext& context);    // holder import|show
+void RegisterCardCommands(CLI::App& app, AppContext& context);      // card …
+void RegisterOperatorCommands(CLI::App& app, AppContext& context);  // operator add|list
+void RegisterTerminalCommands(CLI::App& app, AppContext& context);  // terminal …
+void RegisterAuditCommands(CLI::App& app, AppContext& context);     // audit verify (audit identity: health)
 
 }  // namespace citycard::cli
