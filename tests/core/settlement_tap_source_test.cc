@@ -1,0 +1,130 @@
+#include "core/settlement_tap_source.h"
+
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include "core/account_plan.h"
+#include "core/card_number.h"
+#include "core/time.h"
+#include "tests/support/ingest_fixture_support.h"
+
+using namespace citycard;
+using citycard::testing::FakeCard;
+using citycard::testing::IngestFixture;
+
+namespace {
+
+int64_t At(const char* local) { return *ParseLocalTime(local); }
+int64_t Day(const char* day) { return *ParseDay(day); }
+
+class KeptRuns final : public SettlementStore {
+ public:
+  Result<std::optional<SettlementRecord>> FindRun(int64_t day) override {
+    auto found = runs_.find(day);
+    if (found == runs_.end()) return std::optional<SettlementRecord>();
+    return std::optional<SettlementRecord>(found->second);
+  }
+  Status SaveRun(const SettlementRecord& record) override {
+    runs_.emplace(record.report.day, record);
+    return Status::Ok();
+  }
+  Result<int64_t> ClearingCutoff() override { return int64_t{0}; }
+  Status SetClearingCutoff(int64_t) override { return Status::Ok(); }
+
+ private:
+  std::map<int64_t, SettlementRecord> runs_;
+};
+
+// Taps go through the real ingest engine (fake MACs, in-memory stores), then the day is
+// settled from the tap store: the reconciliation checks the ingest's totals, its taps and the
+// ledger against each other.
+struct IngestedDay {
+  IngestFixture f;
+  FakeCard a;
+  FakeCard b;
+  KeptRuns runs;
+
+  IngestedDay() {
+    a = f.IssueCard(2000);
+    b = f.IssueCard(2000, Profile::student);
+    Ride(a, "T1", 200, TapType::purchase, "2024-03-01 10:00:00");
+    Ride(a, "M1", 0, TapType::metro_entry, "2024-03-01 10:30:00");
+    Ride(a, "M1", 500, TapType::metro_exit, "2024-03-01 11:00:00");
+    Ride(b, "T2", 100, TapType::purchase, "2024-03-01 12:00:00");
+    // Made before midnight, uploaded after: late, cleared on 2024-03-02.
+    f.clock.SetMs(At("2024-03-01 23:59:00") * 1000);
+    TapRecord late = f.Tap(b, "T2", 100);
+    f.clock.SetMs(At("2024-03-02 00:05:00") * 1000);
+    REQUIRE(f.IngestOne(late) == IngestOutcome::accepted_late);
+    f.clock.SetMs(At("2024-03-03 01:00:00") * 1000);
+  }
+
+  void Ride(FakeCard& card, const std::string& terminal, int64_t amount, TapType type,
+            const char* when) {
+    f.clock.SetMs(At(when) * 1000);
+    REQUIRE(f.IngestOne(f.Tap(card, terminal, amount, type)) == IngestOutcome::accepted);
+  }
+
+  Result<SettlementOutcome> Settle(const char* day, std::vector<DailyCap> caps) {
+    TapStoreSettlementSource source(f.tap_store, f.registry);
+    SettlerConfig config;
+    config.daily_caps = std::move(caps);
+    Settler settler(f.registry, f.ledger, f.ledger_store, runs, source, f.digester, f.clock,
+                    config);
+    return settler.Settle(Day(day));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("A day ingested through the engine settles from the tap store and reconciles",
+          "[core][settlement]") {
+  IngestedDay d;
+  auto outcome = d.Settle("2024-03-01", {{Profile::adult, {RideMode::bus, RideMode::metro}, 600}});
+  REQUIRE(outcome.ok());
+  const SettlementReport& report = outcome->record.report;
+  REQUIRE(report.operators.size() == 2);
+  const OperatorSettlement& bus = report.operators[0];
+  CHECK(bus.operator_id == "BUS1");
+  CHECK(bus.taps == 2);
+  CHECK(bus.paid_taps == 2);
+  CHECK(bus.late_taps == 0);
+  CHECK(bus.paid_fen == 300);
+  CHECK(bus.capping_rebate_fen == 0);
+  CHECK(bus.net_fen == 300);
+  const OperatorSettlement& metro = report.operators[1];
+  CHECK(metro.operator_id == "METRO");
+  CHECK(metro.taps == 2);  // the entry carries no money but counts
+  CHECK(metro.paid_taps == 1);
+  CHECK(metro.paid_fen == 500);
+  CHECK(metro.capping_rebate_fen == 100);  // card a paid 700 against a cap of 600
+  CHECK(metro.net_fen == 400);
+  CHECK(report.totals.paid_fen == 800);
+  CHECK(d.f.Payable("METRO") == 0);
+  CHECK(d.f.Payable("BUS1") == 100);  // the late tap belongs to the next day
+  CHECK(d.f.Purse(d.a.card_no) == 2000 - 700 + 100);
+  CHECK(d.f.LedgerSum() == 0);
+}
+
+TEST_CASE("A late tap is settled on the day it arrived and counted late", "[core][settlement]") {
+  IngestedDay d;
+  auto outcome = d.Settle("2024-03-02", {});
+  REQUIRE(outcome.ok());
+  const SettlementReport& report = outcome->record.report;
+  REQUIRE(report.operators.size() == 1);
+  CHECK(report.operators[0].operator_id == "BUS1");
+  CHECK(report.operators[0].taps == 1);
+  CHECK(report.operators[0].late_taps == 1);
+  CHECK(report.operators[0].late_paid_fen == 100);
+  CHECK(report.operators[0].net_fen == 100);
+}
+
+TEST_CASE("A day without taps settles to an empty report", "[core][settlement]") {
+  IngestedDay d;
+  auto outcome = d.Settle("2024-02-28", {});
+  REQUIRE(outcome.ok());
+  CHECK(outcome->record.report.operators.empty());
+  CHECK(outcome->record.report.totals.taps == 0);
+  CHECK(outcome->record.transfers == 0);
+}
