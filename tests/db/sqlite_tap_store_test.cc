@@ -1,0 +1,241 @@
+// The SQLite tap store (db/sqlite_tap_store.h) against the TapStore contract.
+#include "db/sqlite_tap_store.h"
+
+#include <catch2/catch.hpp>
+
+#include "db/database.h"
+
+namespace citycard::db {
+namespace {
+
+TapRecord Record(std::string terminal, uint32_t ttc, uint64_t card, uint32_t ctc, int64_t before,
+                 int64_t amount, TapType type = TapType::purchase) {
+  TapRecord r;
+  r.type = type;
+  r.card_no = card;
+  r.card_counter = ctc;
+  r.balance_before_fen = before;
+  r.amount_fen = amount;
+  r.terminal_id = std::move(terminal);
+  r.terminal_counter = ttc;
+  r.time_s = 1'700'000'000;
+  r.operator_id = "BUS1";
+  r.full_fare_fen = amount + 10;
+  r.concession_fen = 10;
+  r.tac[0] = 0xAB;
+  r.terminal_mac[15] = 0xCD;
+  return r;
+}
+
+StoredTap Stored(const TapRecord& r, int64_t day, bool late = false) {
+  StoredTap t;
+  t.record = r;
+  t.received_ms = 1'700'000'123'000;
+  t.clearing_day = day;
+  t.late = late;
+  t.outcome = late ? IngestOutcome::accepted_late : IngestOutcome::accepted;
+  t.charged_card_no = r.card_no;
+  if (r.amount_fen > 0) t.transfer_id = Id128{1, r.terminal_counter};
+  return t;
+}
+
+struct Fixture {
+  Fixture() {
+    auto opened = Database::Open(":memory:", true);
+    REQUIRE(opened.ok());
+    db = std::move(*opened);
+    auto s = SqliteTapStore::Open(*db);
+    REQUIRE(s.ok());
+    store = std::move(*s);
+  }
+  Status Write(const IngestWrite& w) {
+    CITYCARD_RETURN_IF_ERROR(db->Begin());
+    Status s = store->Write(w);
+    if (!s.ok()) {
+      (void)db->Rollback();
+      return s;
+    }
+    return db->Commit();
+  }
+  std::unique_ptr<Database> db;
+  std::unique_ptr<SqliteTapStore> store;
+};
+
+TEST_CASE("sqlite tap store finds booked taps by terminal and card counter", "[db][tap_store]") {
+  Fixture f;
+  IngestWrite w;
+  TapRecord a = Record("T1", 1, 8607550000000011, 1, 500, 200);
+  TapRecord b = Record("T1", 2, 8607550000000011, 3, 300, 100);
+  TapRecord load = Record("K1", 1, 8607550000000011, 2, 300, 1000, TapType::load);
+  w.taps = {Stored(a, 19000), Stored(b, 19000, true), Stored(load, 19000)};
+  REQUIRE(f.Write(w).ok());
+
+  auto found = f.store->FindByTerminalCounter("T1", 2);
+  REQUIRE(found.ok());
+  REQUIRE(found->has_value());
+  CHECK((*found)->record == b);
+  CHECK((*found)->seq == 2);
+  CHECK((*found)->late);
+  CHECK((*found)->outcome == IngestOutcome::accepted_late);
+  CHECK((*found)->transfer_id == Id128{1, 2});
+  CHECK_FALSE(f.store->FindByTerminalCounter("T1", 3)->has_value());
+  auto by_card = f.store->FindByCardCounter(8607550000000011, 1);
+  REQUIRE(by_card->has_value());
+  CHECK((*by_card)->record == a);
+
+  auto state = f.store->LoadCardCounterState(8607550000000011);
+  REQUIRE(state->has_value());
+  CHECK((*state)->last_counter == 3);
+  CHECK((*state)->last_balance_after_fen == 200);
+  CHECK_FALSE(f.store->LoadCardCounterState(8607550000000029)->has_value());
+  CHECK(*f.store->SumPaidAfter(8607550000000011, 0) == 300);  // the load is not paid
+  CHECK(*f.store->SumPaidAfter(8607550000000011, 1) == 100);
+
+  std::vector<StoredTap> taps;
+  REQUIRE(f.store->CardTaps(8607550000000011, 10, &taps).ok());
+  REQUIRE(taps.size() == 3);
+  CHECK(taps[1].record == load);
+}
+
+TEST_CASE("sqlite tap store refuses a second tap under a booked counter", "[db][tap_store]") {
+  Fixture f;
+  IngestWrite w;
+  w.taps = {Stored(Record("T1", 1, 8607550000000011, 1, 500, 200), 19000)};
+  REQUIRE(f.Write(w).ok());
+  IngestWrite again;
+  again.taps = {Stored(Record("T1", 1, 8607550000000029, 1, 500, 200), 19000)};
+  Status s = f.Write(again);
+  CHECK(s.code() == "tap_exists");
+  IngestWrite clone;
+  clone.taps = {Stored(Record("T2", 1, 8607550000000011, 1, 500, 200), 19000)};
+  CHECK(f.Write(clone).code() == "tap_exists");
+}
+
+TEST_CASE("sqlite tap store adds up day totals per operator across commits", "[db][tap_store]") {
+  Fixture f;
+  for (int i = 0; i < 2; ++i) {
+    IngestWrite w;
+    DayOperatorTotals d;
+    d.clearing_day = 19000;
+    d.operator_id = "BUS1";
+    d.taps = 3;
+    d.full_fare_fen = 600;
+    d.concession_fen = 50;
+    d.transfer_discount_fen = 20;
+    d.paid_fen = 530;
+    d.late_taps = 1;
+    w.day_deltas.push_back(d);
+    d.operator_id = "ABUS";
+    d.taps = 1;
+    d.loads = 2;
+    d.load_fen = 5000;
+    w.day_deltas.push_back(d);
+    REQUIRE(f.Write(w).ok());
+  }
+  auto totals = f.store->DayTotals(19000);
+  REQUIRE(totals.ok());
+  REQUIRE(totals->size() == 2);
+  CHECK((*totals)[0].operator_id == "ABUS");
+  CHECK((*totals)[0].loads == 4);
+  CHECK((*totals)[0].load_fen == 10000);
+  CHECK((*totals)[1].operator_id == "BUS1");
+  CHECK((*totals)[1].taps == 6);
+  CHECK((*totals)[1].full_fare_fen == 1200);
+  CHECK((*totals)[1].concession_fen == 100);
+  CHECK((*totals)[1].transfer_discount_fen == 40);
+  CHECK((*totals)[1].paid_fen == 1060);
+  CHECK((*totals)[1].late_taps == 2);
+  CHECK(f.store->DayTotals(19001)->empty());
+}
+
+TEST_CASE("sqlite tap store scans a day's taps in pages", "[db][tap_store]") {
+  Fixture f;
+  IngestWrite w;
+  for (uint32_t i = 1; i <= 5; ++i) {
+    w.taps.push_back(Stored(Record("T1", i, 8607550000000011, i, 1000, 10), i <= 3 ? 19000 : 19001));
+  }
+  REQUIRE(f.Write(w).ok());
+  std::vector<StoredTap> page;
+  REQUIRE(f.store->ScanDayTaps(19000, 0, 2, &page).ok());
+  REQUIRE(page.size() == 2);
+  REQUIRE(f.store->ScanDayTaps(19000, page.back().seq, 2, &page).ok());
+  REQUIRE(page.size() == 3);
+  CHECK(page[2].record.terminal_counter == 3);
+}
+
+TEST_CASE("sqlite tap store keeps gaps, alerts, top-ups and terminal denylist reports",
+          "[db][tap_store]") {
+  Fixture f;
+  IngestWrite w;
+  CounterGap g{GapKind::card, 8607550000000011, "", 4, 9, 77};
+  CounterGap t{GapKind::terminal, 0, "T1", 10, 12, 78};
+  w.gaps_added = {g, t};
+  Alert a{0, AlertKind::cloned_card, 8607550000000011, "T1", 1000, "cloned"};
+  Alert b{0, AlertKind::lost_uploads, 0, "T2", 2000, "lost"};
+  w.alerts = {a, b};
+  TopupRecord topup;
+  topup.terminal_id = "K1";
+  topup.request_id = 0xFFFF'FFFF'FFFF'FFF0ULL;
+  topup.card_no = 8607550000000011;
+  topup.card_counter = 7;
+  topup.balance_before_fen = 100;
+  topup.amount_fen = 500;
+  topup.pending_id = Id128{5, 6};
+  topup.authorisation_id = 12345;
+  topup.created_ms = 1;
+  topup.expires_ms = 2;
+  w.topups = {topup};
+  REQUIRE(f.Write(w).ok());
+
+  auto gaps = f.store->LoadGaps(GapKind::card, 8607550000000011, "");
+  REQUIRE(gaps->size() == 1);
+  CHECK((*gaps)[0] == g);
+  CHECK(*f.store->LoadGaps(GapKind::terminal, 0, "T1") == std::vector{t});
+  IngestWrite fill;
+  fill.gaps_removed = {g};
+  CounterGap left = g;
+  left.to = 5;
+  CounterGap right = g;
+  right.from = 7;
+  fill.gaps_added = {left, right};
+  REQUIRE(f.Write(fill).ok());
+  CHECK(*f.store->LoadGaps(GapKind::card, 8607550000000011, "") == std::vector{left, right});
+  CHECK(f.store->ListGaps(GapKind::terminal)->size() == 1);
+
+  auto all = f.store->ListAlerts({});
+  REQUIRE(all->size() == 2);
+  CHECK((*all)[0].kind == AlertKind::lost_uploads);  // newest first
+  CHECK((*all)[1].seq == 1);
+  CHECK((*all)[1].detail == "cloned");
+  AlertFilter by_card;
+  by_card.card_no = 8607550000000011;
+  CHECK(f.store->ListAlerts(by_card)->size() == 1);
+  AlertFilter by_kind;
+  by_kind.kind = AlertKind::lost_uploads;
+  by_kind.terminal_id = "T2";
+  CHECK(f.store->ListAlerts(by_kind)->size() == 1);
+  by_kind.terminal_id = "T1";
+  CHECK(f.store->ListAlerts(by_kind)->empty());
+
+  auto found = f.store->FindTopup("K1", topup.request_id);
+  REQUIRE(found->has_value());
+  CHECK(**found == topup);
+  CHECK(**f.store->FindTopupByAuthorisation(12345) == topup);
+  CHECK(f.store->ListOpenTopups()->size() == 1);
+  topup.status = TopupStatus::posted;
+  IngestWrite post;
+  post.topups = {topup};
+  REQUIRE(f.Write(post).ok());
+  CHECK(f.store->ListOpenTopups()->empty());
+
+  REQUIRE(f.store->RecordTerminalDenylistVersion("T1", 3, 100).ok());
+  REQUIRE(f.store->RecordTerminalDenylistVersion("T1", 2, 200).ok());  // not above: ignored
+  REQUIRE(f.store->RecordTerminalDenylistVersion("T1", 5, 300).ok());
+  auto reports = f.store->LoadTerminalDenylistReports("T1");
+  REQUIRE(reports->size() == 2);
+  CHECK((*reports)[1].version == 5);
+  CHECK((*reports)[1].terminal_time_ms == 300);
+}
+
+}  // namespace
+}  // namespace citycard::db
