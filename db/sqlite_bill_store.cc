@@ -1,0 +1,350 @@
+#include "db/sqlite_bill_store.h"
+
+#include <optional>
+
+#include "core/csv.h"
+
+namespace citycard::db {
+
+namespace {
+
+constexpr char kBillColumns[] =
+    "bill_id, utility, account_no, card_no, period, amount_fen, due_day, status, transfer_id, "
+    "amount_paid_fen, paid_ms, paid_by, file_sha256";
+constexpr char kImportColumns[] =
+    "file_sha256, bills_total, bills_done, chunks_done, complete, started_ms, finished_ms";
+constexpr size_t kEncodedResultFields = 7;
+
+// Resets the statement when the scope ends, so that none is left mid-way holding a read
+// snapshot open.
+class Using {
+ public:
+  explicit Using(Statement& statement) : statement_(statement) { statement_.Reset(); }
+  ~Using() { statement_.Reset(); }
+  Using(const Using&) = delete;
+  Using& operator=(const Using&) = delete;
+  Statement* operator->() const { return &statement_; }
+  Statement& operator*() const { return statement_; }
+
+ private:
+  Statement& statement_;
+};
+
+StoredBill ReadBill(const Statement& s) {
+  StoredBill b;
+  b.bill_id = s.ColumnText(0);
+  b.utility = s.ColumnText(1);
+  b.account_no = s.ColumnText(2);
+  b.card_no = s.ColumnText(3);
+  b.period = s.ColumnText(4);
+  b.amount_fen = s.ColumnInt(5);
+  b.due_day = s.ColumnInt(6);
+  b.status = static_cast<BillStatus>(s.ColumnInt(7));
+  std::string transfer = s.ColumnText(8);
+  if (!transfer.empty()) {
+    auto id = Id128::FromHex(transfer);
+    // The store writes only ids it formatted itself; anything else is a damaged database.
+    CITYCARD_ASSERT(id.ok());
+    b.transfer_id = *id;
+  }
+  b.amount_paid_fen = s.ColumnInt(9);
+  b.paid_ms = s.ColumnInt(10);
+  b.paid_by = s.ColumnText(11);
+  b.file_sha256 = s.ColumnText(12);
+  return b;
+}
+
+BillImportProgress ReadImport(const Statement& s) {
+  BillImportProgress p;
+  p.file_sha256 = s.ColumnText(0);
+  p.bills_total = s.ColumnInt(1);
+  p.bills_done = s.ColumnInt(2);
+  p.chunks_done = s.ColumnInt(3);
+  p.complete = s.ColumnInt(4) != 0;
+  p.started_ms = s.ColumnInt(5);
+  p.finished_ms = s.ColumnInt(6);
+  return p;
+}
+
+Status InvalidResults(std::string why) {
+  return Status::Internal("invalid_bill_results", "kept bill results are damaged: " + why);
+}
+
+Result<int64_t> ParseInt(const std::string& text) {
+  if (text.empty() || text.size() > 18) return InvalidResults("bad number '" + text + "'");
+  int64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return InvalidResults("bad number '" + text + "'");
+    value = value * 10 + (c - '0');
+  }
+  return value;
+}
+
+}  // namespace
+
+struct SqliteBillStore::Statements {
+  Statement insert_mandate;
+  Statement delete_mandate;
+  Statement has_mandate;
+  Statement list_mandates;
+  Statement find_bill;
+  Statement find_bills_by_id;
+  Statement put_bill;
+  Statement find_import;
+  Statement put_import;
+  Statement append_results;
+  Statement list_results;
+};
+
+const std::vector<std::string>& SqliteBillStore::Migrations() {
+  static const std::vector<std::string> kMigrations = {
+      "CREATE TABLE bill_mandates(card_no TEXT NOT NULL, utility TEXT NOT NULL,"
+      " account_no TEXT NOT NULL, created_s INTEGER NOT NULL,"
+      " PRIMARY KEY(card_no, utility, account_no)) WITHOUT ROWID;"
+      "CREATE TABLE bills(utility TEXT NOT NULL, bill_id TEXT NOT NULL,"
+      " account_no TEXT NOT NULL, card_no TEXT NOT NULL, period TEXT NOT NULL,"
+      " amount_fen INTEGER NOT NULL, due_day INTEGER NOT NULL, status INTEGER NOT NULL,"
+      " transfer_id TEXT NOT NULL, amount_paid_fen INTEGER NOT NULL, paid_ms INTEGER NOT NULL,"
+      " paid_by TEXT NOT NULL, file_sha256 TEXT NOT NULL,"
+      " PRIMARY KEY(utility, bill_id)) WITHOUT ROWID;"
+      "CREATE INDEX bills_by_id ON bills(bill_id);"
+      "CREATE TABLE bill_imports(file_sha256 TEXT PRIMARY KEY, bills_total INTEGER NOT NULL,"
+      " bills_done INTEGER NOT NULL, chunks_done INTEGER NOT NULL, complete INTEGER NOT NULL,"
+      " started_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL) WITHOUT ROWID;"
+      "CREATE TABLE bill_import_chunks(file_sha256 TEXT NOT NULL, chunk INTEGER NOT NULL,"
+      " results TEXT NOT NULL, PRIMARY KEY(file_sha256, chunk)) WITHOUT ROWID;",
+  };
+  return kMigrations;
+}
+
+SqliteBillStore::SqliteBillStore(Database& db) : db_(db) {}
+SqliteBillStore::~SqliteBillStore() = default;
+
+Result<std::unique_ptr<SqliteBillStore>> SqliteBillStore::Open(Database& db) {
+  CITYCARD_RETURN_IF_ERROR(db.Migrate("bills", Migrations()));
+  std::unique_ptr<SqliteBillStore> store(new SqliteBillStore(db));
+  CITYCARD_RETURN_IF_ERROR(store->Prepare());
+  return store;
+}
+
+Status SqliteBillStore::Prepare() {
+  std::vector<std::string> sql = {
+      "INSERT INTO bill_mandates(card_no, utility, account_no, created_s) VALUES(?, ?, ?, ?)",
+      "DELETE FROM bill_mandates WHERE card_no = ? AND utility = ? AND account_no = ?",
+      "SELECT 1 FROM bill_mandates WHERE card_no = ? AND utility = ? AND account_no = ?",
+      // A NULL parameter means "any".
+      "SELECT card_no, utility, account_no, created_s FROM bill_mandates"
+      " WHERE (?1 IS NULL OR card_no = ?1) AND (?2 IS NULL OR utility = ?2)"
+      " ORDER BY card_no, utility, account_no LIMIT ?3",
+      std::string("SELECT ") + kBillColumns + " FROM bills WHERE utility = ? AND bill_id = ?",
+      std::string("SELECT ") + kBillColumns + " FROM bills WHERE bill_id = ? ORDER BY utility",
+      std::string("INSERT OR REPLACE INTO bills(") + kBillColumns +
+          ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      std::string("SELECT ") + kImportColumns + " FROM bill_imports WHERE file_sha256 = ?",
+      std::string("INSERT OR REPLACE INTO bill_imports(") + kImportColumns +
+          ") VALUES(?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO bill_import_chunks(file_sha256, chunk, results) VALUES(?, ?, ?)",
+      "SELECT results FROM bill_import_chunks WHERE file_sha256 = ? ORDER BY chunk",
+  };
+  std::vector<Statement> prepared;
+  for (const std::string& text : sql) {
+    auto statement = db_.Prepare(text);
+    if (!statement.ok()) return statement.status();
+    prepared.push_back(std::move(*statement));
+  }
+  s_.reset(new Statements{std::move(prepared[0]), std::move(prepared[1]),
+                          std::move(prepared[2]), std::move(prepared[3]),
+                          std::move(prepared[4]), std::move(prepared[5]),
+                          std::move(prepared[6]), std::move(prepared[7]),
+                          std::move(prepared[8]), std::move(prepared[9]),
+                          std::move(prepared[10])});
+  return Status::Ok();
+}
+
+Status SqliteBillStore::Begin() { return db_.Begin(); }
+Status SqliteBillStore::Commit() { return db_.Commit(); }
+Status SqliteBillStore::Rollback() { return db_.Rollback(); }
+
+// ---- Mandates ----------------------------------------------------------------------------
+
+Status SqliteBillStore::InsertMandate(const Mandate& m) {
+  Using s(s_->insert_mandate);
+  s->Bind(1, m.card_no).Bind(2, m.utility).Bind(3, m.account_no).Bind(4, m.created_s);
+  Status status = s->Run();
+  if (status.code() == "db_constraint") {
+    return Status::Refused("mandate_exists",
+                           "card " + m.card_no + " already has a mandate for " + m.utility +
+                               " account " + m.account_no);
+  }
+  return status;
+}
+
+Status SqliteBillStore::DeleteMandate(std::string_view card_no, std::string_view utility,
+                                      std::string_view account_no) {
+  Using s(s_->delete_mandate);
+  s->Bind(1, card_no).Bind(2, utility).Bind(3, account_no);
+  CITYCARD_RETURN_IF_ERROR(s->Run());
+  if (db_.Changes() == 1) return Status::Ok();
+  return Status::NotFound("mandate_not_found",
+                          "card " + std::string(card_no) + " has no mandate for " +
+                              std::string(utility) + " account " + std::string(account_no));
+}
+
+Result<bool> SqliteBillStore::HasMandate(std::string_view card_no, std::string_view utility,
+                                         std::string_view account_no) {
+  Using s(s_->has_mandate);
+  s->Bind(1, card_no).Bind(2, utility).Bind(3, account_no);
+  return s->Step();
+}
+
+Result<std::vector<Mandate>> SqliteBillStore::ListMandates(const MandateFilter& filter) {
+  Using s(s_->list_mandates);
+  if (filter.card_no) s->Bind(1, *filter.card_no);
+  if (filter.utility) s->Bind(2, *filter.utility);
+  s->Bind(3, static_cast<int64_t>(kMandateListMax));
+  std::vector<Mandate> mandates;
+  while (true) {
+    auto row = s->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    mandates.push_back(Mandate{s->ColumnText(0), s->ColumnText(1), s->ColumnText(2),
+                               s->ColumnInt(3)});
+  }
+  return mandates;
+}
+
+// ---- Bills -------------------------------------------------------------------------------
+
+Result<std::optional<StoredBill>> SqliteBillStore::FindBill(std::string_view utility,
+                                                            std::string_view bill_id) {
+  Using s(s_->find_bill);
+  s->Bind(1, utility).Bind(2, bill_id);
+  auto row = s->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<StoredBill>();
+  return std::optional<StoredBill>(ReadBill(*s));
+}
+
+Result<std::vector<StoredBill>> SqliteBillStore::FindBillsById(std::string_view bill_id) {
+  Using s(s_->find_bills_by_id);
+  s->Bind(1, bill_id);
+  std::vector<StoredBill> bills;
+  while (true) {
+    auto row = s->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    bills.push_back(ReadBill(*s));
+  }
+  return bills;
+}
+
+Status SqliteBillStore::PutBill(const StoredBill& b) {
+  Using s(s_->put_bill);
+  s->Bind(1, b.bill_id).Bind(2, b.utility).Bind(3, b.account_no).Bind(4, b.card_no);
+  s->Bind(5, b.period).Bind(6, b.amount_fen).Bind(7, b.due_day);
+  s->Bind(8, int64_t{static_cast<uint8_t>(b.status)});
+  s->Bind(9, b.paid() ? b.transfer_id.ToHex() : std::string());
+  s->Bind(10, b.amount_paid_fen).Bind(11, b.paid_ms).Bind(12, b.paid_by).Bind(13, b.file_sha256);
+  return s->Run();
+}
+
+// ---- Imports -----------------------------------------------------------------------------
+
+Result<std::optional<BillImportProgress>> SqliteBillStore::FindImport(
+    std::string_view file_sha256) {
+  Using s(s_->find_import);
+  s->Bind(1, file_sha256);
+  auto row = s->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<BillImportProgress>();
+  return std::optional<BillImportProgress>(ReadImport(*s));
+}
+
+Status SqliteBillStore::PutImport(const BillImportProgress& p) {
+  Using s(s_->put_import);
+  s->Bind(1, p.file_sha256).Bind(2, p.bills_total).Bind(3, p.bills_done).Bind(4, p.chunks_done);
+  s->Bind(5, int64_t{p.complete ? 1 : 0}).Bind(6, p.started_ms).Bind(7, p.finished_ms);
+  return s->Run();
+}
+
+std::string SqliteBillStore::EncodeResults(std::span<const BillResult> results) {
+  std::string text;
+  text.reserve(results.size() * 96);
+  for (const BillResult& r : results) {
+    std::string status = std::to_string(static_cast<int>(r.status));
+    std::string amount = std::to_string(r.amount_fen);
+    std::string paid = std::to_string(r.amount_paid_fen);
+    AppendCsvRecord(&text, {r.bill_id, r.utility, status, amount, paid, r.transfer_id, r.reason});
+  }
+  return text;
+}
+
+Result<std::vector<BillResult>> SqliteBillStore::DecodeResults(std::string_view text) {
+  std::vector<BillResult> results;
+  CsvReader reader(text);
+  CsvRecord record;
+  while (true) {
+    auto more = reader.Next(&record);
+    if (!more.ok()) return InvalidResults(more.status().message());
+    if (!*more) break;
+    if (record.fields.size() != kEncodedResultFields) return InvalidResults("wrong field count");
+    BillResult r;
+    r.bill_id = std::move(record.fields[0]);
+    r.utility = std::move(record.fields[1]);
+    auto status = ParseInt(record.fields[2]);
+    if (!status.ok()) return status.status();
+    if (*status < 1 || *status > static_cast<int64_t>(kBillStatusCount)) {
+      return InvalidResults("unknown status " + record.fields[2]);
+    }
+    r.status = static_cast<BillStatus>(*status);
+    auto amount = ParseInt(record.fields[3]);
+    if (!amount.ok()) return amount.status();
+    auto paid = ParseInt(record.fields[4]);
+    if (!paid.ok()) return paid.status();
+    r.amount_fen = *amount;
+    r.amount_paid_fen = *paid;
+    r.transfer_id = std::move(record.fields[5]);
+    r.reason = std::move(record.fields[6]);
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+Status SqliteBillStore::AppendImportResults(std::string_view file_sha256, int64_t chunk,
+                                            std::span<const BillResult> results) {
+  Using s(s_->append_results);
+  s->Bind(1, file_sha256).Bind(2, chunk).Bind(3, EncodeResults(results));
+  Status status = s->Run();
+  if (status.code() == "db_constraint") {
+    return Status::Internal("chunk_exists", "chunk " + std::to_string(chunk) + " of file " +
+                                                std::string(file_sha256) + " is kept already");
+  }
+  return status;
+}
+
+Status SqliteBillStore::ForEachImportResult(
+    std::string_view file_sha256,
+    const std::function<Status(std::span<const BillResult>)>& visit) {
+  // The kept texts are read out first (so that `visit` may use the store), then decoded and
+  // handed on one chunk at a time, so that a million results are never all decoded at once.
+  std::vector<std::string> chunks;
+  {
+    Using s(s_->list_results);
+    s->Bind(1, file_sha256);
+    while (true) {
+      auto row = s->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      chunks.push_back(s->ColumnText(0));
+    }
+  }
+  for (std::string& text : chunks) {
+    auto results = DecodeResults(text);
+    if (!results.ok()) return results.status();
+    std::string().swap(text);
+    CITYCARD_RETURN_IF_ERROR(visit(*results));
+  }
+  return Status::Ok();
+}
+
+}  // namespace citycard::db

@@ -1,0 +1,185 @@
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "db/database.h"
+#include "db/sqlite_bill_store.h"
+
+using namespace citycard;
+using citycard::db::Database;
+using citycard::db::SqliteBillStore;
+
+namespace {
+
+struct BillStoreFixture {
+  BillStoreFixture() {
+    auto opened = Database::Open(":memory:", true);
+    REQUIRE(opened.ok());
+    db = std::move(*opened);
+    auto store_opened = SqliteBillStore::Open(*db);
+    REQUIRE(store_opened.ok());
+    store = std::move(*store_opened);
+  }
+
+  std::unique_ptr<Database> db;
+  std::unique_ptr<SqliteBillStore> store;
+};
+
+StoredBill MakeBill(const std::string& utility, const std::string& id) {
+  StoredBill b;
+  b.bill_id = id;
+  b.utility = utility;
+  b.account_no = "杭州市西湖区文三路 12 号, 张三";
+  b.card_no = "8607550000000012";
+  b.period = "2026-10";
+  b.amount_fen = 12345;
+  b.due_day = 20'000;
+  b.status = BillStatus::insufficient_funds;
+  b.file_sha256 = std::string(64, 'a');
+  return b;
+}
+
+const std::string kSha(64, 'b');
+
+}  // namespace
+
+TEST_CASE("Mandates are kept once per card, utility and account", "[db][bills]") {
+  BillStoreFixture f;
+  REQUIRE(f.store->InsertMandate({"8607550000000012", "water-hz", "文三路 12 号", 100}).ok());
+  REQUIRE(f.store->InsertMandate({"8607550000000012", "power-hz", "P-1", 101}).ok());
+  REQUIRE(f.store->InsertMandate({"8607550000000020", "water-hz", "W-2", 102}).ok());
+  auto again = f.store->InsertMandate({"8607550000000012", "water-hz", "文三路 12 号", 200});
+  REQUIRE(again.code() == "mandate_exists");
+  REQUIRE(again.kind() == Kind::refused);
+
+  REQUIRE(*f.store->HasMandate("8607550000000012", "water-hz", "文三路 12 号"));
+  REQUIRE_FALSE(*f.store->HasMandate("8607550000000012", "water-hz", "文三路 13 号"));
+  auto all = f.store->ListMandates({});
+  REQUIRE(all.ok());
+  REQUIRE(*all == std::vector<Mandate>{{"8607550000000012", "power-hz", "P-1", 101},
+                                       {"8607550000000012", "water-hz", "文三路 12 号", 100},
+                                       {"8607550000000020", "water-hz", "W-2", 102}});
+  REQUIRE(f.store->ListMandates({std::string("8607550000000012"), std::nullopt})->size() == 2);
+  REQUIRE(f.store->ListMandates({std::nullopt, std::string("water-hz")})->size() == 2);
+  REQUIRE(f.store->ListMandates({std::string("8607550000000020"), std::string("power-hz")})
+              ->empty());
+
+  REQUIRE(f.store->DeleteMandate("8607550000000012", "power-hz", "P-1").ok());
+  REQUIRE(f.store->DeleteMandate("8607550000000012", "power-hz", "P-1").code() ==
+          "mandate_not_found");
+  REQUIRE(f.store->ListMandates({})->size() == 2);
+}
+
+TEST_CASE("Bills are kept per utility and bill id, and replaced by a later put", "[db][bills]") {
+  BillStoreFixture f;
+  StoredBill water = MakeBill("water-hz", "B1");
+  StoredBill power = MakeBill("power-hz", "B1");
+  REQUIRE(f.store->PutBill(water).ok());
+  REQUIRE(f.store->PutBill(power).ok());
+  auto found = f.store->FindBill("water-hz", "B1");
+  REQUIRE(found.ok());
+  REQUIRE(*found == std::optional<StoredBill>(water));
+  REQUIRE_FALSE(f.store->FindBill("gas-hz", "B1")->has_value());
+  auto both = f.store->FindBillsById("B1");
+  REQUIRE(both->size() == 2);
+  REQUIRE((*both)[0].utility == "power-hz");
+
+  water.status = BillStatus::paid;
+  water.transfer_id = Id128{0x0123456789abcdefULL, 42};
+  water.amount_paid_fen = 12345;
+  water.paid_ms = 1'700'000'000'123;
+  water.paid_by = "counter";
+  REQUIRE(f.store->PutBill(water).ok());
+  REQUIRE(**f.store->FindBill("water-hz", "B1") == water);
+  REQUIRE((*f.store->FindBill("water-hz", "B1"))->paid());
+}
+
+TEST_CASE("Import progress and results are kept per file, chunk by chunk", "[db][bills]") {
+  BillStoreFixture f;
+  REQUIRE_FALSE(f.store->FindImport(kSha)->has_value());
+  BillImportProgress progress{kSha, 3, 2, 1, false, 1000, 0};
+  REQUIRE(f.store->PutImport(progress).ok());
+  REQUIRE(**f.store->FindImport(kSha) == progress);
+  progress.bills_done = 3;
+  progress.complete = true;
+  progress.finished_ms = 2000;
+  REQUIRE(f.store->PutImport(progress).ok());
+  REQUIRE(**f.store->FindImport(kSha) == progress);
+
+  std::vector<BillResult> first = {
+      {"B1", "water-hz", BillStatus::paid, 12345, 12345, std::string(32, 'c'), ""},
+      {"B2", "water-hz", BillStatus::no_mandate, 100, 0, "",
+       "card 8607550000000012 has no mandate for water-hz account \"文三路\", 12"}};
+  std::vector<BillResult> second = {
+      {"B3,x", "power-hz", BillStatus::insufficient_funds, 5000, 0, "", "balance ¥12.00 is below ¥50.00\nsecond line"}};
+  REQUIRE(f.store->AppendImportResults(kSha, 0, first).ok());
+  REQUIRE(f.store->AppendImportResults(kSha, 1, second).ok());
+  REQUIRE(f.store->AppendImportResults(kSha, 1, second).code() == "chunk_exists");
+  REQUIRE(f.store->AppendImportResults(std::string(64, 'e'), 0, second).ok());
+
+  std::vector<std::vector<BillResult>> seen;
+  REQUIRE(f.store
+              ->ForEachImportResult(kSha,
+                                    [&](std::span<const BillResult> chunk) {
+                                      seen.emplace_back(chunk.begin(), chunk.end());
+                                      return Status::Ok();
+                                    })
+              .ok());
+  REQUIRE(seen == std::vector<std::vector<BillResult>>{first, second});
+
+  auto stopped = f.store->ForEachImportResult(
+      kSha, [](std::span<const BillResult>) { return Status::Internal("stop", "stop"); });
+  REQUIRE(stopped.code() == "stop");
+}
+
+TEST_CASE("Damaged kept results are reported, not guessed", "[db][bills]") {
+  REQUIRE(SqliteBillStore::DecodeResults("B1,water,9,1,1,,\n").status().code() ==
+          "invalid_bill_results");
+  REQUIRE(SqliteBillStore::DecodeResults("B1,water,1,1\n").status().code() ==
+          "invalid_bill_results");
+  REQUIRE(SqliteBillStore::DecodeResults("B1,water,1,x,1,,\n").status().code() ==
+          "invalid_bill_results");
+  REQUIRE(SqliteBillStore::DecodeResults("")->empty());
+}
+
+TEST_CASE("A rolled-back transaction leaves no bill, result or progress behind", "[db][bills]") {
+  BillStoreFixture f;
+  REQUIRE(f.store->Begin().ok());
+  REQUIRE(f.store->PutBill(MakeBill("water-hz", "B1")).ok());
+  REQUIRE(f.store->PutImport({kSha, 1, 1, 1, true, 1, 2}).ok());
+  REQUIRE(f.store->AppendImportResults(kSha, 0, std::vector<BillResult>{{"B1", "water-hz", BillStatus::paid, 1, 1, "", ""}}).ok());
+  REQUIRE(f.store->Rollback().ok());
+  REQUIRE_FALSE(f.store->FindBill("water-hz", "B1")->has_value());
+  REQUIRE_FALSE(f.store->FindImport(kSha)->has_value());
+  int chunks = 0;
+  REQUIRE(f.store->ForEachImportResult(kSha, [&](std::span<const BillResult>) {
+                   ++chunks;
+                   return Status::Ok();
+                 }).ok());
+  REQUIRE(chunks == 0);
+}
+
+TEST_CASE("The bills schema survives reopening the database", "[db][bills]") {
+  std::string path = "/tmp/citycard_bill_store_test_" + std::to_string(::getpid()) + ".db";
+  std::filesystem::remove(path);
+  {
+    auto db = Database::Open(path, true);
+    REQUIRE(db.ok());
+    auto store = SqliteBillStore::Open(**db);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->InsertMandate({"8607550000000012", "water-hz", "W", 1}).ok());
+  }
+  {
+    auto db = Database::Open(path, false);
+    REQUIRE(db.ok());
+    REQUIRE(*(*db)->SchemaVersion("bills") == 1);
+    auto store = SqliteBillStore::Open(**db);
+    REQUIRE(store.ok());
+    REQUIRE(*(*store)->HasMandate("8607550000000012", "water-hz", "W"));
+  }
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
+}
