@@ -100,7 +100,11 @@ Status FinishLine(OperatorSettlement* line) {
                                     op, line->capping_rebate_fen, line->paid_fen));
   }
   line->other_discount_fen = line->gross_fen - discounts;
-  line->fee_base_fen = line->paid_fen - line->capping_rebate_fen;
+  line->fee_base_fen = line->paid_fen - line->capping_rebate_fen + line->bills_amount_fen;
+  if (!InRange(line->fee_base_fen)) {
+    return InvalidInput(fmt::format("operator {}: fee base {} is out of range", op,
+                                    line->fee_base_fen));
+  }
   line->fee_fen = SettlementFeeFen(line->fee_base_fen, line->fee_bp);
   line->net_fen = line->fee_base_fen - line->fee_fen;
   return Status::Ok();
@@ -349,10 +353,11 @@ Status CheckLineArithmetic(const OperatorSettlement& line, std::string_view name
                                 line.transfer_discount_fen, line.other_discount_fen,
                                 line.paid_fen));
   }
-  if (line.paid_fen != line.capping_rebate_fen + line.fee_fen + line.net_fen) {
-    return Mismatch(fmt::format("{}: paid {} is not capping rebate {} + fee {} + net {}", name,
-                                line.paid_fen, line.capping_rebate_fen, line.fee_fen,
-                                line.net_fen));
+  if (line.paid_fen + line.bills_amount_fen !=
+      line.capping_rebate_fen + line.fee_fen + line.net_fen) {
+    return Mismatch(fmt::format("{}: paid {} + bills {} is not capping rebate {} + fee {} + net {}",
+                                name, line.paid_fen, line.bills_amount_fen,
+                                line.capping_rebate_fen, line.fee_fen, line.net_fen));
   }
   return Status::Ok();
 }
@@ -372,8 +377,31 @@ Status CheckTotals(const SettlementReport& report) {
 
 }  // namespace
 
+namespace {
+
+AccountCodeMovement MovementOf(const LedgerMovements& movements, uint64_t account, uint16_t code) {
+  auto found = movements.find({account, code});
+  return found == movements.end() ? AccountCodeMovement{} : found->second;
+}
+
+Status CheckBooked(const std::string& name, std::string_view what, const AccountCodeMovement& booked,
+                   int64_t report_fen, int64_t report_count, std::string_view count_name,
+                   int64_t day) {
+  if (booked.credits_fen == report_fen && booked.transfers == report_count &&
+      booked.debits_fen == 0) {
+    return Status::Ok();
+  }
+  return Mismatch(fmt::format(
+      "{}: the ledger booked {} fen in {} {} transfers ({} fen debited back) on {}, the report "
+      "has {} fen in {} {}",
+      name, booked.credits_fen, booked.transfers, what, booked.debits_fen, FormatDay(day),
+      report_fen, report_count, count_name));
+}
+
+}  // namespace
+
 Status Reconcile(const SettlementReport& report, const std::vector<Operator>& operators,
-                 const LedgerMovements& movements, uint16_t tap_code) {
+                 const LedgerMovements& movements, uint16_t tap_code, uint16_t bill_code) {
   auto registry = IndexOperators(operators);
   std::set<uint64_t> reported_payables;
   for (const OperatorSettlement& line : report.operators) {
@@ -383,30 +411,49 @@ Status Reconcile(const SettlementReport& report, const std::vector<Operator>& op
     if (op == registry.end()) return UnknownOperator(line.operator_id);
     uint64_t payable = op->second->payable_account_id;
     reported_payables.insert(payable);
-    AccountCodeMovement booked;
-    auto found = movements.find({payable, tap_code});
-    if (found != movements.end()) booked = found->second;
-    if (booked.credits_fen != line.paid_fen || booked.transfers != line.paid_taps ||
-        booked.debits_fen != 0) {
-      return Mismatch(fmt::format(
-          "{}: the ledger booked {} fen in {} tap transfers ({} fen debited back) on {}, the "
-          "report has {} fen in {} paid taps",
-          name, booked.credits_fen, booked.transfers, booked.debits_fen, FormatDay(report.day),
-          line.paid_fen, line.paid_taps));
-    }
+    CITYCARD_RETURN_IF_ERROR(CheckBooked(name, "tap", MovementOf(movements, payable, tap_code),
+                                         line.paid_fen, line.paid_taps, "paid taps", report.day));
+    CITYCARD_RETURN_IF_ERROR(CheckBooked(name, "bill", MovementOf(movements, payable, bill_code),
+                                         line.bills_amount_fen, line.bills, "bills", report.day));
   }
   for (const auto& [key, movement] : movements) {
-    if (key.second != tap_code || AccountIdKind(key.first) != AccountKind::operator_payable) {
+    if ((key.second != tap_code && key.second != bill_code) ||
+        AccountIdKind(key.first) != AccountKind::operator_payable) {
       continue;
     }
     if (reported_payables.count(key.first) == 0) {
       return Mismatch(fmt::format(
-          "the ledger booked {} fen in {} tap transfers on {} to payable account {}, which the "
+          "the ledger booked {} fen in {} {} transfers on {} to payable account {}, which the "
           "report does not list",
-          movement.credits_fen, movement.transfers, FormatDay(report.day), key.first));
+          movement.credits_fen, movement.transfers, key.second == tap_code ? "tap" : "bill",
+          FormatDay(report.day), key.first));
     }
   }
   return CheckTotals(report);
+}
+
+Result<std::vector<OperatorServiceTotals>> BillTotalsFromLedger(
+    const std::vector<Operator>& operators, const LedgerMovements& movements, uint16_t bill_code) {
+  std::map<uint64_t, const Operator*> by_payable;
+  for (const Operator& op : operators) by_payable.emplace(op.payable_account_id, &op);
+  std::vector<OperatorServiceTotals> totals;
+  for (const auto& [key, movement] : movements) {
+    if (key.second != bill_code || AccountIdKind(key.first) != AccountKind::operator_payable ||
+        movement.credits_fen == 0) {
+      continue;
+    }
+    auto op = by_payable.find(key.first);
+    if (op == by_payable.end()) {
+      return Status::Internal("unknown_operator",
+                              fmt::format("payable account {} has no operator", key.first));
+    }
+    OperatorServiceTotals t;
+    t.operator_id = op->second->id;
+    t.bills = movement.transfers;
+    t.bills_amount_fen = movement.credits_fen;
+    totals.push_back(std::move(t));
+  }
+  return totals;
 }
 
 // ---- JSON ------------------------------------------------------------------------------

@@ -10,11 +10,12 @@
 //
 // Money flows of one operator for one clearing day, all in the ledger:
 //   taps (booked by ingest):  card purse        -> operator payable   paid_fen
+//   utility bills (bills):    card purse        -> operator payable   bills_amount_fen
 //   capping rebates:          operator payable  -> card purse         capping_rebate_fen
 //   fee:                      operator payable  -> fee income         fee_fen
 //   payout:                   operator payable  -> settlement         net_fen
-// so that paid_fen = capping_rebate_fen + fee_fen + net_fen: the day leaves nothing on the
-// payable.
+// so that paid_fen + bills_amount_fen = capping_rebate_fen + fee_fen + net_fen: the day leaves
+// nothing on the payable.
 #pragma once
 
 #include <cstddef>
@@ -80,10 +81,11 @@ struct OperatorTapTotals {
   int64_t late_paid_fen = 0;
 };
 
-// Hooks for the operators that are not transport: what a counter or kiosk collected in
-// top-ups, what a hospital settled (the fund's share and the holders' share), what a utility
-// was paid in bills. Reported per operator; none of it passes through the operator's payable
-// today, so none of it enters the net (docs/settlement.md "Other services").
+// The operators that are not transport: what a counter or kiosk collected in top-ups, what a
+// hospital settled (the fund's share and the holders' share), what a utility was paid in bills.
+// Utility bills are paid purse -> the utility's payable (core/bills.h), so they are paid out
+// with the day like taps: they enter the fee base and the net. Top-ups and medical figures are
+// reported only (docs/settlement.md "Other services").
 struct OperatorServiceTotals {
   std::string operator_id;
   int64_t topups = 0;
@@ -121,9 +123,9 @@ struct OperatorSettlement {
   int64_t late_paid_fen = 0;
   int64_t capping_rebate_fen = 0;
   int64_t capped_cards = 0;
-  int64_t fee_base_fen = 0;  // paid - capping rebate
+  int64_t fee_base_fen = 0;  // paid - capping rebate + bills amount
   int64_t fee_fen = 0;
-  int64_t net_fen = 0;       // paid - capping rebate - fee: the payout
+  int64_t net_fen = 0;       // fee base - fee: the payout
   int64_t topups = 0;
   int64_t topup_fen = 0;
   int64_t medical_bills = 0;
@@ -206,14 +208,21 @@ Result<LedgerMovements> CollectLedgerMovements(LedgerStore& store, int64_t from_
 
 // Checks the report against the ledger's movements of its clearing day, to the fen: for every
 // operator payable, the tap transfers credited (count and amount) are the report's paid taps
-// and paid amount, and no tap was debited back; no payable outside the report received a tap;
-// the totals are the sums of the lines, and each line's parts add up (gross = concession +
-// transfer discount + other discount + paid; paid = rebate + fee + net).
-// `tap_code` is the code ingest books taps with (TransferCode::tap).
+// and paid amount, the bill payments credited are its bills and bills amount, and none was
+// debited back; no payable outside the report received a tap or a bill; the totals are the
+// sums of the lines, and each line's parts add up (gross = concession + transfer discount +
+// other discount + paid; paid + bills amount = rebate + fee + net).
+// `tap_code` and `bill_code` are the codes ingest and bills book with (TransferCode).
 // Failure: Kind::internal "reconciliation_failed", the message naming the first difference
 // ("operator bus-1: ledger taps 1234 fen in 5 transfers, report 1200 fen in 5 taps").
 Status Reconcile(const SettlementReport& report, const std::vector<Operator>& operators,
-                 const LedgerMovements& movements, uint16_t tap_code);
+                 const LedgerMovements& movements, uint16_t tap_code, uint16_t bill_code);
+
+// The utility bills paid in `movements` (bill_code credits to operator payables), per operator,
+// as service totals (bills, bills_amount_fen). Kind::internal "unknown_operator" for a payable
+// no operator of `operators` owns.
+Result<std::vector<OperatorServiceTotals>> BillTotalsFromLedger(
+    const std::vector<Operator>& operators, const LedgerMovements& movements, uint16_t bill_code);
 
 // ---- JSON ------------------------------------------------------------------------------
 
@@ -272,7 +281,8 @@ class SettlementTapSource {
 };
 
 struct SettlerConfig {
-  uint16_t tap_code = 16;  // TransferCode::tap
+  uint16_t tap_code = 16;   // TransferCode::tap
+  uint16_t bill_code = 32;  // TransferCode::bill_payment
   std::vector<DailyCap> daily_caps;  // from the loaded fare table; empty: no capping
 };
 
@@ -307,8 +317,7 @@ class Settler {
   Result<std::vector<CardRebate>> ComputeRebates(int64_t day,
                                                  const std::vector<Operator>& operators);
   Result<uint64_t> RebateAccount(std::string_view card_no);
-  Status ReconcileWithLedger(const SettlementReport& report,
-                             const std::vector<Operator>& operators);
+  Result<LedgerMovements> DayMovements(int64_t day, int64_t cutoff_s);
   Status Book(const std::vector<Transfer>& transfers, const SettlementRecord& record);
 
   RegistryStore& registry_;

@@ -101,13 +101,10 @@ Result<uint64_t> Settler::RebateAccount(std::string_view card_no) {
                                       kReplacementChainMax));
 }
 
-Status Settler::ReconcileWithLedger(const SettlementReport& report,
-                                    const std::vector<Operator>& operators) {
-  int64_t from_ms = ClearingDayStart(report.day, report.cutoff_s) * 1000;
-  int64_t to_ms = ClearingDayStart(report.day + 1, report.cutoff_s) * 1000;
-  auto movements = CollectLedgerMovements(ledger_store_, from_ms, to_ms);
-  if (!movements.ok()) return movements.status();
-  return Reconcile(report, operators, *movements, config_.tap_code);
+Result<LedgerMovements> Settler::DayMovements(int64_t day, int64_t cutoff_s) {
+  int64_t from_ms = ClearingDayStart(day, cutoff_s) * 1000;
+  int64_t to_ms = ClearingDayStart(day + 1, cutoff_s) * 1000;
+  return CollectLedgerMovements(ledger_store_, from_ms, to_ms);
 }
 
 Status Settler::Book(const std::vector<Transfer>& transfers, const SettlementRecord& record) {
@@ -146,19 +143,31 @@ Result<SettlementOutcome> Settler::Settle(int64_t day) {
   auto kept = store_.FindRun(day);
   if (!kept.ok()) return kept.status();
   if (kept->has_value()) {
-    CITYCARD_RETURN_IF_ERROR(ReconcileWithLedger((*kept)->report, *operators));
+    const SettlementReport& report = (*kept)->report;
+    auto movements = DayMovements(report.day, report.cutoff_s);
+    if (!movements.ok()) return movements.status();
+    CITYCARD_RETURN_IF_ERROR(
+        Reconcile(report, *operators, *movements, config_.tap_code, config_.bill_code));
     return SettlementOutcome{std::move(**kept), true};
   }
 
+  auto movements = DayMovements(day, cutoff_s_);
+  if (!movements.ok()) return movements.status();
   auto totals = taps_.OperatorTotals(day);
   if (!totals.ok()) return totals.status();
   auto services = taps_.ServiceTotals(day);
   if (!services.ok()) return services.status();
+  // Utility bills pass through the payables: the ledger's bill payments of the day are what is
+  // paid out (the bill store keeps the bill-by-bill records).
+  auto bills = BillTotalsFromLedger(*operators, *movements, config_.bill_code);
+  if (!bills.ok()) return bills.status();
+  services->insert(services->end(), bills->begin(), bills->end());
   auto rebates = ComputeRebates(day, *operators);
   if (!rebates.ok()) return rebates.status();
   auto report = BuildSettlementReport(day, cutoff_s_, *operators, *totals, *services, *rebates);
   if (!report.ok()) return report.status();
-  CITYCARD_RETURN_IF_ERROR(ReconcileWithLedger(*report, *operators));
+  CITYCARD_RETURN_IF_ERROR(
+      Reconcile(*report, *operators, *movements, config_.tap_code, config_.bill_code));
 
   auto transfers = PlanSettlementTransfers(
       *report, *operators, *rebates, digester_,

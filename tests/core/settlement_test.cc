@@ -597,7 +597,7 @@ TEST_CASE("The report's pure builder refuses operators it does not know and impo
   CHECK(report.status().code() == "invalid_settlement_input");
 }
 
-TEST_CASE("Service hooks appear on their operator's line and in the totals",
+TEST_CASE("Service hooks appear on their operator's line; only bills are paid out",
           "[core][settlement]") {
   Operator kiosk;
   kiosk.number = 1;
@@ -615,7 +615,7 @@ TEST_CASE("Service hooks appear on their operator's line and in the totals",
   REQUIRE(report->operators.size() == 1);
   CHECK(report->operators[0].topups == 3);
   CHECK(report->operators[0].topup_fen == 15000);
-  CHECK(report->operators[0].net_fen == 0);
+  CHECK(report->operators[0].net_fen == 9900);  // the bills; the top-ups are reported only
   CHECK(report->totals.bills_amount_fen == 9900);
 }
 
@@ -670,4 +670,33 @@ TEST_CASE("Ledger movements of a window are summed per account and code",
                                      At("2024-03-08 00:00:00") * 1000);
   REQUIRE(none.ok());
   CHECK(none->empty());
+}
+
+TEST_CASE("Utility bills paid on the day are paid out to the utility with its fee",
+          "[core][settlement]") {
+  HandMadeDay day([](HandMadeDay& d) {
+    d.world.AddOperator("water-1", OperatorKind::utility, 50);
+    d.world.clock_.SetMs(At("2024-03-05 20:00:00") * 1000);
+    d.world.Book(AccountIdFor(AccountKind::card_purse, CardNumberToInt(d.b)),
+                 AccountIdFor(AccountKind::operator_payable, 4), 3000, 32);
+    d.world.Book(AccountIdFor(AccountKind::card_purse, CardNumberToInt(d.a)),
+                 AccountIdFor(AccountKind::operator_payable, 4), 1001, 32);
+  });
+  World& w = day.world;
+  auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE(outcome.ok());
+  const SettlementReport& report = outcome->record.report;
+  REQUIRE(report.operators.size() == 3);
+  const OperatorSettlement& water = report.operators[2];
+  CHECK(water.operator_id == "water-1");
+  CHECK(water.kind == "utility");
+  CHECK(water.taps == 0);
+  CHECK(water.bills == 2);
+  CHECK(water.bills_amount_fen == 4001);
+  CHECK(water.fee_base_fen == 4001);
+  CHECK(water.fee_fen == 20);  // 0.5 % of 40.01 = 20.005 fen -> 20
+  CHECK(water.net_fen == 3981);
+  CHECK(report.totals.bills_amount_fen == 4001);
+  CHECK(report.totals.net_fen == 1189 + 3981);
+  CHECK(w.Payable("water-1") == 0);
 }
