@@ -69,7 +69,7 @@ TEST_CASE("A card over its cap gets back exactly the excess from the operators p
   REQUIRE(net_fen == 1000 + 3000);
 }
 
-TEST_CASE("The tap that reaches the cap keeps all it paid; the next gives all back", "[core][capping]") {
+TEST_CASE("The tap that reaches the cap keeps all it paid and the next gives all back", "[core][capping]") {
   Result<CapRebates> rebates = ComputeCapRebates(
       {Tap("bus1", RideMode::bus, 700, "2024-05-01 08:00:00"),
        Tap("bus2", RideMode::bus, 300, "2024-05-01 09:00:00"),

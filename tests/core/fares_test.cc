@@ -666,7 +666,7 @@ TEST_CASE("The daily cap starts again at midnight", "[core][fares]") {
   REQUIRE(context.paid_today_fen == std::map<RideMode, int64_t>{{RideMode::bus, 250}});
 }
 
-TEST_CASE("The context after a ride remembers it; an entry changes nothing", "[core][fares]") {
+TEST_CASE("The context after a ride remembers it and an entry changes nothing", "[core][fares]") {
   FareRequest ride = Bus("bus1", 10, Profile::adult, "2024-05-01 08:00:00");
   FareQuote quote = Price(City(), ride);
   RideContext context = NextContext(ride, quote);
