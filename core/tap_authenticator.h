@@ -54,6 +54,12 @@ class TapAuthenticator {
   virtual bool LoadAuthorisation(uint8_t card_key_version, const LoadFields& fields,
                                  LoadMacBytes* out) = 0;
 
+  // True when `proof` (8 bytes) is the first 8 bytes of the AES-CMAC under the key of card
+  // `card_no`, version `card_key_version`, over `input`: the card-presence proof of an online
+  // request (docs/protocol.md "Card proofs").
+  virtual bool VerifyCardProof(uint64_t card_no, uint8_t card_key_version, ByteView input,
+                               ByteView proof) = 0;
+
   // True when `mac` is the card's load confirmation of `fields` at balance_after_fen.
   virtual bool VerifyLoadConfirmation(uint8_t card_key_version, const LoadFields& fields,
                                       int64_t balance_after_fen, ByteView mac) = 0;

@@ -285,4 +285,12 @@ bool FakeTapAuthenticator::VerifyLoadConfirmation(uint8_t version, const LoadFie
   return mac.size() == expected.size() && std::equal(mac.begin(), mac.end(), expected.begin());
 }
 
+bool FakeTapAuthenticator::VerifyCardProof(uint64_t card_no, uint8_t version, ByteView input,
+                                           ByteView proof) {
+  Bytes prefix = {'p', 'r', 'o', 'o', 'f', version};
+  ByteWriter(&prefix).U64(card_no);
+  auto expected = Mix<8>(prefix, input);
+  return proof.size() == 8 && std::equal(proof.begin(), proof.end(), expected.begin());
+}
+
 }  // namespace citycard::testing

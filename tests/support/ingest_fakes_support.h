@@ -125,6 +125,9 @@ class FakeTapAuthenticator final : public TapAuthenticator {
                          LoadMacBytes* out) override;
   bool VerifyLoadConfirmation(uint8_t card_key_version, const LoadFields& fields,
                               int64_t balance_after_fen, ByteView mac) override;
+  // The proof is FakeDigester("proof" || version || card_no || input), first 8 bytes.
+  bool VerifyCardProof(uint64_t card_no, uint8_t card_key_version, ByteView input,
+                       ByteView proof) override;
 
   // What a card and a terminal compute.
   static std::array<uint8_t, kTacBytes> Tac(const TapRecord& record);
