@@ -41,6 +41,12 @@ constexpr std::pair<ResultCode, std::string_view> kNames[] = {
     {ResultCode::card_counter_too_old, "card_counter_too_old"},
     {ResultCode::cloned_card, "cloned_card"},
     {ResultCode::forged_balance, "forged_balance"},
+    {ResultCode::tac_missing, "tac_missing"},
+    {ResultCode::unknown_card_key, "unknown_card_key"},
+    {ResultCode::card_closed, "card_closed"},
+    {ResultCode::unmatched_load, "unmatched_load"},
+    {ResultCode::unknown_terminal_key, "unknown_terminal_key"},
+    {ResultCode::terminal_key_revoked, "terminal_key_revoked"},
     {ResultCode::retry_later, "retry_later"},
     {ResultCode::unsupported_request, "unsupported_request"},
     {ResultCode::card_not_found, "card_not_found"},
@@ -75,9 +81,32 @@ std::optional<ResultCode> ParseResultCode(std::string_view name) {
 }
 
 bool IsFinalRecordResult(ResultCode code) {
-  auto number = static_cast<uint16_t>(code);
-  return number >= static_cast<uint16_t>(ResultCode::accepted) &&
-         number <= static_cast<uint16_t>(ResultCode::forged_balance);
+  switch (code) {
+    case ResultCode::unknown_terminal:
+    case ResultCode::terminal_disabled:
+    case ResultCode::accepted:
+    case ResultCode::accepted_late:
+    case ResultCode::accepted_with_alert:
+    case ResultCode::duplicate:
+    case ResultCode::conflict:
+    case ResultCode::invalid_record:
+    case ResultCode::wrong_terminal:
+    case ResultCode::wrong_operator:
+    case ResultCode::bad_terminal_mac:
+    case ResultCode::unknown_card:
+    case ResultCode::bad_tac:
+    case ResultCode::card_counter_too_old:
+    case ResultCode::cloned_card:
+    case ResultCode::forged_balance:
+    case ResultCode::unknown_card_key:
+    case ResultCode::card_closed:
+    case ResultCode::unmatched_load:
+    case ResultCode::unknown_terminal_key:
+    case ResultCode::terminal_key_revoked:
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace citycard::terminals

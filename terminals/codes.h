@@ -38,8 +38,10 @@ enum class ResultCode : uint16_t {
   unknown_key_version = 202,    // the terminal has no key of that version
   authentication_failed = 203,  // the terminal's proof did not verify (wrong key)
 
-  // Results of one tap record in a batch acknowledgement. Every code but retry_later is
-  // final: the reader may delete the record once the acknowledgement's signature verifies.
+  // Results of one tap record in a batch acknowledgement (which may also carry
+  // unknown_terminal and terminal_disabled for a record). Every record result but
+  // tac_missing and retry_later is final: the reader may delete the record once the
+  // acknowledgement's signature verifies.
   accepted = 300,              // booked
   accepted_late = 301,         // booked on a later clearing day than the tap's, marked late
   accepted_with_alert = 302,   // booked (the ride happened) and an alert raised
@@ -54,6 +56,12 @@ enum class ResultCode : uint16_t {
   card_counter_too_old = 311,  // the card counter went back beyond the accepted window
   cloned_card = 312,           // same card counter, other content: refused, alert raised
   forged_balance = 313,        // the balance rose without a load: refused, card denylisted
+  tac_missing = 314,           // a torn transaction: keep it, upload again with the recovered TAC
+  unknown_card_key = 315,      // the card has no key of the record's TAC key version
+  card_closed = 316,           // the card's purse was closed and refunded: alert raised
+  unmatched_load = 317,        // a load record no authorised top-up matches: alert raised
+  unknown_terminal_key = 318,  // the terminal never had the record's key version
+  terminal_key_revoked = 319,  // the record's terminal key version was revoked
   retry_later = 399,           // not stored now; keep the record and upload it again
 
   // Outcomes of online requests (top-up, identity check, medical settlement, bill payment).
@@ -79,8 +87,9 @@ std::string_view ResultCodeName(ResultCode code);
 std::optional<ResultCode> ParseResultCode(std::string_view name);
 
 // True for the per-record results after which a reader may delete its record: every known
-// record result (300-313) but retry_later. False for retry_later and for any other number,
-// including one this build does not know, so that a reader keeps what it cannot interpret
+// record result (300-313, 315-319, and unknown_terminal and terminal_disabled) but
+// tac_missing and retry_later. False for those two and for any other number, including one
+// this build does not know, so that a reader keeps what it cannot interpret
 // (docs/protocol.md "Batch acknowledgement").
 bool IsFinalRecordResult(ResultCode code);
 

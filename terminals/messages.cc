@@ -599,7 +599,9 @@ Result<IdentityCheckRequest> IdentityCheckRequest::Decode(ByteView body) {
   m.time_s = in.I64();
   ReadArray(in, &m.card_proof);
   CITYCARD_RETURN_IF_ERROR(Finish(in, "identity_check_request"));
-  if (purpose < 1 || purpose > 4) return Malformed("identity_check_request", "unknown purpose");
+  if (purpose < 1 || purpose > kIdentityPurposeCount) {
+    return Malformed("identity_check_request", "unknown purpose");
+  }
   m.purpose = static_cast<IdentityPurpose>(purpose);
   return m;
 }
@@ -611,7 +613,9 @@ Bytes IdentityCheckResponse::Encode() const {
   WriteCode(w, code);
   w.U8(card_status);
   w.U8(profile);
+  w.U16(schemes_asked);
   w.U16(schemes);
+  w.U16(groups_asked);
   w.U16(groups);
   return out;
 }
@@ -623,7 +627,9 @@ Result<IdentityCheckResponse> IdentityCheckResponse::Decode(ByteView body) {
   m.code = ReadCode(in);
   m.card_status = in.U8();
   m.profile = in.U8();
+  m.schemes_asked = in.U16();
   m.schemes = in.U16();
+  m.groups_asked = in.U16();
   m.groups = in.U16();
   CITYCARD_RETURN_IF_ERROR(Finish(in, "identity_check_response"));
   return m;
@@ -654,7 +660,9 @@ Result<MedicalSettlementRequest> MedicalSettlementRequest::Decode(ByteView body)
   m.time_s = in.I64();
   ReadArray(in, &m.card_proof);
   CITYCARD_RETURN_IF_ERROR(Finish(in, "medical_settlement_request"));
-  if (category < 1 || category > 3) return Malformed("medical_settlement_request", "unknown category");
+  if (category < 1 || category > kMedicalCategoryCount) {
+    return Malformed("medical_settlement_request", "unknown category");
+  }
   if (!reference_ok) return Malformed("medical_settlement_request", "bad bill_reference");
   m.category = static_cast<MedicalCategory>(category);
   return m;
@@ -832,6 +840,16 @@ OnlineResponse RefusalFor(const OnlineRequest& request, ResultCode code) {
     case FrameType::medical_settlement_request: return make(MedicalSettlementResponse{});
     default: return make(BillPaymentResponse{});
   }
+}
+
+bool IsEncodable(const OnlineResponse& response) {
+  if (const auto* medical = std::get_if<MedicalSettlementResponse>(&response)) {
+    return medical->voucher.size() <= kVoucherBytesMax;
+  }
+  if (const auto* bill = std::get_if<BillPaymentResponse>(&response)) {
+    return IsIdentifier(bill->transfer_id, kReferenceBytes, true);
+  }
+  return true;
 }
 
 bool Answers(const OnlineResponse& response, const OnlineRequest& request) {

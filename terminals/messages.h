@@ -20,7 +20,8 @@
 #include <vector>
 
 #include "core/bytes.h"
-#include "core/digest.h"
+#include "core/identity_purpose.h"
+#include "core/medical.h"
 #include "core/status.h"
 #include "core/tap_record.h"
 #include "terminals/codes.h"
@@ -71,12 +72,14 @@ inline constexpr size_t kHostMacBytes = 8;
 inline constexpr size_t kReferenceBytes = 32;  // bill ids, medical references, transfer ids
 inline constexpr size_t kVoucherBytesMax = 2048;
 inline constexpr size_t kSignatureBytes = 64;
+inline constexpr size_t kBatchDigestBytes = 32;  // SHA-256
 inline constexpr uint16_t kPagesMax = 65535;
 
 using Nonce = std::array<uint8_t, kNonceBytes>;
 using Proof = std::array<uint8_t, kProofBytes>;
 using CardProof = std::array<uint8_t, kCardProofBytes>;
 using Signature = std::array<uint8_t, kSignatureBytes>;
+using BatchDigest = std::array<uint8_t, kBatchDigestBytes>;
 
 // ---- Handshake (plain frames: no sequence number, no MAC) ----
 
@@ -175,7 +178,7 @@ struct BatchAck {
   static constexpr FrameType kType = FrameType::batch_ack;
   std::string terminal_id;
   uint32_t batch_id = 0;
-  Sha256Digest batch_digest{};  // SHA-256 over the uploaded records' bytes, concatenated
+  BatchDigest batch_digest{};  // SHA-256 over the uploaded records' bytes, concatenated
   int64_t server_time_ms = 0;
   std::vector<ResultCode> results;  // 1..kRecordsPerBatchMax
   Signature signature{};
@@ -331,13 +334,11 @@ struct TopupConfirmationResult {
   bool operator==(const TopupConfirmationResult&) const = default;
 };
 
-enum class IdentityPurpose : uint8_t { outpatient = 1, inpatient = 2, pharmacy = 3, other = 4 };
-
 struct IdentityCheckRequest {
   static constexpr FrameType kType = FrameType::identity_check_request;
   uint64_t request_id = 0;
   uint64_t card_no = 0;
-  IdentityPurpose purpose = IdentityPurpose::outpatient;
+  IdentityPurpose purpose = IdentityPurpose::hospital;  // core/identity_purpose.h numbers
   int64_t time_s = 0;
   CardProof card_proof{};
   Bytes Encode() const;
@@ -345,7 +346,8 @@ struct IdentityCheckRequest {
   bool operator==(const IdentityCheckRequest&) const = default;
 };
 
-// Bits of IdentityCheckResponse::schemes and ::groups.
+// Bits of IdentityCheckResponse's scheme and group masks: bit (n - 1) for the Scheme or
+// SpecialGroup numbered n in core/registry.h.
 inline constexpr uint16_t kSchemePension = 0x01;
 inline constexpr uint16_t kSchemeMedical = 0x02;
 inline constexpr uint16_t kSchemeUnemployment = 0x04;
@@ -362,20 +364,22 @@ struct IdentityCheckResponse {
   ResultCode code = ResultCode::ok;
   uint8_t card_status = 0;  // 1 active, 2 blocked, 3 replaced, 4 closed, 5 expired; 0 unknown
   uint8_t profile = 0;      // core/profile.h numbers; 0 when refused
+  // What the purpose may learn (asked) and, of that, what the holder has: a scheme or
+  // group outside `asked` is not answered at all (core/identity_purpose.h).
+  uint16_t schemes_asked = 0;
   uint16_t schemes = 0;
+  uint16_t groups_asked = 0;
   uint16_t groups = 0;
   Bytes Encode() const;
   static Result<IdentityCheckResponse> Decode(ByteView body);
   bool operator==(const IdentityCheckResponse&) const = default;
 };
 
-enum class MedicalCategory : uint8_t { outpatient = 1, inpatient = 2, drugs = 3 };
-
 struct MedicalSettlementRequest {
   static constexpr FrameType kType = FrameType::medical_settlement_request;
   uint64_t request_id = 0;
   uint64_t card_no = 0;
-  MedicalCategory category = MedicalCategory::outpatient;
+  MedicalCategory category = MedicalCategory::outpatient;  // core/medical.h numbers
   std::string bill_reference;  // the hospital's bill number, printable ASCII, 1..32
   int64_t total_fen = 0;       // > 0
   int64_t time_s = 0;
@@ -443,6 +447,9 @@ ResultCode CodeOf(const OnlineResponse& response);
 // The response type that answers `request`, with its request_id and `code` and every other
 // field zero: how a refusal is answered.
 OnlineResponse RefusalFor(const OnlineRequest& request, ResultCode code);
+// True when the response respects its encoding limits (voucher size, transfer id text), so
+// that Encode() may be called; a backend's answer is checked with this before it is sent.
+bool IsEncodable(const OnlineResponse& response);
 // True when `response` is the type that answers `request`.
 bool Answers(const OnlineResponse& response, const OnlineRequest& request);
 

@@ -238,8 +238,11 @@ TEST_CASE("Online requests and responses round-trip", "[terminals][messages]") {
   REQUIRE(confirmation.Encode().size() == 16 + kTapRecordBytes);
   CheckRoundTrip(confirmation);
   CheckRoundTrip(TopupConfirmationResult{1, ResultCode::authorisation_expired});
-  CheckRoundTrip(IdentityCheckRequest{2, 8607550000000018, IdentityPurpose::inpatient, 1700000000, {}});
-  CheckRoundTrip(IdentityCheckResponse{2, ResultCode::ok, 1, 3, kSchemeMedical | kSchemePension, kGroupElderly});
+  CheckRoundTrip(IdentityCheckRequest{2, 8607550000000018, IdentityPurpose::pharmacy, 1700000000, {}});
+  IdentityCheckResponse identity{2, ResultCode::ok, 1, 3, kSchemeMedical | kSchemePension, kSchemeMedical,
+                                 kGroupElderly | kGroupLowIncome, kGroupElderly};
+  REQUIRE(identity.Encode().size() == 20);
+  CheckRoundTrip(identity);
   CheckRoundTrip(MedicalSettlementRequest{3, 8607550000000018, MedicalCategory::drugs, "RX-2024-0001", 12345, 1700000000, {}});
   CheckRoundTrip(MedicalSettlementResponse{3, ResultCode::ok, 8000, 3000, 1345, {1, 2, 3}});
   CheckRoundTrip(BillPaymentRequest{4, 8607550000000018, "WATER-2024-06-0001", 4520, {}});
@@ -248,7 +251,7 @@ TEST_CASE("Online requests and responses round-trip", "[terminals][messages]") {
 }
 
 TEST_CASE("Malformed online requests are refused", "[terminals][messages]") {
-  Bytes identity = IdentityCheckRequest{2, 1, IdentityPurpose::other, 0, {}}.Encode();
+  Bytes identity = IdentityCheckRequest{2, 1, IdentityPurpose::employment_office, 0, {}}.Encode();
   identity[16] = 9;  // unknown purpose
   REQUIRE(IdentityCheckRequest::Decode(identity).status().code() == "malformed_message");
   Bytes medical = MedicalSettlementRequest{3, 1, MedicalCategory::drugs, "R1", 1, 0, {}}.Encode();
@@ -302,6 +305,10 @@ TEST_CASE("Result codes have stable numbers and names", "[terminals][codes]") {
   REQUIRE_FALSE(ParseResultCode("nonsense").has_value());
   REQUIRE(IsFinalRecordResult(ResultCode::duplicate));
   REQUIRE_FALSE(IsFinalRecordResult(ResultCode::retry_later));
+  REQUIRE_FALSE(IsFinalRecordResult(ResultCode::tac_missing));
+  REQUIRE(IsFinalRecordResult(ResultCode::unknown_terminal));
+  REQUIRE(IsFinalRecordResult(ResultCode::terminal_key_revoked));
+  REQUIRE_FALSE(IsFinalRecordResult(ResultCode::sequence_error));
   REQUIRE_FALSE(IsFinalRecordResult(static_cast<ResultCode>(350)));
   REQUIRE(FrameTypeName(FrameType::denylist_page) == "denylist_page");
   REQUIRE_FALSE(IsKnownFrameType(0x99));
