@@ -842,6 +842,14 @@ OnlineResponse RefusalFor(const OnlineRequest& request, ResultCode code) {
   }
 }
 
+Bytes CardProofInput(const OnlineRequest& request) {
+  if (std::holds_alternative<TopupConfirmation>(request)) return {};
+  Bytes body = EncodeOnline(request);
+  CITYCARD_ASSERT(body.size() >= kCardProofBytes);
+  body.resize(body.size() - kCardProofBytes);
+  return body;
+}
+
 bool IsEncodable(const OnlineResponse& response) {
   if (const auto* medical = std::get_if<MedicalSettlementResponse>(&response)) {
     return medical->voucher.size() <= kVoucherBytesMax;

@@ -447,6 +447,10 @@ ResultCode CodeOf(const OnlineResponse& response);
 // The response type that answers `request`, with its request_id and `code` and every other
 // field zero: how a refusal is answered.
 OnlineResponse RefusalFor(const OnlineRequest& request, ResultCode code);
+// The bytes a request's card_proof covers: its body up to (not including) the card_proof,
+// which is always the body's last kCardProofBytes (docs/protocol.md "Card proofs"). Empty for
+// a topup_confirmation, which carries no card proof (its record has the card's TAC).
+Bytes CardProofInput(const OnlineRequest& request);
 // True when the response respects its encoding limits (voucher size, transfer id text), so
 // that Encode() may be called; a backend's answer is checked with this before it is sent.
 bool IsEncodable(const OnlineResponse& response);

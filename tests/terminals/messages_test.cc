@@ -313,3 +313,16 @@ TEST_CASE("Result codes have stable numbers and names", "[terminals][codes]") {
   REQUIRE(FrameTypeName(FrameType::denylist_page) == "denylist_page");
   REQUIRE_FALSE(IsKnownFrameType(0x99));
 }
+
+TEST_CASE("The card proof covers a request's body before the proof", "[terminals][messages]") {
+  BillPaymentRequest bill{4, 8607550000000018, "WATER-1", 4520, {1, 2, 3, 4, 5, 6, 7, 8}};
+  Bytes body = bill.Encode();
+  Bytes input = CardProofInput(OnlineRequest(bill));
+  REQUIRE(input.size() == body.size() - kCardProofBytes);
+  REQUIRE(std::equal(input.begin(), input.end(), body.begin()));
+  REQUIRE(ToHex(ByteView(body).last(kCardProofBytes)) == "0102030405060708");
+  REQUIRE(CardProofInput(OnlineRequest(TopupRequest{})).size() == 44);
+  REQUIRE(CardProofInput(OnlineRequest(IdentityCheckRequest{})).size() == 25);
+  REQUIRE(CardProofInput(OnlineRequest(MedicalSettlementRequest{1, 1, MedicalCategory::drugs, "R", 1, 0, {}})).size() == 65);
+  REQUIRE(CardProofInput(OnlineRequest(TopupConfirmation{})).empty());
+}
