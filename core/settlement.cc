@@ -1,6 +1,7 @@
 #include "core/settlement.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -67,17 +68,34 @@ Status AddTaps(OperatorSettlement* line, const OperatorTapTotals& t) {
   return AddChecked(&line->late_paid_fen, t.late_paid_fen, "late paid", op);
 }
 
+// Adds a figure that may be negative (a medical share less its reversals).
+Status AddSigned(int64_t* sum, int64_t delta, std::string_view what, std::string_view op) {
+  if (delta < -kSettlementFenMax || delta > kSettlementFenMax ||
+      *sum + delta < -kSettlementFenMax || *sum + delta > kSettlementFenMax) {
+    return InvalidInput(fmt::format("operator {}: {} {} is out of range", op, what, delta));
+  }
+  *sum += delta;
+  return Status::Ok();
+}
+
 Status AddServices(OperatorSettlement* line, const OperatorServiceTotals& s) {
   const std::string& op = s.operator_id;
   CITYCARD_RETURN_IF_ERROR(AddChecked(&line->topups, s.topups, "top-ups", op));
   CITYCARD_RETURN_IF_ERROR(AddChecked(&line->topup_fen, s.topup_fen, "top-up amount", op));
-  CITYCARD_RETURN_IF_ERROR(AddChecked(&line->medical_bills, s.medical_bills, "medical bills", op));
   CITYCARD_RETURN_IF_ERROR(
-      AddChecked(&line->medical_fund_fen, s.medical_fund_fen, "medical fund share", op));
+      AddSigned(&line->medical_fund_fen, s.medical_fund_fen, "medical fund share", op));
   CITYCARD_RETURN_IF_ERROR(
-      AddChecked(&line->medical_holder_fen, s.medical_holder_fen, "holders' share", op));
+      AddSigned(&line->medical_holder_fen, s.medical_holder_fen, "holders' share", op));
   CITYCARD_RETURN_IF_ERROR(AddChecked(&line->bills, s.bills, "bills", op));
-  return AddChecked(&line->bills_amount_fen, s.bills_amount_fen, "bills amount", op);
+  CITYCARD_RETURN_IF_ERROR(AddChecked(&line->bills_amount_fen, s.bills_amount_fen, "bills", op));
+  CITYCARD_RETURN_IF_ERROR(AddChecked(&line->passes, s.passes, "passes", op));
+  return AddChecked(&line->passes_amount_fen, s.passes_amount_fen, "passes amount", op);
+}
+
+// What the day left on the operator's payable before the settlement's own transfers.
+int64_t FeeBase(const OperatorSettlement& line) {
+  return line.paid_fen - line.capping_rebate_fen + line.bills_amount_fen +
+         line.passes_amount_fen + line.medical_fund_fen + line.medical_holder_fen;
 }
 
 // Derives the figures of a line from what was added to it, checking that they make sense.
@@ -100,12 +118,13 @@ Status FinishLine(OperatorSettlement* line) {
                                     op, line->capping_rebate_fen, line->paid_fen));
   }
   line->other_discount_fen = line->gross_fen - discounts;
-  line->fee_base_fen = line->paid_fen - line->capping_rebate_fen + line->bills_amount_fen;
-  if (!InRange(line->fee_base_fen)) {
+  line->fee_base_fen = FeeBase(*line);
+  if (line->fee_base_fen > kSettlementFenMax || line->fee_base_fen < -kSettlementFenMax) {
     return InvalidInput(fmt::format("operator {}: fee base {} is out of range", op,
                                     line->fee_base_fen));
   }
-  line->fee_fen = SettlementFeeFen(line->fee_base_fen, line->fee_bp);
+  // A negative base (reversals above the day's takings) is owed back without a fee.
+  line->fee_fen = line->fee_base_fen > 0 ? SettlementFeeFen(line->fee_base_fen, line->fee_bp) : 0;
   line->net_fen = line->fee_base_fen - line->fee_fen;
   return Status::Ok();
 }
@@ -127,11 +146,12 @@ void AddToTotals(OperatorSettlement* totals, const OperatorSettlement& line) {
   totals->net_fen += line.net_fen;
   totals->topups += line.topups;
   totals->topup_fen += line.topup_fen;
-  totals->medical_bills += line.medical_bills;
   totals->medical_fund_fen += line.medical_fund_fen;
   totals->medical_holder_fen += line.medical_holder_fen;
   totals->bills += line.bills;
   totals->bills_amount_fen += line.bills_amount_fen;
+  totals->passes += line.passes;
+  totals->passes_amount_fen += line.passes_amount_fen;
 }
 
 std::map<std::string_view, const Operator*> IndexOperators(const std::vector<Operator>& operators) {
@@ -269,6 +289,11 @@ Result<std::vector<Transfer>> PlanSettlementTransfers(const SettlementReport& re
           SettlementPayoutId(digester, report.day, o.id), o.payable_account_id,
           SystemAccountId(AccountKind::settlement), line.net_fen, kTransferCodeSettlementPayout,
           report.day, o));
+    } else if (line.net_fen < 0) {
+      // The operator owes the day back: the payable is brought back to zero from settlement.
+      transfers.push_back(SettlementTransfer(
+          SettlementPayoutId(digester, report.day, o.id), SystemAccountId(AccountKind::settlement),
+          o.payable_account_id, -line.net_fen, kTransferCodeSettlementPayout, report.day, o));
     }
   }
   return transfers;
@@ -353,11 +378,13 @@ Status CheckLineArithmetic(const OperatorSettlement& line, std::string_view name
                                 line.transfer_discount_fen, line.other_discount_fen,
                                 line.paid_fen));
   }
-  if (line.paid_fen + line.bills_amount_fen !=
-      line.capping_rebate_fen + line.fee_fen + line.net_fen) {
-    return Mismatch(fmt::format("{}: paid {} + bills {} is not capping rebate {} + fee {} + net {}",
-                                name, line.paid_fen, line.bills_amount_fen,
-                                line.capping_rebate_fen, line.fee_fen, line.net_fen));
+  if (line.fee_base_fen != FeeBase(line) || line.fee_base_fen != line.fee_fen + line.net_fen) {
+    return Mismatch(fmt::format(
+        "{}: fee base {} is not paid {} - capping rebate {} + bills {} + passes {} + medical {} "
+        "+ {}, or not fee {} + net {}",
+        name, line.fee_base_fen, line.paid_fen, line.capping_rebate_fen, line.bills_amount_fen,
+        line.passes_amount_fen, line.medical_fund_fen, line.medical_holder_fen, line.fee_fen,
+        line.net_fen));
   }
   return Status::Ok();
 }
@@ -400,8 +427,27 @@ Status CheckBooked(const std::string& name, std::string_view what, const Account
 
 }  // namespace
 
+namespace {
+
+bool IsSettlementCode(uint16_t code) {
+  return code == kTransferCodeCappingRebate || code == kTransferCodeSettlementFee ||
+         code == kTransferCodeSettlementPayout;
+}
+
+// Which medical part a code books (0 fund, 1 assistance, 2 account, 3 purse) and whether it is
+// a reversal; nullopt for a code that is not medical.
+std::optional<std::pair<int, bool>> MedicalPart(const PayableCodes& codes, uint16_t code) {
+  int offset = code - codes.medical_first;
+  if (offset >= 0 && offset < 4) return std::make_pair(offset, false);
+  offset -= codes.medical_reversal_offset;
+  if (offset >= 0 && offset < 4) return std::make_pair(offset, true);
+  return std::nullopt;
+}
+
+}  // namespace
+
 Status Reconcile(const SettlementReport& report, const std::vector<Operator>& operators,
-                 const LedgerMovements& movements, uint16_t tap_code, uint16_t bill_code) {
+                 const LedgerMovements& movements, const PayableCodes& codes) {
   auto registry = IndexOperators(operators);
   std::set<uint64_t> reported_payables;
   for (const OperatorSettlement& line : report.operators) {
@@ -411,49 +457,85 @@ Status Reconcile(const SettlementReport& report, const std::vector<Operator>& op
     if (op == registry.end()) return UnknownOperator(line.operator_id);
     uint64_t payable = op->second->payable_account_id;
     reported_payables.insert(payable);
-    CITYCARD_RETURN_IF_ERROR(CheckBooked(name, "tap", MovementOf(movements, payable, tap_code),
+    CITYCARD_RETURN_IF_ERROR(CheckBooked(name, "tap", MovementOf(movements, payable, codes.tap),
                                          line.paid_fen, line.paid_taps, "paid taps", report.day));
-    CITYCARD_RETURN_IF_ERROR(CheckBooked(name, "bill", MovementOf(movements, payable, bill_code),
-                                         line.bills_amount_fen, line.bills, "bills", report.day));
+  }
+  auto services = ServiceTotalsFromLedger(operators, movements, codes);
+  if (!services.ok()) return services.status();
+  std::map<std::string, OperatorServiceTotals> by_operator;
+  for (const OperatorServiceTotals& s : *services) by_operator[s.operator_id] = s;
+  for (const OperatorSettlement& line : report.operators) {
+    OperatorServiceTotals s = by_operator[line.operator_id];
+    if (s.bills_amount_fen != line.bills_amount_fen || s.bills != line.bills ||
+        s.passes_amount_fen != line.passes_amount_fen || s.passes != line.passes ||
+        s.medical_fund_fen != line.medical_fund_fen ||
+        s.medical_holder_fen != line.medical_holder_fen) {
+      return Mismatch(fmt::format(
+          "operator {}: the ledger booked bills {} ({}), passes {} ({}), medical {} + {} on {}; "
+          "the report has bills {} ({}), passes {} ({}), medical {} + {}",
+          line.operator_id, s.bills_amount_fen, s.bills, s.passes_amount_fen, s.passes,
+          s.medical_fund_fen, s.medical_holder_fen, FormatDay(report.day), line.bills_amount_fen,
+          line.bills, line.passes_amount_fen, line.passes, line.medical_fund_fen,
+          line.medical_holder_fen));
+    }
+    by_operator.erase(line.operator_id);
   }
   for (const auto& [key, movement] : movements) {
-    if ((key.second != tap_code && key.second != bill_code) ||
-        AccountIdKind(key.first) != AccountKind::operator_payable) {
+    if (AccountIdKind(key.first) != AccountKind::operator_payable || IsSettlementCode(key.second)) {
       continue;
+    }
+    bool known = key.second == codes.tap || key.second == codes.bill_payment ||
+                 key.second == codes.pass_sale || MedicalPart(codes, key.second).has_value();
+    if (!known) {
+      return Mismatch(fmt::format(
+          "payable account {} moved {} fen in and {} fen out under transfer code {} on {}, which "
+          "settlement does not know",
+          key.first, movement.credits_fen, movement.debits_fen, key.second, FormatDay(report.day)));
     }
     if (reported_payables.count(key.first) == 0) {
       return Mismatch(fmt::format(
-          "the ledger booked {} fen in {} {} transfers on {} to payable account {}, which the "
-          "report does not list",
-          movement.credits_fen, movement.transfers, key.second == tap_code ? "tap" : "bill",
+          "the ledger moved {} fen in {} transfers of code {} on {} through payable account {}, "
+          "which the report does not list",
+          movement.credits_fen - movement.debits_fen, movement.transfers, key.second,
           FormatDay(report.day), key.first));
     }
   }
   return CheckTotals(report);
 }
 
-Result<std::vector<OperatorServiceTotals>> BillTotalsFromLedger(
-    const std::vector<Operator>& operators, const LedgerMovements& movements, uint16_t bill_code) {
+Result<std::vector<OperatorServiceTotals>> ServiceTotalsFromLedger(
+    const std::vector<Operator>& operators, const LedgerMovements& movements,
+    const PayableCodes& codes) {
   std::map<uint64_t, const Operator*> by_payable;
   for (const Operator& op : operators) by_payable.emplace(op.payable_account_id, &op);
-  std::vector<OperatorServiceTotals> totals;
+  std::map<std::string, OperatorServiceTotals> totals;
   for (const auto& [key, movement] : movements) {
-    if (key.second != bill_code || AccountIdKind(key.first) != AccountKind::operator_payable ||
-        movement.credits_fen == 0) {
-      continue;
-    }
+    if (AccountIdKind(key.first) != AccountKind::operator_payable) continue;
+    auto medical = MedicalPart(codes, key.second);
+    if (key.second != codes.bill_payment && key.second != codes.pass_sale && !medical) continue;
     auto op = by_payable.find(key.first);
     if (op == by_payable.end()) {
       return Status::Internal("unknown_operator",
                               fmt::format("payable account {} has no operator", key.first));
     }
-    OperatorServiceTotals t;
+    OperatorServiceTotals& t = totals[op->second->id];
     t.operator_id = op->second->id;
-    t.bills = movement.transfers;
-    t.bills_amount_fen = movement.credits_fen;
-    totals.push_back(std::move(t));
+    int64_t net = movement.credits_fen - movement.debits_fen;
+    if (key.second == codes.bill_payment) {
+      t.bills += movement.transfers;
+      t.bills_amount_fen += net;
+    } else if (key.second == codes.pass_sale) {
+      t.passes += movement.transfers;
+      t.passes_amount_fen += net;
+    } else if (medical->first < 2) {
+      t.medical_fund_fen += net;
+    } else {
+      t.medical_holder_fen += net;
+    }
   }
-  return totals;
+  std::vector<OperatorServiceTotals> result;
+  for (auto& [id, t] : totals) result.push_back(std::move(t));
+  return result;
 }
 
 // ---- JSON ------------------------------------------------------------------------------
@@ -482,11 +564,12 @@ constexpr IntField kIntFields[] = {
     {"net_fen", &OperatorSettlement::net_fen},
     {"topups", &OperatorSettlement::topups},
     {"topup_fen", &OperatorSettlement::topup_fen},
-    {"medical_bills", &OperatorSettlement::medical_bills},
     {"medical_fund_fen", &OperatorSettlement::medical_fund_fen},
     {"medical_holder_fen", &OperatorSettlement::medical_holder_fen},
     {"bills", &OperatorSettlement::bills},
     {"bills_amount_fen", &OperatorSettlement::bills_amount_fen},
+    {"passes", &OperatorSettlement::passes},
+    {"passes_amount_fen", &OperatorSettlement::passes_amount_fen},
 };
 
 bool EndsWithFen(std::string_view key) {

@@ -10,11 +10,11 @@
 //
 // Money flows of one operator for one clearing day, all in the ledger:
 //   taps (booked by ingest):  card purse        -> operator payable   paid_fen
-//   utility bills (bills):    card purse        -> operator payable   bills_amount_fen
 //   capping rebates:          operator payable  -> card purse         capping_rebate_fen
 //   fee:                      operator payable  -> fee income         fee_fen
 //   payout:                   operator payable  -> settlement         net_fen
-// so that paid_fen + bills_amount_fen = capping_rebate_fen + fee_fen + net_fen: the day leaves
+//   bills, passes, medical:   ...               -> operator payable   (their amounts)
+// so that what the day credited = capping_rebate_fen + fee_fen + net_fen: the day leaves
 // nothing on the payable.
 #pragma once
 
@@ -43,11 +43,13 @@
 namespace citycard {
 
 // Transfer codes booked by settlement (Transfer::code). Stable numbers, in a range of their
-// own so that they cannot meet the codes other components add to TransferCode
-// (core/account_plan.h).
-inline constexpr uint16_t kTransferCodeCappingRebate = 48;  // operator payable -> card purse
-inline constexpr uint16_t kTransferCodeSettlementFee = 49;  // operator payable -> fee income
-inline constexpr uint16_t kTransferCodeSettlementPayout = 50;  // operator payable -> settlement
+// own (96..) so that they cannot meet the codes other components use (TransferCode in
+// core/account_plan.h, the medical codes 64..75 of core/health.h).
+inline constexpr uint16_t kTransferCodeCappingRebate = 96;  // operator payable -> card purse
+inline constexpr uint16_t kTransferCodeSettlementFee = 97;  // operator payable -> fee income
+// operator payable -> settlement; settlement -> operator payable when the day's net is negative
+// (a medical reversal larger than the day's takings: the operator owes it back).
+inline constexpr uint16_t kTransferCodeSettlementPayout = 98;
 
 // Domains of the derived transfer ids (DeriveTransferId): the payout and the fee of (day,
 // operator), the rebate of (day, operator, card).
@@ -83,18 +85,20 @@ struct OperatorTapTotals {
 
 // The operators that are not transport: what a counter or kiosk collected in top-ups, what a
 // hospital settled (the fund's share and the holders' share), what a utility was paid in bills.
-// Utility bills are paid purse -> the utility's payable (core/bills.h), so they are paid out
-// with the day like taps: they enter the fee base and the net. Top-ups and medical figures are
-// reported only (docs/settlement.md "Other services").
+// Utility bills, scenic passes and medical settlements are booked into the operator's payable
+// (core/bills.h, core/fare_office.h, core/health.h), so they are paid out with the day like
+// taps: they enter the fee base and the net. Top-ups are reported only (docs/settlement.md
+// "Other services").
 struct OperatorServiceTotals {
   std::string operator_id;
   int64_t topups = 0;
   int64_t topup_fen = 0;
-  int64_t medical_bills = 0;
-  int64_t medical_fund_fen = 0;
-  int64_t medical_holder_fen = 0;
+  int64_t medical_fund_fen = 0;    // fund and assistance fund shares, less reversals (may be < 0)
+  int64_t medical_holder_fen = 0;  // medical account and purse shares, less reversals (may be < 0)
   int64_t bills = 0;
   int64_t bills_amount_fen = 0;
+  int64_t passes = 0;              // scenic passes sold (TransferCode::pass_sale)
+  int64_t passes_amount_fen = 0;
 };
 
 // A capping rebate to book: what `card_no` gets back from `operator_id` for the day.
@@ -123,16 +127,18 @@ struct OperatorSettlement {
   int64_t late_paid_fen = 0;
   int64_t capping_rebate_fen = 0;
   int64_t capped_cards = 0;
-  int64_t fee_base_fen = 0;  // paid - capping rebate + bills amount
-  int64_t fee_fen = 0;
-  int64_t net_fen = 0;       // fee base - fee: the payout
   int64_t topups = 0;
   int64_t topup_fen = 0;
-  int64_t medical_bills = 0;
   int64_t medical_fund_fen = 0;
   int64_t medical_holder_fen = 0;
   int64_t bills = 0;
   int64_t bills_amount_fen = 0;
+  int64_t passes = 0;
+  int64_t passes_amount_fen = 0;
+  // paid - capping rebate + bills + passes + medical shares: what the day left on the payable
+  int64_t fee_base_fen = 0;
+  int64_t fee_fen = 0;       // on a positive fee base only
+  int64_t net_fen = 0;       // fee base - fee: the payout (negative: the operator owes it)
 
   friend bool operator==(const OperatorSettlement&, const OperatorSettlement&) = default;
 };
@@ -206,23 +212,34 @@ using LedgerMovements = std::map<std::pair<uint64_t, uint16_t>, AccountCodeMovem
 // search on the transfer sequence, then read in pages). Failures: the store's.
 Result<LedgerMovements> CollectLedgerMovements(LedgerStore& store, int64_t from_ms, int64_t to_ms);
 
+// The transfer codes that move money into or out of operator payables, as the components book
+// them (core/account_plan.h TransferCode, core/health.h).
+struct PayableCodes {
+  uint16_t tap = 16;            // TransferCode::tap
+  uint16_t bill_payment = 32;   // TransferCode::bill_payment
+  uint16_t pass_sale = 48;      // TransferCode::pass_sale
+  uint16_t medical_first = 64;  // kTransferCodeMedicalFund .. kTransferCodeMedicalPurse
+  uint16_t medical_reversal_offset = 8;  // kTransferCodeMedicalReversalOffset
+};
+
 // Checks the report against the ledger's movements of its clearing day, to the fen: for every
 // operator payable, the tap transfers credited (count and amount) are the report's paid taps
-// and paid amount, the bill payments credited are its bills and bills amount, and none was
-// debited back; no payable outside the report received a tap or a bill; the totals are the
-// sums of the lines, and each line's parts add up (gross = concession + transfer discount +
-// other discount + paid; paid + bills amount = rebate + fee + net).
-// `tap_code` and `bill_code` are the codes ingest and bills book with (TransferCode).
+// and paid amount, and none was debited back; every other movement of a payable in the window
+// is a bill, a pass sale, a medical share or reversal, or a settlement transfer (of another
+// day); no payable outside the report moved; the totals are the sums of the lines, and each
+// line's parts add up (gross = concession + transfer discount + other discount + paid;
+// fee base = paid - capping rebate + bills + passes + medical shares = fee + net).
 // Failure: Kind::internal "reconciliation_failed", the message naming the first difference
-// ("operator bus-1: ledger taps 1234 fen in 5 transfers, report 1200 fen in 5 taps").
+// ("operator bus-1: the ledger booked 1234 fen in 5 tap transfers ...").
 Status Reconcile(const SettlementReport& report, const std::vector<Operator>& operators,
-                 const LedgerMovements& movements, uint16_t tap_code, uint16_t bill_code);
+                 const LedgerMovements& movements, const PayableCodes& codes);
 
-// The utility bills paid in `movements` (bill_code credits to operator payables), per operator,
-// as service totals (bills, bills_amount_fen). Kind::internal "unknown_operator" for a payable
-// no operator of `operators` owns.
-Result<std::vector<OperatorServiceTotals>> BillTotalsFromLedger(
-    const std::vector<Operator>& operators, const LedgerMovements& movements, uint16_t bill_code);
+// What the other services booked into operator payables in `movements`, per operator: bills,
+// pass sales and medical shares (net of reversals). Kind::internal "unknown_operator" for a
+// payable no operator of `operators` owns.
+Result<std::vector<OperatorServiceTotals>> ServiceTotalsFromLedger(
+    const std::vector<Operator>& operators, const LedgerMovements& movements,
+    const PayableCodes& codes);
 
 // ---- JSON ------------------------------------------------------------------------------
 
@@ -281,8 +298,7 @@ class SettlementTapSource {
 };
 
 struct SettlerConfig {
-  uint16_t tap_code = 16;   // TransferCode::tap
-  uint16_t bill_code = 32;  // TransferCode::bill_payment
+  PayableCodes codes;
   std::vector<DailyCap> daily_caps;  // from the loaded fare table; empty: no capping
 };
 

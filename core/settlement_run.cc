@@ -146,8 +146,7 @@ Result<SettlementOutcome> Settler::Settle(int64_t day) {
     const SettlementReport& report = (*kept)->report;
     auto movements = DayMovements(report.day, report.cutoff_s);
     if (!movements.ok()) return movements.status();
-    CITYCARD_RETURN_IF_ERROR(
-        Reconcile(report, *operators, *movements, config_.tap_code, config_.bill_code));
+    CITYCARD_RETURN_IF_ERROR(Reconcile(report, *operators, *movements, config_.codes));
     return SettlementOutcome{std::move(**kept), true};
   }
 
@@ -157,17 +156,16 @@ Result<SettlementOutcome> Settler::Settle(int64_t day) {
   if (!totals.ok()) return totals.status();
   auto services = taps_.ServiceTotals(day);
   if (!services.ok()) return services.status();
-  // Utility bills pass through the payables: the ledger's bill payments of the day are what is
-  // paid out (the bill store keeps the bill-by-bill records).
-  auto bills = BillTotalsFromLedger(*operators, *movements, config_.bill_code);
-  if (!bills.ok()) return bills.status();
-  services->insert(services->end(), bills->begin(), bills->end());
+  // Bills, pass sales and medical settlements pass through the payables: the ledger's movements
+  // of the day are what is paid out (their own stores keep the item-by-item records).
+  auto booked = ServiceTotalsFromLedger(*operators, *movements, config_.codes);
+  if (!booked.ok()) return booked.status();
+  services->insert(services->end(), booked->begin(), booked->end());
   auto rebates = ComputeRebates(day, *operators);
   if (!rebates.ok()) return rebates.status();
   auto report = BuildSettlementReport(day, cutoff_s_, *operators, *totals, *services, *rebates);
   if (!report.ok()) return report.status();
-  CITYCARD_RETURN_IF_ERROR(
-      Reconcile(*report, *operators, *movements, config_.tap_code, config_.bill_code));
+  CITYCARD_RETURN_IF_ERROR(Reconcile(*report, *operators, *movements, config_.codes));
 
   auto transfers = PlanSettlementTransfers(
       *report, *operators, *rebates, digester_,

@@ -616,6 +616,7 @@ TEST_CASE("Service hooks appear on their operator's line; only bills are paid ou
   CHECK(report->operators[0].topups == 3);
   CHECK(report->operators[0].topup_fen == 15000);
   CHECK(report->operators[0].net_fen == 9900);  // the bills; the top-ups are reported only
+  CHECK(report->operators[0].fee_base_fen == 9900);
   CHECK(report->totals.bills_amount_fen == 9900);
 }
 
@@ -699,4 +700,70 @@ TEST_CASE("Utility bills paid on the day are paid out to the utility with its fe
   CHECK(report.totals.bills_amount_fen == 4001);
   CHECK(report.totals.net_fen == 1189 + 3981);
   CHECK(w.Payable("water-1") == 0);
+}
+
+TEST_CASE("Medical shares and their reversals, and pass sales, are paid out to their operators",
+          "[core][settlement]") {
+  HandMadeDay day([](HandMadeDay& d) {
+    d.world.AddOperator("hosp-1", OperatorKind::hospital, 0);   // number 4
+    d.world.AddOperator("park-1", OperatorKind::scenic, 100);   // number 5
+    d.world.clock_.SetMs(At("2024-03-05 20:00:00") * 1000);
+    uint64_t hospital = AccountIdFor(AccountKind::operator_payable, 4);
+    uint64_t fund = SystemAccountId(AccountKind::medical_fund);
+    uint64_t purse_a = AccountIdFor(AccountKind::card_purse, CardNumberToInt(d.a));
+    d.world.Book(fund, hospital, 500, 64);      // the fund's share
+    d.world.Book(purse_a, hospital, 300, 67);   // the holder's share, from the purse
+    d.world.Book(hospital, fund, 200, 72);      // an earlier bill's fund share reversed
+    d.world.Book(purse_a, AccountIdFor(AccountKind::operator_payable, 5), 12000, 48);
+  });
+  World& w = day.world;
+  auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE(outcome.ok());
+  const SettlementReport& report = outcome->record.report;
+  REQUIRE(report.operators.size() == 4);
+  const OperatorSettlement& hospital = report.operators[1];
+  CHECK(hospital.operator_id == "hosp-1");
+  CHECK(hospital.medical_fund_fen == 300);
+  CHECK(hospital.medical_holder_fen == 300);
+  CHECK(hospital.net_fen == 600);
+  const OperatorSettlement& park = report.operators[3];
+  CHECK(park.operator_id == "park-1");
+  CHECK(park.passes == 1);
+  CHECK(park.passes_amount_fen == 12000);
+  CHECK(park.fee_fen == 120);
+  CHECK(park.net_fen == 11880);
+  CHECK(w.Payable("hosp-1") == 0);
+  CHECK(w.Payable("park-1") == 0);
+}
+
+TEST_CASE("A reversal larger than the day's takings is owed back by the operator",
+          "[core][settlement]") {
+  HandMadeDay day([](HandMadeDay& d) {
+    d.world.AddOperator("hosp-1", OperatorKind::hospital, 100);
+    d.world.clock_.SetMs(At("2024-03-05 20:00:00") * 1000);
+    d.world.Book(AccountIdFor(AccountKind::operator_payable, 4),
+                 SystemAccountId(AccountKind::medical_fund), 700, 72);
+  });
+  World& w = day.world;
+  auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE(outcome.ok());
+  const OperatorSettlement& hospital = outcome->record.report.operators[1];
+  CHECK(hospital.medical_fund_fen == -700);
+  CHECK(hospital.fee_fen == 0);
+  CHECK(hospital.net_fen == -700);
+  CHECK(w.Payable("hosp-1") == 0);
+  CHECK(w.Balance(SystemAccountId(AccountKind::settlement)) == 1189 - 700);
+}
+
+TEST_CASE("A payable moved under a code settlement does not know fails reconciliation",
+          "[core][settlement]") {
+  HandMadeDay day([](HandMadeDay& d) {
+    d.world.clock_.SetMs(At("2024-03-05 20:00:00") * 1000);
+    d.world.Book(AccountIdFor(AccountKind::card_purse, CardNumberToInt(d.a)),
+                 AccountIdFor(AccountKind::operator_payable, 1), 10, 5);
+  });
+  auto outcome = day.world.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.status().code() == "reconciliation_failed");
+  CHECK(outcome.status().message().find("which settlement does not know") != std::string::npos);
 }
