@@ -13,6 +13,9 @@ void RegisterAllCommands(CLI::App& app, AppContext& context) {
   RegisterOperatorCommands(app, context);
   RegisterTerminalCommands(app, context);
   RegisterAuditCommands(app, context);
+  RegisterServeCommands(app, context);
+  RegisterSimCommands(app, context);
+  RegisterAlertsCommands(app, context);
 }
 
 }  // namespace citycard::cli

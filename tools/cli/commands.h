@@ -13,5 +13,8 @@ void RegisterCardCommands(CLI::App& app, AppContext& context);      // card …
 void RegisterOperatorCommands(CLI::App& app, AppContext& context);  // operator add|list
 void RegisterTerminalCommands(CLI::App& app, AppContext& context);  // terminal …
 void RegisterAuditCommands(CLI::App& app, AppContext& context);     // audit verify (audit identity: health)
+void RegisterServeCommands(CLI::App& app, AppContext& context);     // serve
+void RegisterSimCommands(CLI::App& app, AppContext& context);       // sim provision|run
+void RegisterAlertsCommands(CLI::App& app, AppContext& context);    // alerts
 
 }  // namespace citycard::cli

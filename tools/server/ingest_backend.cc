@@ -1,0 +1,333 @@
+#include "tools/server/ingest_backend.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "core/card_number.h"
+#include "crypto/key_wrap.h"
+
+namespace citycard::server {
+
+using terminals::ResultCode;
+
+ResultCode RecordResultCode(IngestOutcome outcome) {
+  switch (outcome) {
+    case IngestOutcome::accepted: return ResultCode::accepted;
+    case IngestOutcome::accepted_late: return ResultCode::accepted_late;
+    case IngestOutcome::accepted_with_alert: return ResultCode::accepted_with_alert;
+    case IngestOutcome::duplicate: return ResultCode::duplicate;
+    case IngestOutcome::conflict: return ResultCode::conflict;
+    case IngestOutcome::invalid_record: return ResultCode::invalid_record;
+    case IngestOutcome::wrong_terminal: return ResultCode::wrong_terminal;
+    // The session's terminal vanished or was disabled after its handshake: not a final
+    // result, so the reader keeps the record (docs/ingest.md "Result codes on the wire").
+    case IngestOutcome::unknown_terminal: return ResultCode::unknown_terminal;
+    case IngestOutcome::terminal_disabled: return ResultCode::terminal_disabled;
+    case IngestOutcome::wrong_operator: return ResultCode::wrong_operator;
+    case IngestOutcome::unknown_terminal_key: return ResultCode::bad_terminal_mac;
+    case IngestOutcome::terminal_key_revoked: return ResultCode::bad_terminal_mac;
+    case IngestOutcome::bad_terminal_mac: return ResultCode::bad_terminal_mac;
+    case IngestOutcome::unknown_card: return ResultCode::unknown_card;
+    case IngestOutcome::tac_missing: return ResultCode::retry_later;
+    case IngestOutcome::unknown_card_key: return ResultCode::bad_tac;
+    case IngestOutcome::bad_tac: return ResultCode::bad_tac;
+    case IngestOutcome::card_counter_too_old: return ResultCode::card_counter_too_old;
+    case IngestOutcome::cloned_card: return ResultCode::cloned_card;
+    case IngestOutcome::forged_balance: return ResultCode::forged_balance;
+    case IngestOutcome::card_closed: return ResultCode::unknown_card;
+    case IngestOutcome::unmatched_load: return ResultCode::forged_balance;
+    case IngestOutcome::retry_later: return ResultCode::retry_later;
+  }
+  return ResultCode::retry_later;
+}
+
+namespace {
+
+ResultCode TopupCode(TopupOutcome outcome) {
+  switch (outcome) {
+    case TopupOutcome::authorised: return ResultCode::ok;
+    case TopupOutcome::confirmed: return ResultCode::ok;
+    case TopupOutcome::card_not_found: return ResultCode::card_not_found;
+    case TopupOutcome::card_blocked: return ResultCode::card_blocked;
+    case TopupOutcome::card_expired: return ResultCode::card_expired;
+    case TopupOutcome::amount_out_of_range: return ResultCode::amount_out_of_range;
+    case TopupOutcome::duplicate_request: return ResultCode::duplicate_request;
+    case TopupOutcome::authorisation_not_found: return ResultCode::authorisation_not_found;
+    case TopupOutcome::authorisation_expired: return ResultCode::authorisation_expired;
+    case TopupOutcome::amount_mismatch: return ResultCode::amount_mismatch;
+    case TopupOutcome::bad_record: return ResultCode::invalid_record;
+  }
+  return ResultCode::internal_error;
+}
+
+}  // namespace
+
+IngestBackend::IngestBackend(RegistryStore& registry, Ledger& ledger, TapStore& taps,
+                             TapAuthenticator& authenticator, ByteView wrap_key,
+                             const Digester& digester, const Clock& clock,
+                             IngestBackendOptions options)
+    : registry_(registry), ledger_(ledger), taps_(taps), auth_(authenticator),
+      wrap_key_(wrap_key.begin(), wrap_key.end()), clock_(clock), options_(std::move(options)),
+      engine_(registry, ledger, taps, authenticator, digester, clock, options_.ingest) {
+  if (options_.group_records_max == 0 || options_.group_records_max > kIngestRecordsMax) {
+    options_.group_records_max = kIngestRecordsMax;
+  }
+}
+
+IngestBackend::~IngestBackend() { Stop(); }
+
+Status IngestBackend::Start() {
+  std::lock_guard lock(mutex_);
+  if (started_) return Status::Ok();
+  auto full = registry_.DenylistFull();
+  if (!full.ok()) return full.status();
+  denylist_version_ = full->version;
+  started_ = true;
+  writer_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void IngestBackend::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!started_ || stopping_) {
+      stopping_ = true;
+    } else {
+      stopping_ = true;
+    }
+  }
+  wake_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
+IngestBackendStats IngestBackend::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void IngestBackend::Enqueue(std::function<void()> task) {
+  {
+    std::lock_guard lock(mutex_);
+    tasks_.push_back(std::move(task));
+  }
+  wake_.notify_one();
+}
+
+void IngestBackend::SubmitBatch(terminals::BatchSubmission batch,
+                                Done<Result<std::vector<ResultCode>>> done) {
+  size_t n = batch.records.size();
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_ && queued_records_ + n <= kQueueRecordsMax) {
+      queued_records_ += n;
+      batches_.push_back(BatchJob{std::move(batch), std::move(done)});
+      done = nullptr;
+    }
+  }
+  if (done) {
+    done(Status::Internal("backend_busy", "the ingest queue is full or stopping; retry later"));
+    return;
+  }
+  wake_.notify_one();
+}
+
+void IngestBackend::Run() {
+  using SteadyClock = std::chrono::steady_clock;
+  auto next_housekeeping = SteadyClock::now();
+  std::unique_lock lock(mutex_);
+  while (true) {
+    wake_.wait_until(lock, next_housekeeping,
+                     [&] { return stopping_ || !batches_.empty() || !tasks_.empty(); });
+    if (stopping_ && batches_.empty() && tasks_.empty()) break;
+    std::deque<std::function<void()>> tasks;
+    tasks.swap(tasks_);
+    std::vector<BatchJob> group;
+    size_t records = 0;
+    while (!batches_.empty() &&
+           (group.empty() ||
+            records + batches_.front().batch.records.size() <= options_.group_records_max)) {
+      records += batches_.front().batch.records.size();
+      group.push_back(std::move(batches_.front()));
+      batches_.pop_front();
+    }
+    queued_records_ -= records;
+    lock.unlock();
+    for (auto& task : tasks) task();
+    if (!group.empty()) RunGroup(group);
+    if (SteadyClock::now() >= next_housekeeping) {
+      Housekeeping();
+      next_housekeeping =
+          SteadyClock::now() + std::chrono::milliseconds(options_.housekeeping_interval_ms);
+    }
+    lock.lock();
+  }
+}
+
+void IngestBackend::RunGroup(std::vector<BatchJob>& group) {
+  std::vector<UploadedBatch> batches;
+  batches.reserve(group.size());
+  for (BatchJob& job : group) {
+    batches.push_back(UploadedBatch{job.batch.terminal.terminal_id, std::move(job.batch.records)});
+  }
+  auto outcomes = engine_.Ingest(batches);
+  size_t records = 0;
+  for (const UploadedBatch& b : batches) records += b.records.size();
+  {
+    std::lock_guard lock(mutex_);
+    ++stats_.groups;
+    if (!outcomes.ok()) ++stats_.failures;
+    stats_.batches += group.size();
+    stats_.records += records;
+    stats_.records_max_in_group = std::max<uint64_t>(stats_.records_max_in_group, records);
+  }
+  if (!outcomes.ok()) {
+    spdlog::error("ingest: a group of {} batches failed: {}", group.size(),
+                  outcomes.status().ToString());
+    for (BatchJob& job : group) job.done(outcomes.status());
+    return;
+  }
+  RefreshDenylistVersion();
+  for (size_t i = 0; i < group.size(); ++i) {
+    std::vector<ResultCode> codes;
+    codes.reserve((*outcomes)[i].size());
+    for (IngestOutcome o : (*outcomes)[i]) codes.push_back(RecordResultCode(o));
+    group[i].done(std::move(codes));
+  }
+}
+
+void IngestBackend::Housekeeping() {
+  auto expired = engine_.ExpireTopups();
+  if (!expired.ok()) spdlog::error("ingest: top-up expiry failed: {}", expired.status().ToString());
+  if (options_.housekeeping) options_.housekeeping();
+  RefreshDenylistVersion();
+}
+
+void IngestBackend::RefreshDenylistVersion() {
+  auto delta = registry_.DenylistSince(denylist_version_.load());
+  if (delta.ok()) denylist_version_ = delta->to_version;
+}
+
+terminals::Versions IngestBackend::CurrentVersions() {
+  terminals::Versions v;
+  v.denylist_version = static_cast<uint64_t>(denylist_version_.load());
+  return v;
+}
+
+void IngestBackend::LookupTerminal(std::string terminal_id,
+                                   Done<Result<terminals::TerminalAuthInfo>> done) {
+  Enqueue([this, terminal_id = std::move(terminal_id), done = std::move(done)] {
+    auto found = registry_.FindTerminal(terminal_id);
+    if (!found.ok()) return done(found.status());
+    if (!found->has_value()) {
+      return done(Status::NotFound("terminal_not_found", "no terminal " + terminal_id));
+    }
+    const Terminal& t = **found;
+    terminals::TerminalAuthInfo info;
+    info.terminal_id = t.id;
+    info.operator_id = t.operator_id;
+    info.active = t.status == TerminalStatus::active;
+    for (const citycard::TerminalKey& k : t.keys) {
+      if (k.revoked) continue;
+      auto plain = crypto::UnwrapKey(wrap_key_, k.wrapped_key);
+      if (!plain.ok()) {
+        spdlog::error("terminal {} key version {} does not unwrap", t.id, k.version);
+        continue;
+      }
+      info.keys.push_back(terminals::TerminalKey{static_cast<uint8_t>(k.version), std::move(*plain)});
+    }
+    done(std::move(info));
+  });
+}
+
+void IngestBackend::GetDenylist(uint64_t known_version,
+                                Done<Result<terminals::DenylistUpdate>> done) {
+  Enqueue([this, known_version, done = std::move(done)] {
+    terminals::DenylistUpdate update;
+    int64_t current = denylist_version_.load();
+    if (known_version == 0 || static_cast<int64_t>(known_version) > current) {
+      auto full = registry_.DenylistFull();
+      if (!full.ok()) return done(full.status());
+      update.kind = terminals::DenylistKind::full;
+      update.to_version = static_cast<uint64_t>(full->version);
+      for (const DenylistEntry& e : full->entries) update.added.push_back(CardNumberToInt(e.card_no));
+      return done(std::move(update));
+    }
+    auto delta = registry_.DenylistSince(static_cast<int64_t>(known_version));
+    if (!delta.ok()) return done(delta.status());
+    update.kind = terminals::DenylistKind::delta;
+    update.from_version = static_cast<uint64_t>(delta->from_version);
+    update.to_version = static_cast<uint64_t>(delta->to_version);
+    for (const DenylistEntry& e : delta->added) update.added.push_back(CardNumberToInt(e.card_no));
+    for (const std::string& no : delta->removed) update.removed.push_back(CardNumberToInt(no));
+    done(std::move(update));
+  });
+}
+
+void IngestBackend::GetDocument(terminals::DocumentKind kind, uint32_t known_version,
+                                Done<Result<terminals::Document>> done) {
+  // Fare tables and parameters are served by the fares component once it is wired in; until
+  // then there is no such document (version 0, empty).
+  terminals::Document document;
+  document.kind = kind;
+  document.up_to_date = known_version == 0;
+  done(std::move(document));
+}
+
+void IngestBackend::HandleOnline(terminals::TerminalIdentity terminal,
+                                 terminals::OnlineRequest request,
+                                 Done<terminals::OnlineResponse> done) {
+  Enqueue([this, terminal = std::move(terminal), request = std::move(request),
+           done = std::move(done)] { done(Online(terminal, request)); });
+}
+
+terminals::OnlineResponse IngestBackend::Online(const terminals::TerminalIdentity& terminal,
+                                                const terminals::OnlineRequest& request) {
+  if (const auto* ask = std::get_if<terminals::TopupRequest>(&request)) {
+    Bytes body = ask->Encode();
+    ByteView signed_part(body.data(), body.size() - terminals::kCardProofBytes);
+    if (!auth_.VerifyCardProof(ask->card_no, auth_.CurrentCardKeyVersion(), signed_part,
+                               ask->card_proof)) {
+      return terminals::RefusalFor(request, ResultCode::bad_card_proof);
+    }
+    TopupAsk a;
+    a.terminal_id = terminal.terminal_id;
+    a.request_id = ask->request_id;
+    a.card_no = ask->card_no;
+    a.card_counter = ask->card_counter;
+    a.balance_before_fen = ask->balance_before_fen;
+    a.amount_fen = ask->amount_fen;
+    auto decision = engine_.AuthoriseTopup(a);
+    if (!decision.ok()) {
+      spdlog::error("ingest: top-up failed: {}", decision.status().ToString());
+      return terminals::RefusalFor(request, ResultCode::backend_unavailable);
+    }
+    terminals::TopupAuthorisation out;
+    out.request_id = ask->request_id;
+    out.code = TopupCode(decision->outcome);
+    if (decision->outcome == TopupOutcome::authorised) {
+      out.authorisation_id = decision->authorisation_id;
+      out.amount_fen = decision->amount_fen;
+      out.balance_after_fen = decision->balance_after_fen;
+      out.host_mac = decision->host_mac;
+    }
+    return out;
+  }
+  if (const auto* confirm = std::get_if<terminals::TopupConfirmation>(&request)) {
+    auto result = engine_.ConfirmTopup(terminal.terminal_id, confirm->authorisation_id,
+                                       confirm->record);
+    if (!result.ok()) {
+      spdlog::error("ingest: top-up confirmation failed: {}", result.status().ToString());
+      return terminals::RefusalFor(request, ResultCode::backend_unavailable);
+    }
+    terminals::TopupConfirmationResult out;
+    out.request_id = confirm->request_id;
+    out.code = result->outcome == TopupOutcome::bad_record ? RecordResultCode(result->record_outcome)
+                                                           : TopupCode(result->outcome);
+    return out;
+  }
+  if (options_.online_fallback) return options_.online_fallback(terminal, request);
+  return terminals::RefusalFor(request, ResultCode::unsupported_request);
+}
+
+}  // namespace citycard::server

@@ -1,0 +1,127 @@
+// The core behind the terminal server: terminals::TerminalBackend (terminals/backend.h)
+// implemented with the tap ingest (core/ingest.h) and ONE writer thread.
+//
+// Group commit: the server's I/O threads only queue work and return; the writer thread takes
+// every batch queued (from all sessions, up to group_records_max records), ingests them in one
+// IngestEngine::Ingest call (MACs and TACs checked first, then one storage transaction and one
+// ledger Apply), and answers each batch only after that transaction is durable. While it
+// commits, new batches queue up and form the next group, so the group grows with the load.
+// Terminal lookups, denylist downloads and online requests are served by the same thread
+// between groups: the connection, the ledger and the engine are used by that thread alone.
+//
+// Limits: at most kQueueRecordsMax records wait; beyond that a batch is answered at once with
+// a failure (the server says backend_unavailable; the reader keeps its records and retries).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/digest.h"
+#include "core/ingest.h"
+#include "core/ledger.h"
+#include "core/registry.h"
+#include "core/tap_authenticator.h"
+#include "core/tap_store.h"
+#include "terminals/backend.h"
+
+namespace citycard::server {
+
+inline constexpr size_t kGroupRecordsMaxDefault = 16'384;
+inline constexpr size_t kQueueRecordsMax = 1'000'000;
+inline constexpr int64_t kHousekeepingIntervalMsDefault = 1'000;
+
+// The per-record result code the protocol answers for an ingest outcome.
+terminals::ResultCode RecordResultCode(IngestOutcome outcome);
+
+struct IngestBackendOptions {
+  IngestConfig ingest;
+  size_t group_records_max = kGroupRecordsMaxDefault;  // at most kIngestRecordsMax
+  // How often the writer runs its housekeeping between groups: top-up timeouts
+  // (IngestEngine::ExpireTopups) and `housekeeping` (e.g. the card office's due replacements).
+  int64_t housekeeping_interval_ms = kHousekeepingIntervalMsDefault;
+  std::function<void()> housekeeping;
+  // Online requests the ingest does not handle (identity checks, medical settlement, bill
+  // payment), called on the writer thread; unset: unsupported_request.
+  std::function<terminals::OnlineResponse(const terminals::TerminalIdentity&,
+                                          const terminals::OnlineRequest&)>
+      online_fallback;
+};
+
+struct IngestBackendStats {
+  uint64_t groups = 0;        // group commits made
+  uint64_t batches = 0;       // batches answered after a commit
+  uint64_t records = 0;
+  uint64_t failures = 0;      // groups whose commit failed (their batches answered with a failure)
+  uint64_t records_max_in_group = 0;
+};
+
+class IngestBackend final : public terminals::TerminalBackend {
+ public:
+  // Everything passed must outlive the backend; from Start() on, registry, ledger and taps
+  // (one connection) are used by the writer thread only. wrap_key unwraps terminal keys for
+  // the handshake (the key file's wrap key).
+  IngestBackend(RegistryStore& registry, Ledger& ledger, TapStore& taps,
+                TapAuthenticator& authenticator, ByteView wrap_key, const Digester& digester,
+                const Clock& clock, IngestBackendOptions options);
+  ~IngestBackend() override;
+
+  // Starts the writer thread (reads the current denylist version first).
+  Status Start();
+  // Answers everything queued (committing it), then stops the writer. Idempotent. Call after
+  // the server stopped, so that nothing new arrives.
+  void Stop();
+  IngestBackendStats stats() const;
+
+  void LookupTerminal(std::string terminal_id,
+                      Done<Result<terminals::TerminalAuthInfo>> done) override;
+  void SubmitBatch(terminals::BatchSubmission batch,
+                   Done<Result<std::vector<terminals::ResultCode>>> done) override;
+  terminals::Versions CurrentVersions() override;
+  void GetDenylist(uint64_t known_version, Done<Result<terminals::DenylistUpdate>> done) override;
+  void GetDocument(terminals::DocumentKind kind, uint32_t known_version,
+                   Done<Result<terminals::Document>> done) override;
+  void HandleOnline(terminals::TerminalIdentity terminal, terminals::OnlineRequest request,
+                    Done<terminals::OnlineResponse> done) override;
+
+ private:
+  struct BatchJob {
+    terminals::BatchSubmission batch;
+    Done<Result<std::vector<terminals::ResultCode>>> done;
+  };
+  void Enqueue(std::function<void()> task);
+  void Run();
+  void RunGroup(std::vector<BatchJob>& group);
+  void Housekeeping();
+  void RefreshDenylistVersion();
+  terminals::OnlineResponse Online(const terminals::TerminalIdentity& terminal,
+                                   const terminals::OnlineRequest& request);
+
+  RegistryStore& registry_;
+  Ledger& ledger_;
+  TapStore& taps_;
+  TapAuthenticator& auth_;
+  Bytes wrap_key_;
+  const Clock& clock_;
+  IngestBackendOptions options_;
+  IngestEngine engine_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<BatchJob> batches_;
+  std::deque<std::function<void()>> tasks_;
+  size_t queued_records_ = 0;
+  bool stopping_ = false;
+  bool started_ = false;
+  std::thread writer_;
+  IngestBackendStats stats_;
+  std::atomic<int64_t> denylist_version_{0};
+};
+
+}  // namespace citycard::server

@@ -1,0 +1,80 @@
+#include "tools/server/ingest_server.h"
+
+#include <asio/io_context.hpp>
+
+#include <thread>
+
+#include "crypto/keyed_tap_authenticator.h"
+#include "db/sqlite_tap_store.h"
+
+namespace citycard::server {
+
+namespace {
+
+class Running final : public IngestServer {
+ public:
+  Running(std::unique_ptr<db::SqliteTapStore> taps, const crypto::KeyFile& keys)
+      : taps_(std::move(taps)), auth_(keys) {}
+  ~Running() override { Stop(); }
+
+  const std::vector<uint16_t>& ports() const override { return ports_; }
+  TapStore& tap_store() override { return *taps_; }
+  IngestBackend& backend() override { return *backend_; }
+  terminals::ServerStats server_stats() const override { return server_->stats(); }
+
+  void Stop() override {
+    if (stopped_) return;
+    stopped_ = true;
+    if (server_) server_->Stop();
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+    if (backend_) backend_->Stop();
+  }
+
+  std::unique_ptr<db::SqliteTapStore> taps_;
+  crypto::KeyedTapAuthenticator auth_;
+  std::unique_ptr<IngestBackend> backend_;
+  asio::io_context io_;
+  std::unique_ptr<terminals::Server> server_;
+  std::vector<std::thread> threads_;
+  std::vector<uint16_t> ports_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<IngestServer>> StartIngestServer(db::Database& db, Ledger& ledger,
+                                                        RegistryStore& registry,
+                                                        const crypto::KeyFile& keys,
+                                                        const Digester& digester,
+                                                        const Clock& clock,
+                                                        IngestServerOptions options) {
+  auto taps = db::SqliteTapStore::Open(db);
+  if (!taps.ok()) return taps.status();
+  auto running = std::make_unique<Running>(std::move(*taps), keys);
+  running->backend_ = std::make_unique<IngestBackend>(registry, ledger, *running->taps_,
+                                                      running->auth_, keys.WrapKey(), digester,
+                                                      clock, std::move(options.backend));
+  CITYCARD_RETURN_IF_ERROR(running->backend_->Start());
+  terminals::ServerOptions server_options;
+  server_options.limits = options.limits;
+  server_options.clock = &clock;
+  server_options.ack_signer = &keys.CoreSigner();
+  running->server_ =
+      std::make_unique<terminals::Server>(running->io_, *running->backend_, server_options);
+  for (const ListenAddress& a : options.listen) {
+    auto port = running->server_->ListenTcp(a.host, a.port, a.tls);
+    if (!port.ok()) return port.status();  // ~Running stops what started
+    running->ports_.push_back(*port);
+  }
+  for (const SerialLine& s : options.serial) {
+    CITYCARD_RETURN_IF_ERROR(running->server_->OpenSerial(s.device, s.baud));
+  }
+  size_t threads = std::max<size_t>(1, options.io_threads);
+  for (size_t i = 0; i < threads; ++i) {
+    running->threads_.emplace_back([r = running.get()] { r->io_.run(); });
+  }
+  return std::unique_ptr<IngestServer>(std::move(running));
+}
+
+}  // namespace citycard::server

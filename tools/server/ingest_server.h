@@ -1,0 +1,70 @@
+// A running core server in one object: the tap store on the given connection, the keyed tap
+// authenticator, the group-commit backend (tools/server/ingest_backend.h) and the protocol
+// server (terminals/server.h) on its own I/O threads. `citycard serve`, the replay, the demo,
+// the benchmarks and the tests start one with StartIngestServer.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/digest.h"
+#include "core/ledger.h"
+#include "core/registry.h"
+#include "core/status.h"
+#include "core/tap_store.h"
+#include "crypto/key_file.h"
+#include "db/database.h"
+#include "terminals/server.h"
+#include "tools/server/ingest_backend.h"
+
+namespace citycard::server {
+
+struct ListenAddress {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // 0: a free port (see IngestServer::ports)
+  std::optional<terminals::TlsFiles> tls;
+};
+
+struct SerialLine {
+  std::string device;
+  unsigned baud = 115200;
+};
+
+struct IngestServerOptions {
+  std::vector<ListenAddress> listen;
+  std::vector<SerialLine> serial;
+  IngestBackendOptions backend;
+  terminals::ServerLimits limits;
+  size_t io_threads = 1;
+};
+
+class IngestServer {
+ public:
+  virtual ~IngestServer() = default;
+  // The bound TCP ports, in the order of options.listen.
+  virtual const std::vector<uint16_t>& ports() const = 0;
+  // Stops accepting, lets sessions waiting for the backend get their answers, joins the I/O
+  // threads, commits and answers what is queued, and stops the writer. Idempotent.
+  virtual void Stop() = 0;
+  virtual TapStore& tap_store() = 0;
+  virtual IngestBackend& backend() = 0;
+  virtual terminals::ServerStats server_stats() const = 0;
+};
+
+// Opens the tap store on `db` (the "ingest" schema), and starts the backend's writer and the
+// server. db, ledger and registry must share the connection `db`, and from now until Stop()
+// only the server's writer thread may use them. Everything passed must outlive the server.
+// Failures: the tap store's ("db_error", "schema_too_new"), the server's ("listen_failed",
+// "tls_setup_failed", "serial_open_failed").
+Result<std::unique_ptr<IngestServer>> StartIngestServer(db::Database& db, Ledger& ledger,
+                                                        RegistryStore& registry,
+                                                        const crypto::KeyFile& keys,
+                                                        const Digester& digester,
+                                                        const Clock& clock,
+                                                        IngestServerOptions options);
+
+}  // namespace citycard::server
