@@ -24,6 +24,7 @@ std::string TransferCodeName(uint16_t code) {
     case TransferCode::medical_opening: return "medical_opening";
     case TransferCode::tap: return "tap";
     case TransferCode::bill_payment: return "bill_payment";
+    case TransferCode::pass_sale: return "pass_sale";
   }
   return "code_" + std::to_string(code);
 }

@@ -54,6 +54,7 @@ enum class TransferCode : uint16_t {
   medical_opening = 7,   // medical fund -> medical account: the registry's opening balance
   tap = 16,              // purse -> operator payable: a booked tap
   bill_payment = 32,     // purse -> a utility's operator payable: a utility bill (core/bills.h)
+  pass_sale = 48,        // purse -> a scenic operator's payable: a pass sold (core/fare_office.h)
 };
 
 // "topup", "deposit", … ; "code_N" for a number this program does not know.

@@ -9,6 +9,7 @@
 #include "core/account_plan.h"
 #include "core/card_number.h"
 #include "core/ingest_impl.h"
+#include "core/tap_pricer.h"
 #include "core/time.h"
 
 namespace citycard {
@@ -83,6 +84,25 @@ Status IngestEngine::NoteTerminalDenylistVersion(std::string_view terminal_id, i
   CITYCARD_RETURN_IF_ERROR(impl_->taps.RecordTerminalDenylistVersion(id, version, terminal_time_ms));
   it->second.push_back({version, terminal_time_ms});
   return Status::Ok();
+}
+
+void IngestEngine::SetTapPricer(TapPricer* pricer) { impl_->pricer = pricer; }
+
+// Prices a booked tap again, with the card's two previous records (those the core has) for
+// the entry of a metro exit and for transfers; a difference raises fare_dispute (true).
+Result<bool> IngestEngine::Impl::Reprice(IngestGroup& g, const TapRecord& r) {
+  PreviousTaps previous;
+  for (uint32_t back = 1; back <= 2 && back <= r.card_counter; ++back) {
+    auto before = BookedByCard(g, r.card_no, r.card_counter - back);
+    if (!before.ok()) return before.status();
+    if (!before->has_value()) break;
+    (back == 1 ? previous.last : previous.second_last) = (*before)->record;
+  }
+  auto priced = pricer->PriceTap(r, previous);
+  if (!priced.ok()) return priced.status();
+  if (!priced->dispute) return false;
+  RaiseAlert(g, AlertKind::fare_dispute, r.card_no, r.terminal_id, priced->detail);
+  return true;
 }
 
 void IngestEngine::ClearCaches() {
@@ -563,6 +583,13 @@ Status IngestEngine::Impl::Process(IngestGroup& g, IngestCandidate& c, const Ter
                              DenyReasonName(entry.deny->reason)));
       alert = true;
     }
+  }
+
+  // Re-pricing (core/tap_pricer.h): the tap is booked at what the card paid in any case.
+  if (pricer != nullptr && r.type != TapType::load) {
+    auto disputed = Reprice(g, r);
+    if (!disputed.ok()) return disputed.status();
+    alert = alert || *disputed;
   }
 
   // 7. Post.

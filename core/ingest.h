@@ -38,6 +38,8 @@
 
 namespace citycard {
 
+class TapPricer;  // core/tap_pricer.h
+
 // How far back (in card counters) below the highest booked counter a record may still come;
 // anything older is refused (card_counter_too_old).
 inline constexpr uint32_t kCardCounterWindowDefault = 1'000;
@@ -156,6 +158,12 @@ class IngestEngine {
 
   // Drops every in-memory cache (tests; after an outside change the engine cannot see).
   void ClearCaches();
+
+  // Re-prices every tap booked from now on with `pricer` (core/tap_pricer.h), inside the
+  // group's storage transaction: a difference from what the card paid raises a fare_dispute
+  // alert (outcome accepted_with_alert) and the tap stays booked at what the card paid.
+  // nullptr (the default): taps are not re-priced. The pricer must outlive its use here.
+  void SetTapPricer(TapPricer* pricer);
 
   struct Impl;
 

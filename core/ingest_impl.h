@@ -72,6 +72,7 @@ struct IngestEngine::Impl {
   const Digester& digester;
   const Clock& clock;
   IngestConfig config;
+  TapPricer* pricer = nullptr;  // SetTapPricer; nullptr: taps are not re-priced
 
   // Caches (see core/ingest.h: kept right across commits and registry changes).
   bool opened = false;
@@ -108,6 +109,7 @@ struct IngestEngine::Impl {
   Result<uint64_t> ChargedCard(const IngestCardEntry& entry);
   Result<int64_t> ShadowBound(IngestGroup& g, uint64_t card_no, uint32_t ctc,
                               const std::optional<CardCounterState>& state);
+  Result<bool> Reprice(IngestGroup& g, const TapRecord& r);  // fare_dispute raised
   void RaiseAlert(IngestGroup& g, AlertKind kind, uint64_t card_no, const std::string& terminal,
                   std::string detail);
   Status FinishGroup(IngestGroup& g);
