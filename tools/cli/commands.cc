@@ -16,6 +16,7 @@ void RegisterAllCommands(CLI::App& app, AppContext& context) {
   RegisterServeCommands(app, context);
   RegisterSimCommands(app, context);
   RegisterAlertsCommands(app, context);
+  RegisterDemoCommands(app, context);
 }
 
 }  // namespace citycard::cli

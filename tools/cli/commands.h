@@ -16,5 +16,6 @@ void RegisterAuditCommands(CLI::App& app, AppContext& context);     // audit ver
 void RegisterServeCommands(CLI::App& app, AppContext& context);     // serve
 void RegisterSimCommands(CLI::App& app, AppContext& context);       // sim provision|run
 void RegisterAlertsCommands(CLI::App& app, AppContext& context);    // alerts
+void RegisterDemoCommands(CLI::App& app, AppContext& context);     // demo
 
 }  // namespace citycard::cli
