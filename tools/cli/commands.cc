@@ -13,6 +13,7 @@ void RegisterAllCommands(CLI::App& app, AppContext& context) {
   RegisterOperatorCommands(app, context);
   RegisterTerminalCommands(app, context);
   RegisterAuditCommands(app, context);
+  RegisterFaresCommands(app, context);
   RegisterServeCommands(app, context);
   RegisterSimCommands(app, context);
   RegisterAlertsCommands(app, context);

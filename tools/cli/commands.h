@@ -13,6 +13,7 @@ void RegisterCardCommands(CLI::App& app, AppContext& context);      // card …
 void RegisterOperatorCommands(CLI::App& app, AppContext& context);  // operator add|list
 void RegisterTerminalCommands(CLI::App& app, AppContext& context);  // terminal …
 void RegisterAuditCommands(CLI::App& app, AppContext& context);     // audit verify (audit identity: health)
+void RegisterFaresCommands(CLI::App& app, AppContext& context);     // fares load|show, pass sell|list|enter
 void RegisterServeCommands(CLI::App& app, AppContext& context);     // serve
 void RegisterSimCommands(CLI::App& app, AppContext& context);       // sim provision|run
 void RegisterAlertsCommands(CLI::App& app, AppContext& context);    // alerts

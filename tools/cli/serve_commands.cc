@@ -9,6 +9,7 @@
 
 #include "tools/cli/commands.h"
 #include "tools/cli/environment.h"
+#include "tools/cli/fares_wiring.h"
 #include "tools/cli/health_wiring.h"
 #include "tools/server/ingest_server.h"
 
@@ -82,6 +83,12 @@ Result<CommandOutput> Serve(Environment& env, const ServeOptions& o) {
   auto health = HealthRuntime::Open(env);
   if (!health.ok()) return health.status();
   options.backend.online_fallback = HealthOnlineFallback((*health)->service());
+  // Fare tables for download, and the core's re-pricing with the table current at start
+  // (a table loaded while serving is downloaded at once, and re-prices after a restart).
+  auto fares = FaresRuntime::Open(env);
+  if (!fares.ok()) return fares.status();
+  options.backend.fare_table = [f = fares->get()] { return CurrentFareTable(f->store()); };
+  options.backend.tap_pricer = (*fares)->pricer();
   // Block the stop signals in every thread the server starts, and wait for them here.
   sigset_t signals;
   sigemptyset(&signals);

@@ -73,6 +73,7 @@ IngestBackend::IngestBackend(RegistryStore& registry, Ledger& ledger, TapStore& 
   if (options_.group_records_max == 0 || options_.group_records_max > kIngestRecordsMax) {
     options_.group_records_max = kIngestRecordsMax;
   }
+  engine_.SetTapPricer(options_.tap_pricer);
 }
 
 IngestBackend::~IngestBackend() { Stop(); }
@@ -83,6 +84,11 @@ Status IngestBackend::Start() {
   auto full = registry_.DenylistFull();
   if (!full.ok()) return full.status();
   denylist_version_ = full->version;
+  if (options_.fare_table) {
+    auto fares = options_.fare_table();
+    if (!fares.ok()) return fares.status();
+    fare_version_ = fares->version;
+  }
   started_ = true;
   writer_ = std::thread([this] { Run(); });
   return Status::Ok();
@@ -211,6 +217,7 @@ void IngestBackend::RefreshDenylistVersion() {
 terminals::Versions IngestBackend::CurrentVersions() {
   terminals::Versions v;
   v.denylist_version = static_cast<uint64_t>(denylist_version_.load());
+  v.fare_version = fare_version_.load();
   return v;
 }
 
@@ -266,6 +273,22 @@ void IngestBackend::GetDenylist(uint64_t known_version,
 
 void IngestBackend::GetDocument(terminals::DocumentKind kind, uint32_t known_version,
                                 Done<Result<terminals::Document>> done) {
+  if (kind == terminals::DocumentKind::fare_table && options_.fare_table) {
+    Enqueue([this, known_version, done = std::move(done)] {
+      auto fares = options_.fare_table();
+      if (!fares.ok()) return done(fares.status());
+      fare_version_ = fares->version;
+      terminals::Document document;
+      document.kind = terminals::DocumentKind::fare_table;
+      document.version = fares->version;
+      document.up_to_date = known_version == fares->version;
+      if (!document.up_to_date) {
+        document.content.assign(fares->json.begin(), fares->json.end());
+      }
+      done(std::move(document));
+    });
+    return;
+  }
   // Fare tables and parameters are served by the fares component once it is wired in; until
   // then there is no such document (version 0, empty).
   terminals::Document document;

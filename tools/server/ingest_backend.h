@@ -24,6 +24,8 @@
 
 #include "core/clock.h"
 #include "core/digest.h"
+#include "core/fare_store.h"
+#include "core/tap_pricer.h"
 #include "core/ingest.h"
 #include "core/ledger.h"
 #include "core/registry.h"
@@ -52,6 +54,14 @@ struct IngestBackendOptions {
   std::function<terminals::OnlineResponse(const terminals::TerminalIdentity&,
                                           const terminals::OnlineRequest&)>
       online_fallback;
+  // The fare table terminals download (DocumentKind::fare_table), called on the writer thread
+  // at Start and for each download: e.g. [&store] { return CurrentFareTable(store); } with a
+  // FareStore on the backend's connection (core/fare_store.h). Its version is what heartbeats
+  // announce. Unset: no fare table (version 0).
+  std::function<Result<FareTableBlob>()> fare_table;
+  // Re-prices every booked tap (core/tap_pricer.h: a fare_dispute alert when the reader's
+  // price differs); used on the writer thread; must outlive the backend. nullptr: none.
+  TapPricer* tap_pricer = nullptr;
 };
 
 struct IngestBackendStats {
@@ -122,6 +132,7 @@ class IngestBackend final : public terminals::TerminalBackend {
   std::thread writer_;
   IngestBackendStats stats_;
   std::atomic<int64_t> denylist_version_{0};
+  std::atomic<uint32_t> fare_version_{0};  // as options_.fare_table last answered
 };
 
 }  // namespace citycard::server
