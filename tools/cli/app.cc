@@ -42,7 +42,9 @@ int Emit(const GlobalOptions& options, const Result<CommandOutput>& result) {
 }
 
 CLI::App* CommandGroup(CLI::App& parent, const std::string& name, const std::string& help) {
-  if (CLI::App* existing = parent.get_subcommand_no_throw(name)) return existing;
+  for (CLI::App* existing : parent.get_subcommands([](CLI::App*) { return true; })) {
+    if (existing->get_name() == name) return existing;
+  }
   CLI::App* group = parent.add_subcommand(name, help);
   group->require_subcommand(1);
   return group;

@@ -42,6 +42,10 @@ void RunCommand(AppContext& context, Body&& body) {
   context.exit_code = Emit(context.options, body());
 }
 
+// The subcommand `name` of `parent`, created with `help` when it does not exist yet, so that
+// several files can add commands to one group (e.g. `audit verify` and `audit identity`).
+CLI::App* CommandGroup(CLI::App& parent, const std::string& name, const std::string& help);
+
 // Every command group's registration.
 void RegisterAllCommands(CLI::App& app, AppContext& context);
 
