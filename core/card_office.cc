@@ -207,7 +207,8 @@ Status CardOffice::ApplyRegistryLine(const RegistryLine& line, ImportReport* rep
   return registry_.UpdateHolder(holder);
 }
 
-Result<ImportReport> CardOffice::ImportHolders(std::string_view csv_text, bool skip_bad) {
+Result<ImportReport> CardOffice::ImportHolders(std::string_view csv_text, bool skip_bad,
+                                               const ImportProgress& progress) {
   auto parsed = ParseHolderRegistry(csv_text);
   if (!parsed.ok()) return parsed.status();
   ImportReport report;
@@ -216,9 +217,13 @@ Result<ImportReport> CardOffice::ImportHolders(std::string_view csv_text, bool s
   if (!report.problems.empty() && !skip_bad) return report;
   report.skipped = static_cast<int64_t>(report.problems.size());
   Status status = RunUnitOfWork(registry_, ledger_, [&]() -> Status {
+    int64_t total = static_cast<int64_t>(parsed->lines.size());
+    int64_t done = 0;
     for (const RegistryLine& line : parsed->lines) {
       CITYCARD_RETURN_IF_ERROR(ApplyRegistryLine(line, &report));
+      if (progress && ++done % kImportProgressLines == 0) progress(done, total);
     }
+    if (progress) progress(total, total);
     return Status::Ok();
   });
   if (!status.ok()) return status;

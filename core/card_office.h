@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -120,6 +121,10 @@ struct HistoryLine {
   Id128 transfer_id;
 };
 
+// Reports the progress of a long import: (done, total).
+using ImportProgress = std::function<void(int64_t done, int64_t total)>;
+inline constexpr int64_t kImportProgressLines = 1'000;
+
 struct ImportReport {
   int64_t lines = 0;      // data lines in the file (good and bad)
   int64_t created = 0;
@@ -145,7 +150,10 @@ class CardOffice {
   // applied in one transaction: a new holder is created (and its medical opening balance
   // booked, medical fund -> medical account), a changed line updates the holder, an
   // identical one changes nothing. Failures: "invalid_registry_header" (Kind::bad_input).
-  Result<ImportReport> ImportHolders(std::string_view csv_text, bool skip_bad);
+  // `progress`, when set, is called with (lines applied, lines to apply) every
+  // kImportProgressLines lines and once at the end.
+  Result<ImportReport> ImportHolders(std::string_view csv_text, bool skip_bad,
+                                     const ImportProgress& progress = {});
 
   // "invalid_national_id" (5), "holder_not_found" (3).
   Result<HolderView> ShowHolder(std::string_view national_id);

@@ -82,6 +82,7 @@ Status AddServices(OperatorSettlement* line, const OperatorServiceTotals& s) {
   const std::string& op = s.operator_id;
   CITYCARD_RETURN_IF_ERROR(AddChecked(&line->topups, s.topups, "top-ups", op));
   CITYCARD_RETURN_IF_ERROR(AddChecked(&line->topup_fen, s.topup_fen, "top-up amount", op));
+  CITYCARD_RETURN_IF_ERROR(AddChecked(&line->medical_bills, s.medical_bills, "medical bills", op));
   CITYCARD_RETURN_IF_ERROR(
       AddSigned(&line->medical_fund_fen, s.medical_fund_fen, "medical fund share", op));
   CITYCARD_RETURN_IF_ERROR(
@@ -146,6 +147,7 @@ void AddToTotals(OperatorSettlement* totals, const OperatorSettlement& line) {
   totals->net_fen += line.net_fen;
   totals->topups += line.topups;
   totals->topup_fen += line.topup_fen;
+  totals->medical_bills += line.medical_bills;
   totals->medical_fund_fen += line.medical_fund_fen;
   totals->medical_holder_fen += line.medical_holder_fen;
   totals->bills += line.bills;
@@ -564,6 +566,7 @@ constexpr IntField kIntFields[] = {
     {"net_fen", &OperatorSettlement::net_fen},
     {"topups", &OperatorSettlement::topups},
     {"topup_fen", &OperatorSettlement::topup_fen},
+    {"medical_bills", &OperatorSettlement::medical_bills},
     {"medical_fund_fen", &OperatorSettlement::medical_fund_fen},
     {"medical_holder_fen", &OperatorSettlement::medical_holder_fen},
     {"bills", &OperatorSettlement::bills},

@@ -93,6 +93,7 @@ struct OperatorServiceTotals {
   std::string operator_id;
   int64_t topups = 0;
   int64_t topup_fen = 0;
+  int64_t medical_bills = 0;       // medical bills settled (the health store's count)
   int64_t medical_fund_fen = 0;    // fund and assistance fund shares, less reversals (may be < 0)
   int64_t medical_holder_fen = 0;  // medical account and purse shares, less reversals (may be < 0)
   int64_t bills = 0;
@@ -129,6 +130,7 @@ struct OperatorSettlement {
   int64_t capped_cards = 0;
   int64_t topups = 0;
   int64_t topup_fen = 0;
+  int64_t medical_bills = 0;
   int64_t medical_fund_fen = 0;
   int64_t medical_holder_fen = 0;
   int64_t bills = 0;

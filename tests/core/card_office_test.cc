@@ -1,8 +1,10 @@
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "core/account_plan.h"
 #include "core/card_number.h"
 #include "core/card_office.h"
+#include "core/national_id.h"
 #include "tests/support/card_office_fixture_support.h"
 
 using namespace citycard;
@@ -464,4 +466,21 @@ TEST_CASE("A holder first met at a card issue gets the opening balance when impo
   REQUIRE(holder->holder.in_registry);
   REQUIRE(holder->holder.number == card.card.holder_number);
   REQUIRE(holder->medical_balance_fen == 5000);
+}
+
+TEST_CASE("A long import reports its progress every thousand lines and at the end",
+          "[core][card_office]") {
+  CardOfficeFixture f;
+  std::string file = "national_id,name,schemes,groups,medical_account\n";
+  for (int i = 0; i < 2500; ++i) {
+    std::string first17 = fmt::format("110101199001{:02}{:03}", 1 + i / 1000, i % 1000);
+    file += first17 + NationalIdCheckChar(first17) + ",某人,pension,,0\n";
+  }
+  std::vector<std::pair<int64_t, int64_t>> calls;
+  auto report = f.office.ImportHolders(file, false, [&](int64_t done, int64_t total) {
+    calls.emplace_back(done, total);
+  });
+  REQUIRE(report->created == 2500);
+  REQUIRE(calls == std::vector<std::pair<int64_t, int64_t>>{
+                       {1000, 2500}, {2000, 2500}, {2500, 2500}});
 }

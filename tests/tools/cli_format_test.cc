@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "tools/cli/format.h"
+#include "tools/cli/progress.h"
 
 using namespace citycard::cli;
 
@@ -42,4 +43,11 @@ TEST_CASE("Amounts are given twice in JSON", "[tools][cli][format]") {
   REQUIRE(json["balance_fen"] == 1250);
   REQUIRE(json["debt"] == "-0.05");
   REQUIRE(json["debt_fen"] == -5);
+}
+
+TEST_CASE("The progress line shows the bar, the percentage and the counts",
+          "[tools][cli][format]") {
+  REQUIRE(ProgressLine("import", 450, 1000) == "import [#############                 ]  45% 450/1000");
+  REQUIRE(ProgressLine("import", 0, 0) == "import [                              ]   0% 0/0");
+  REQUIRE(ProgressLine("x", 7, 7) == "x [##############################] 100% 7/7");
 }

@@ -14,6 +14,9 @@ void RegisterAllCommands(CLI::App& app, AppContext& context) {
   RegisterTerminalCommands(app, context);
   RegisterAuditCommands(app, context);
   RegisterFaresCommands(app, context);
+  RegisterSettleCommands(app, context);
+  RegisterReplayCommands(app, context);
+  RegisterHealthCommands(app, context);
   RegisterServeCommands(app, context);
   RegisterSimCommands(app, context);
   RegisterAlertsCommands(app, context);

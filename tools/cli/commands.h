@@ -14,6 +14,9 @@ void RegisterOperatorCommands(CLI::App& app, AppContext& context);  // operator 
 void RegisterTerminalCommands(CLI::App& app, AppContext& context);  // terminal …
 void RegisterAuditCommands(CLI::App& app, AppContext& context);     // audit verify (audit identity: health)
 void RegisterFaresCommands(CLI::App& app, AppContext& context);     // fares load|show, pass sell|list|enter
+void RegisterSettleCommands(CLI::App& app, AppContext& context);    // settle --day
+void RegisterReplayCommands(CLI::App& app, AppContext& context);    // replay --format szt
+void RegisterHealthCommands(CLI::App& app, AppContext& context);    // identity check, audit identity, medical …
 void RegisterServeCommands(CLI::App& app, AppContext& context);     // serve
 void RegisterSimCommands(CLI::App& app, AppContext& context);       // sim provision|run
 void RegisterAlertsCommands(CLI::App& app, AppContext& context);    // alerts

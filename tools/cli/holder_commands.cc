@@ -5,6 +5,7 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/environment.h"
 #include "tools/cli/files.h"
+#include "tools/cli/progress.h"
 #include "tools/cli/registry_output.h"
 
 namespace citycard::cli {
@@ -45,7 +46,9 @@ Status BadFile(const ImportReport& report) {
 Result<CommandOutput> Import(Environment& env, const HolderOptions& options) {
   auto text = ReadTextFile(options.file, kHolderRegistryBytesMax);
   if (!text.ok()) return text.status();
-  auto report = env.card_office().ImportHolders(*text, options.skip_bad);
+  ProgressBar bar("import");
+  auto report = env.card_office().ImportHolders(
+      *text, options.skip_bad, [&bar](int64_t done, int64_t total) { bar.Update(done, total); });
   if (!report.ok()) return report.status();
   if (!report->applied) return BadFile(*report);
   CommandOutput out;

@@ -18,6 +18,7 @@
 #include "core/card_number.h"
 #include "core/national_id.h"
 #include "core/time.h"
+#include "crypto/card_keys.h"
 #include "crypto/key_wrap.h"
 #include "db/sqlite_tap_store.h"
 #include "terminals/client.h"
@@ -143,9 +144,9 @@ Result<CommandOutput> Run(Environment& env, const SimOptions& o) {
     auto state = (*taps_store)->LoadCardCounterState(no);
     if (!state.ok()) return state.status();
     uint32_t counter = state->has_value() ? (*state)->last_counter : 0;
-    cards.push_back(sim::SimCard::Issue(*master, version, no, c.profile, purse->balance_fen()));
-    cards.back() = sim::SimCard(no, sim::SimCard::Issue(*master, version, no, c.profile, 0).key(),
-                                version, c.profile, purse->balance_fen(), counter);
+    // The chip is taken to hold what the ledger holds: every earlier tap was uploaded.
+    cards.emplace_back(no, crypto::DeriveCardKey(*master, no), version, c.profile,
+                       purse->balance_fen(), counter, -PurseFloorFen(c.profile, env.config()));
   }
   if (cards.empty()) return Status::NotFound("card_not_found", "no active card with money");
 

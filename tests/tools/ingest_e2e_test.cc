@@ -1,0 +1,177 @@
+// Tap ingest end to end: simulated cards and readers (tools/sim) upload thousands of taps,
+// duplicates and re-uploads mixed in, through the real protocol over loopback TCP to the
+// in-process server (tools/server/ingest_server.h) on a real SQLite database; afterwards every
+// purse in the ledger equals what the simulated card itself holds, to the fen.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <random>
+
+#include "core/account_plan.h"
+#include "core/card_number.h"
+#include "core/national_id.h"
+#include "terminals/client.h"
+#include "tests/support/cli_runner_support.h"
+#include "tools/cli/environment.h"
+#include "tools/server/ingest_server.h"
+#include "tools/sim/sim_card.h"
+#include "tools/sim/sim_terminal.h"
+
+namespace citycard {
+namespace {
+
+struct World {
+  World() {
+    cli::GlobalOptions options;
+    options.db_path = box.db_path();
+    options.keys_path = box.keys_path();
+    auto created = cli::Environment::Create(options);
+    REQUIRE(created.ok());
+    env = std::move(*created);
+    OperatorRequest op;
+    op.id = "BUS1";
+    op.name = "Bus company";
+    REQUIRE(env->terminal_office().AddOperator(op).ok());
+  }
+
+  sim::SimTerminal AddTerminal(const std::string& id) {
+    TerminalRequest request;
+    request.id = id;
+    request.operator_id = "BUS1";
+    auto issued = env->terminal_office().RegisterTerminal(request);
+    REQUIRE(issued.ok());
+    keys[id] = issued->plain_key;
+    return sim::SimTerminal(id, "BUS1", issued->plain_key, static_cast<uint8_t>(issued->version));
+  }
+
+  sim::SimCard AddCard(int64_t balance_fen) {
+    std::string first17 = fmt::format("32128119900101{:03d}", ++holders);
+    IssueRequest request;
+    request.national_id = first17 + NationalIdCheckChar(first17);
+    request.name = "张三";
+    auto card = env->card_office().IssueCard(request);
+    REQUIRE(card.ok());
+    REQUIRE(env->card_office().Topup(card->card.card_no, balance_fen, fmt::format("r{}", holders)).ok());
+    uint8_t version = env->keys().CurrentCardKeyVersion();
+    auto master = env->keys().CardMasterKey(version);
+    REQUIRE(master.ok());
+    return sim::SimCard::Issue(*master, version, CardNumberToInt(card->card.card_no),
+                               Profile::adult, balance_fen);
+  }
+
+  std::unique_ptr<terminals::TerminalClient> Connect(const std::string& id, uint16_t port) {
+    terminals::ClientOptions options;
+    options.terminal_id = id;
+    options.terminal_key = keys[id];
+    options.core_public_key = env->keys().CoreSigner().PublicKey();
+    auto client = terminals::TerminalClient::ConnectTcp("127.0.0.1", port, options);
+    REQUIRE(client.ok());
+    REQUIRE((*client)->Handshake().ok());
+    return std::move(*client);
+  }
+
+  int64_t Purse(uint64_t card_no) {
+    auto account = env->ledger().LookupAccount(AccountIdFor(AccountKind::card_purse, card_no));
+    REQUIRE(account.ok());
+    return account->balance_fen();
+  }
+
+  testing::CliSandbox box{CITYCARD_BIN};
+  std::unique_ptr<cli::Environment> env;
+  std::map<std::string, Bytes> keys;
+  int holders = 0;
+};
+
+TEST_CASE("thousands of simulated taps with duplicates and re-uploads leave every purse exact",
+          "[tools][ingest][e2e]") {
+  World w;
+  std::vector<sim::SimTerminal> readers;
+  for (int i = 0; i < 4; ++i) readers.push_back(w.AddTerminal(fmt::format("T{}", i + 1)));
+  std::vector<sim::SimCard> cards;
+  for (int i = 0; i < 60; ++i) cards.push_back(w.AddCard(20'000));
+
+  server::IngestServerOptions options;
+  options.listen.push_back(server::ListenAddress{});
+  options.io_threads = 2;
+  auto started = server::StartIngestServer(w.env->database(), w.env->ledger(), w.env->registry(),
+                                           w.env->keys(), w.env->digester(), w.env->clock(),
+                                           std::move(options));
+  REQUIRE(started.ok());
+  auto& srv = **started;
+  std::vector<std::unique_ptr<terminals::TerminalClient>> clients;
+  for (auto& r : readers) clients.push_back(w.Connect(r.terminal_id(), srv.ports()[0]));
+
+  std::mt19937 rng(20240301);
+  std::map<std::string, std::vector<TapRecord>> acked;  // per terminal, for re-uploads
+  std::map<terminals::ResultCode, int> results;
+  int64_t taps = 0;
+  int64_t spent_fen = 0;
+  uint32_t batch_id = 0;
+  auto upload = [&](size_t t, bool flush) {
+    sim::SimTerminal& reader = readers[t];
+    while (reader.queued() >= 48 || (flush && reader.queued() > 0)) {
+      std::vector<TapRecord> batch = reader.TakeBatch(48);
+      // Mix in records acknowledged before: a reader that lost its acknowledgement.
+      auto& old = acked[reader.terminal_id()];
+      if (!old.empty() && rng() % 3 == 0) batch.push_back(old[rng() % old.size()]);
+      auto ack = clients[t]->UploadBatch(++batch_id, batch);
+      REQUIRE(ack.ok());
+      REQUIRE(ack->results.size() == batch.size());
+      // Sometimes the acknowledgement is "lost" and the same batch goes again.
+      if (rng() % 4 == 0) {
+        auto again = clients[t]->UploadBatch(++batch_id, batch);
+        REQUIRE(again.ok());
+        for (terminals::ResultCode code : again->results) {
+          CHECK(code == terminals::ResultCode::duplicate);
+        }
+      }
+      std::vector<uint32_t> done;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        results[ack->results[i]]++;
+        REQUIRE(terminals::IsFinalRecordResult(ack->results[i]));
+        done.push_back(batch[i].terminal_counter);
+        old.push_back(batch[i]);
+      }
+      reader.Acknowledge(done);
+    }
+  };
+  for (int i = 0; i < 4000; ++i) {
+    size_t t = rng() % readers.size();
+    sim::SimCard& card = cards[rng() % cards.size()];
+    sim::TapRequest request;
+    request.amount_fen = 100 + static_cast<int64_t>(rng() % 300);
+    request.full_fare_fen = request.amount_fen;
+    request.time_s = w.env->clock().NowSeconds();
+    auto tap = readers[t].Tap(card, request);
+    if (!tap.ok()) continue;  // the card cannot pay: the reader refuses the ride
+    ++taps;
+    spent_fen += request.amount_fen;
+    upload(t, false);
+  }
+  for (size_t t = 0; t < readers.size(); ++t) upload(t, true);
+  for (auto& c : clients) c->Close();
+  srv.Stop();
+
+  int64_t accepted = results[terminals::ResultCode::accepted];
+  CHECK(accepted == taps);
+  CHECK(results[terminals::ResultCode::duplicate] > 0);
+  CHECK(accepted + results[terminals::ResultCode::duplicate] ==
+        static_cast<int64_t>([&] {
+          int64_t n = 0;
+          for (auto& [code, count] : results) n += count;
+          return n;
+        }()));
+  for (const sim::SimCard& card : cards) {
+    INFO(CardNumberFromInt(card.card_no()));
+    CHECK(w.Purse(card.card_no()) == card.balance_fen());
+  }
+  auto op = w.env->registry().FindOperator("BUS1");
+  auto payable = w.env->ledger().LookupAccount((*op)->payable_account_id);
+  CHECK(payable->balance_fen() == spent_fen);
+  auto stats = srv.backend().stats();
+  CHECK(stats.failures == 0);
+  CHECK(stats.records > static_cast<uint64_t>(taps));
+}
+
+}  // namespace
+}  // namespace citycard
