@@ -3,6 +3,7 @@
 // in-process server (tools/server/ingest_server.h) on a real SQLite database; afterwards every
 // purse in the ledger equals what the simulated card itself holds, to the fen.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <map>
 #include <random>
