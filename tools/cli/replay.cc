@@ -4,9 +4,8 @@
 #include <memory>
 #include <optional>
 #include <set>
-#include <thread>
 
-#include <asio/io_context.hpp>
+#include <spdlog/spdlog.h>
 #include <fmt/format.h>
 
 #include "core/account_plan.h"
@@ -499,6 +498,13 @@ Result<ReplaySummary> ReplaySzt(const GlobalOptions& options, const std::vector<
                                        remote->first, remote->second, replay, &summary));
     return summary;
   }
+  // The server logs its own start and stop at info level on the default logger; in the replay
+  // those lines are noise (and on stdout they would break --json), so only warnings pass.
+  struct LogLevelGuard {
+    spdlog::level::level_enum saved = spdlog::get_level();
+    LogLevelGuard() { spdlog::set_level(spdlog::level::warn); }
+    ~LogLevelGuard() { spdlog::set_level(saved); }
+  } quiet_server;
   server::IngestServerOptions server_options;
   server_options.listen.push_back(server::ListenAddress{"127.0.0.1", 0, std::nullopt});
   server_options.backend.ingest.clearing_cutoff_s = *cutoff;

@@ -1,8 +1,7 @@
 // `citycard replay --format szt FILE [--server HOST:PORT] [--provision]` (docs/replay.md).
-#include <unistd.h>
-
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
@@ -10,6 +9,7 @@
 #include "core/szt_file.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/files.h"
+#include "tools/cli/progress.h"
 #include "tools/cli/replay.h"
 
 namespace citycard::cli {
@@ -21,27 +21,6 @@ struct ReplayCommandOptions {
   std::string path;
   std::string server;
   bool provision = false;
-};
-
-// A progress bar on stderr, redrawn in place; only when stderr is a terminal and not --quiet.
-class ProgressBar {
- public:
-  explicit ProgressBar(bool enabled) : enabled_(enabled) {}
-  void Update(size_t done, size_t total) {
-    if (!enabled_ || total == 0) return;
-    constexpr size_t kWidth = 40;
-    size_t filled = done * kWidth / total;
-    if (filled == last_filled_ && done != total) return;
-    last_filled_ = filled;
-    std::fprintf(stderr, "\r[%s%s] %zu/%zu taps", std::string(filled, '#').c_str(),
-                 std::string(kWidth - filled, '.').c_str(), done, total);
-    if (done == total) std::fprintf(stderr, "\n");
-    std::fflush(stderr);
-  }
-
- private:
-  bool enabled_;
-  size_t last_filled_ = SIZE_MAX;
 };
 
 std::string SummaryText(const ReplaySummary& s) {
@@ -70,11 +49,14 @@ Result<CommandOutput> Replay(const GlobalOptions& global, const ReplayCommandOpt
   if (!text.ok()) return text.status();
   auto rows = ParseSztFile(*text);
   if (!rows.ok()) return rows.status();
-  ProgressBar bar(!global.quiet && isatty(STDERR_FILENO) == 1);
   ReplayOptions replay;
   replay.server = o.server;
   replay.provision = o.provision;
-  replay.progress = [&bar](size_t done, size_t total) { bar.Update(done, total); };
+  std::optional<ProgressBar> bar;
+  if (!global.quiet) bar.emplace("replay");
+  replay.progress = [&bar](size_t done, size_t total) {
+    if (bar) bar->Update(static_cast<int64_t>(done), static_cast<int64_t>(total));
+  };
   auto summary = ReplaySzt(global, *rows, replay);
   if (!summary.ok()) return summary.status();
   return CommandOutput{ReplaySummaryJson(*summary), SummaryText(*summary)};

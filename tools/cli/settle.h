@@ -17,8 +17,8 @@ namespace citycard::cli {
 // and the stores'.
 Result<SettlementOutcome> SettleDay(Environment& env, int64_t day);
 
-// The daily caps of the fare table in force; empty while no fare table is kept in the database
-// (then nobody is capped).
+// The daily caps of the current fare table (`citycard fares load`); empty when no table is
+// loaded (then nobody is capped).
 Result<std::vector<DailyCap>> CurrentDailyCaps(Environment& env);
 
 }  // namespace citycard::cli

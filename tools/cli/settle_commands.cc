@@ -16,6 +16,7 @@
 #include "db/sqlite_tap_store.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/environment.h"
+#include "tools/cli/fares_wiring.h"
 #include "tools/cli/format.h"
 #include "tools/cli/settle.h"
 
@@ -173,10 +174,14 @@ Result<CommandOutput> Settle(Environment& env, const SettleOptions& o) {
 }  // namespace
 
 Result<std::vector<DailyCap>> CurrentDailyCaps(Environment& env) {
-  // Hook: the fare table is not kept in the database yet (`citycard fares load`); when it is,
-  // its daily_caps are returned here.
-  (void)env;
-  return std::vector<DailyCap>{};
+  auto fares = FaresRuntime::Open(env);
+  if (!fares.ok()) return fares.status();
+  auto table = (*fares)->office().CurrentParsedTable();
+  if (!table.ok()) {
+    if (table.status().code() == "no_fare_table") return std::vector<DailyCap>{};
+    return table.status();
+  }
+  return table->daily_caps;
 }
 
 Result<SettlementOutcome> SettleDay(Environment& env, int64_t day) {
