@@ -1,5 +1,6 @@
 // `citycard settle --day YYYY-MM-DD [--csv FILE]` and `citycard settle --set-cutoff HH:MM`:
 // clearing and settlement per operator (docs/settlement.md).
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -99,9 +100,19 @@ std::string ReportTable(const SettlementReport& report) {
 // Every column of the JSON lines, amounts in fen; the totals last, as operator "TOTAL".
 std::string ReportCsv(const SettlementReport& report) {
   nlohmann::json json = SettlementReportToJson(report);
-  std::vector<std::string> keys = {"operator", "name", "kind", "fee_bp"};
+  // The report's columns in reading order, then any other integer column of the JSON.
+  std::vector<std::string> keys = {
+      "operator",      "name",           "kind",          "fee_bp",
+      "taps",          "paid_taps",      "late_taps",     "gross_fen",
+      "concession_fen", "transfer_discount_fen", "other_discount_fen", "paid_fen",
+      "late_paid_fen", "capping_rebate_fen", "capped_cards", "bills",
+      "bills_amount_fen", "passes",     "passes_amount_fen", "medical_bills",
+      "medical_fund_fen", "medical_holder_fen", "fee_base_fen", "fee_fen",
+      "net_fen",       "topups",         "topup_fen"};
   for (const auto& [key, value] : json["totals"].items()) {
-    if (value.is_number_integer()) keys.push_back(key);
+    if (value.is_number_integer() && std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      keys.push_back(key);
+    }
   }
   std::string out;
   std::vector<std::string_view> header(keys.begin(), keys.end());
