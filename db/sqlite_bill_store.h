@@ -42,6 +42,11 @@ class SqliteBillStore final : public BillStore {
       std::string_view file_sha256,
       const std::function<Status(std::span<const BillResult>)>& visit) override;
 
+  // Raises the connection's page cache to `bytes` (SQLite's default is 2 MiB). A large
+  // import touches the bills, the mandates, the cards and the ledger's tables at random
+  // places; with the default cache nearly every lookup becomes a read system call.
+  Status SetCacheBytes(int64_t bytes);
+
   // The schema, one entry per version (Database::Migrate).
   static const std::vector<std::string>& Migrations();
 

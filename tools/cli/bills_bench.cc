@@ -26,6 +26,8 @@
 
 namespace citycard::cli {
 
+extern const int64_t kBillImportCacheBytes;  // tools/cli/bills_commands.cc
+
 namespace {
 
 constexpr int64_t kBenchBillsMax = kBillFileLinesMax;
@@ -55,6 +57,12 @@ Status AddCards(RegistryStore& registry, Ledger& ledger, BillStore& bills,
   std::vector<Transfer> topups;
   for (int64_t i = from; i < to; ++i) {
     std::string card_no = BenchCardNo(i);
+    Holder holder;
+    holder.number = i + 1;
+    holder.id_hash = fmt::format("bench-holder-{}", i);
+    holder.id_masked = "3212**********1234";
+    holder.name = "测试用户";
+    CITYCARD_RETURN_IF_ERROR(registry.InsertHolder(holder));
     Card card;
     card.card_no = card_no;
     card.holder_number = i + 1;
@@ -174,6 +182,7 @@ Result<CommandOutput> RunBillsBench(const GlobalOptions& global, int64_t bills, 
   }
   double setup_s = SecondsSince(setup_start);
 
+  CITYCARD_RETURN_IF_ERROR((*bill_store)->SetCacheBytes(kBillImportCacheBytes));
   BillService service(**bill_store, **registry, ledger, digester, clock);
   size_t results_bytes = 0;
   BillImportOptions options;

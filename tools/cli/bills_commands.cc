@@ -38,6 +38,12 @@ constexpr size_t kBillFileBytesMax = size_t{2} << 30;
 // How many bad lines an error message lists before it only counts the rest.
 constexpr size_t kBadLinesListedMax = 100;
 constexpr char kKillAfterVariable[] = "CITYCARD_TEST_BILLS_KILL_AFTER";
+}  // namespace
+
+// The page cache an import runs with (db/sqlite_bill_store.h SetCacheBytes).
+extern const int64_t kBillImportCacheBytes = int64_t{256} << 20;
+
+namespace {
 
 struct BillsOptions {
   std::string card_no;
@@ -270,6 +276,7 @@ Result<CommandOutput> Import(Environment& env, const BillsOptions& o) {
   if (!text.ok()) return text.status();
   auto bills = OpenBills(env);
   if (!bills.ok()) return bills.status();
+  CITYCARD_RETURN_IF_ERROR(bills->store->SetCacheBytes(kBillImportCacheBytes));
   std::unique_ptr<ResultsWriter> writer;
   if (!o.results.empty()) {
     writer = std::make_unique<ResultsWriter>(o.results);
