@@ -196,7 +196,10 @@ TEST_CASE("citycard pass sell books the price to the scenic operator and a secon
   Run history = s.Json({"card", "history", card});
   REQUIRE(history.exit_code == 0);
   bool found = false;
-  for (const auto& e : history.json()["entries"]) {
+  // Keep the parsed document alive for the loop: a range-for over a member of a temporary
+  // would read freed memory.
+  const auto history_json = history.json();
+  for (const auto& e : history_json["entries"]) {
     if (e["kind"] == "pass_sale") {
       found = true;
       CHECK(e["amount_fen"] == -12000);
