@@ -308,7 +308,7 @@ TEST_CASE("card list filters by status and holder and aligns Chinese names",
           "2 card(s)\n");
 }
 
-TEST_CASE("--quiet prints nothing on success but still reports errors", "[tools][cli][card]") {
+TEST_CASE("The --quiet flag prints nothing on success but still reports errors", "[tools][cli][card]") {
   CardBox f;
   auto quiet = f.box.Run({"--quiet", "card", "topup", kCard1, "1"});
   REQUIRE(quiet.exit_code == 0);

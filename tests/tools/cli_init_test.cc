@@ -59,7 +59,7 @@ TEST_CASE("init refuses when only the key file exists, and creates no database",
   REQUIRE(::stat(box.db_path().c_str(), &st) != 0);
 }
 
-TEST_CASE("--db and --keys choose the files", "[tools][cli]") {
+TEST_CASE("The --db and --keys flags choose the files", "[tools][cli]") {
   CliSandbox box(CITYCARD_BIN);
   auto result = box.Json({"--db", box.Path("other.db"), "--keys", box.Path("other.keys"), "init"});
   REQUIRE(result.exit_code == 0);
