@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "core/alerts.h"
 #include "core/audit.h"
@@ -367,8 +368,11 @@ void CountTaps(Demo& d, const std::vector<std::string>& results) {
     std::string key = r.rfind("accepted", 0) == 0 ? "accepted"
                       : r == "duplicate"          ? "duplicates"
                                                   : "rejected";
-    d.summary_["taps"][key] = d.summary_["taps"][key].get<int64_t>() + 1;
-    d.summary_["taps"]["by_result"][r] = d.summary_["taps"]["by_result"].value(r, 0) + 1;
+    nlohmann::json& taps = d.summary_["taps"];
+    taps[key] = taps.value(key, int64_t{0}) + 1;
+    // operator[] makes a null member; value() throws on null, so the object is made first.
+    if (!taps.contains("by_result")) taps["by_result"] = nlohmann::json::object();
+    taps["by_result"][r] = taps["by_result"].value(r, int64_t{0}) + 1;
   }
 }
 
@@ -567,8 +571,10 @@ std::string DemoBillFile(const Demo& d, const std::vector<std::string>& utilitie
                        FormatYuan(2'000 + static_cast<int64_t>(k) * 735));
   }
   size_t poor = kDemoBillCardsFirst + kDemoBillsPaid;
+  // The poor card's bill is for the utility its mandate names (the mandates go round the
+  // utilities in order), so that it fails for want of money and not for want of a mandate.
   csv += fmt::format("DB900001,{},\"福田区深南大道 {} 号\",{},2018-08,{},2018-09-20\n",
-                     utilities[0], 100 + poor, d.cards_[poor],
+                     utilities[kDemoBillsPaid % utilities.size()], 100 + poor, d.cards_[poor],
                      FormatYuan(kDemoCounterTopupFen + 5'000));
   csv += fmt::format("DB900002,{},\"福田区深南大道 {} 号\",{},2018-08,38.20,2018-09-20\n",
                      utilities[1], 100 + poor + 1, d.cards_[poor + 1]);
@@ -831,6 +837,10 @@ Result<DemoResult> RunDemo(const DemoOptions& options) {
   d.summary_["steps"] = nlohmann::json::array();
   d.summary_["taps"] = {{"accepted", 0}, {"duplicates", 0}, {"rejected", 0}};
   std::fprintf(stderr, "citycard demo: working folder %s\n", dir->c_str());
+  // The in-process server's info lines would interleave with the steps; the steps say where it
+  // listens, and warnings still show.
+  const spdlog::level::level_enum saved_level = spdlog::get_level();
+  spdlog::set_level(spdlog::level::warn);
 
   d.Step("init", [&] { return InitStep(d); }) &&
       d.Step("replay the Shenzhen evening", [&] { return ReplayStep(d); }) &&
@@ -843,6 +853,7 @@ Result<DemoResult> RunDemo(const DemoOptions& options) {
       d.Step("settle", [&] { return SettleStep(d); }) &&
       d.Step("alerts", [&] { return AlertsStep(d); }) &&
       d.Step("audit verify", [&] { return AuditStep(d); });
+  spdlog::set_level(saved_level);
 
   DemoResult result;
   result.ok = d.failed_.empty();
