@@ -68,6 +68,8 @@ TEST_CASE("The short demo replays the real evening through the protocol, settles
   CHECK(summary["taps"]["duplicates"] == 6);
   CHECK(summary["taps"]["rejected"] == 2);
   CHECK(summary["city_taps"]["paid_fen"] == 16670);
+  // The car park's reader talks over a serial line (a pseudo-terminal), the taxi's over TCP.
+  CHECK(summary["city_taps"]["serial"].get<std::string>().rfind("/dev/pts/", 0) == 0);
   CHECK(summary["alerts"]["cloned_card"] == 1);
   CHECK(summary["alerts"]["forged_balance"] == 1);
   CHECK(summary["bills"]["by_status"]["paid"] == 8);

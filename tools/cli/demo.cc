@@ -1,6 +1,7 @@
 // `citycard demo` (docs/demo.md): the steps, each checked, over a fresh installation.
 #include "tools/cli/demo.h"
 
+#include <pty.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -329,7 +330,11 @@ struct Reader {
   uint32_t batch_id = 0;
 };
 
-Result<Reader> ConnectReader(Demo& d, Environment& env, uint16_t port, const DemoSite& site) {
+// Connects over TCP to `port`, or, when `serial_fd` is an open descriptor (the reader's end of
+// a pseudo-terminal pair whose other end the server holds), over that serial line; the
+// Reader then owns the descriptor.
+Result<Reader> ConnectReader(Demo& d, Environment& env, uint16_t port, const DemoSite& site,
+                             int serial_fd = -1) {
   const Bytes& key = d.terminal_keys_.at(site.terminal_id);
   Reader reader{sim::SimTerminal(site.terminal_id, site.operator_id, key, 1, 0), nullptr, 0};
   terminals::ClientOptions options;
@@ -337,7 +342,9 @@ Result<Reader> ConnectReader(Demo& d, Environment& env, uint16_t port, const Dem
   options.key_version = 1;
   options.terminal_key = key;
   options.core_public_key = env.keys().CoreSigner().PublicKey();
-  auto client = terminals::TerminalClient::ConnectTcp("127.0.0.1", port, std::move(options));
+  auto client = serial_fd >= 0
+                    ? terminals::TerminalClient::AdoptDescriptor(serial_fd, std::move(options))
+                    : terminals::TerminalClient::ConnectTcp("127.0.0.1", port, std::move(options));
   if (!client.ok()) return client.status();
   CITYCARD_RETURN_IF_ERROR((*client)->Handshake());
   reader.client = std::move(*client);
@@ -394,13 +401,14 @@ struct CityTaps {
   int64_t paid_fen = 0;
 };
 
-Result<CityTaps> TapAround(Demo& d, Environment& env, uint16_t port) {
+// The taxi's reader uploads over TCP; the car park's over the serial line `park_fd`.
+Result<CityTaps> TapAround(Demo& d, Environment& env, uint16_t port, int park_fd) {
   uint8_t version = env.keys().CurrentCardKeyVersion();
   auto master = env.keys().CardMasterKey(version);
   if (!master.ok()) return master.status();
   auto taxi = ConnectReader(d, env, port, Site("demo-taxi"));
   if (!taxi.ok()) return taxi.status();
-  auto park = ConnectReader(d, env, port, Site("demo-park"));
+  auto park = ConnectReader(d, env, port, Site("demo-park"), park_fd);
   if (!park.ok()) return park.status();
   CityTaps done;
   std::vector<TapRecord> taxi_records;
@@ -529,14 +537,27 @@ Result<int64_t> KioskTopup(Demo& d, Environment& env, uint16_t port) {
 Result<std::string> TapsStep(Demo& d) {
   auto env = OpenAt(d, kDemoUploadOffsetSeconds);
   if (!env.ok()) return env.status();
+  // The car park's reader hangs on a serial line: a pseudo-terminal pair, the server at the
+  // named end, the reader at the other.
+  int park_fd = -1;
+  int line_fd = -1;
+  char line_name[256] = {};
+  if (::openpty(&park_fd, &line_fd, line_name, nullptr, nullptr) != 0) {
+    return Status::Internal("serial_open_failed", "cannot open a pseudo-terminal pair");
+  }
   server::IngestServerOptions options;
   options.listen.push_back(server::ListenAddress{"127.0.0.1", 0, std::nullopt});
+  options.serial.push_back(server::SerialLine{line_name, 115200});
   auto server = server::StartIngestServer((*env)->database(), (*env)->ledger(),
                                           (*env)->registry(), (*env)->keys(),
                                           (*env)->digester(), (*env)->clock(), std::move(options));
-  if (!server.ok()) return server.status();
+  ::close(line_fd);  // the server opened the line by its name
+  if (!server.ok()) {
+    ::close(park_fd);
+    return server.status();
+  }
   uint16_t port = (*server)->ports().front();
-  auto done = TapAround(d, **env, port);
+  auto done = TapAround(d, **env, port, park_fd);
   Result<int64_t> kiosk = done.ok() ? KioskTopup(d, **env, port) : Result<int64_t>(done.status());
   (*server)->Stop();
   if (!done.ok()) return done.status();
@@ -548,12 +569,14 @@ Result<std::string> TapsStep(Demo& d) {
                              {"parking", done->parking},
                              {"replayed_duplicates", done->replayed},
                              {"paid_fen", done->paid_fen},
-                             {"port", port}};
-  return fmt::format("server on 127.0.0.1:{}: {} taxi rides and {} car park exits accepted "
+                             {"port", port},
+                             {"serial", line_name}};
+  return fmt::format("server on 127.0.0.1:{} and serial line {}: {} taxi rides (TCP) and {} "
+                     "car park exits (serial) accepted "
                      "({} yuan); the taxi's batch sent again: {} duplicates; a cloned card "
                      "and a forged purse refused; kiosk top-up of {} yuan authorised, loaded "
                      "and confirmed",
-                     port, done->taxi, done->parking, FormatYuan(done->paid_fen),
+                     port, line_name, done->taxi, done->parking, FormatYuan(done->paid_fen),
                      done->replayed, FormatYuan(kDemoKioskTopupFen));
 }
 
