@@ -27,6 +27,10 @@ Bytes ByteReader::Raw(size_t n) {
 }
 
 void ByteReader::RawInto(uint8_t* out, size_t n) {
+  // Nothing to copy. Returning here also keeps a null `out` (the data() of an empty vector,
+  // as Raw(0) passes) away from memset and memcpy, for which null is undefined behaviour
+  // even with a length of 0 (found by the messages fuzz target, docs/fuzzing.md).
+  if (n == 0) return;
   if (!ok_ || remaining() < n) {
     ok_ = false;
     std::memset(out, 0, n);
