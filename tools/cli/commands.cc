@@ -21,6 +21,7 @@ void RegisterAllCommands(CLI::App& app, AppContext& context) {
   RegisterSimCommands(app, context);
   RegisterAlertsCommands(app, context);
   RegisterDemoCommands(app, context);
+  RegisterBenchCommands(app, context);
 }
 
 }  // namespace citycard::cli

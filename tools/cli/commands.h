@@ -21,5 +21,6 @@ void RegisterServeCommands(CLI::App& app, AppContext& context);     // serve
 void RegisterSimCommands(CLI::App& app, AppContext& context);       // sim provision|run
 void RegisterAlertsCommands(CLI::App& app, AppContext& context);    // alerts
 void RegisterDemoCommands(CLI::App& app, AppContext& context);     // demo
+void RegisterBenchCommands(CLI::App& app, AppContext& context);    // bench ingest|online|settle|idle
 
 }  // namespace citycard::cli

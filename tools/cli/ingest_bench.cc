@@ -1,0 +1,391 @@
+// `citycard bench ingest`: the tap-ingest benchmark of docs/benchmarks.md.
+//
+// A scratch installation (tools/cli/bench_world.h) with `cards` cards and `terminals`
+// readers; then, BEFORE timing, every tap is made by a simulated card at a simulated reader
+// (tools/sim: TAC by the card, MAC by the reader) and cut into upload batches. Taps come in
+// rounds: in each round every card (in a new random order) taps once at a random reader, and
+// each reader uploads a batch when it holds `batch` records and at the end of the round, so a
+// card's taps reach the core in their counter order, as readers that upload often deliver them.
+// Timed: pushing every batch through the server's group-commit backend
+// (tools/server/ingest_backend.h, the same code `citycard serve` runs: MAC and TAC checked,
+// duplicates, counters, shadow balance, posting, one durable SQLite transaction per group with
+// synchronous=FULL before the answer), in process; or, with --via-server, through the terminal
+// protocol over loopback TCP to an in-process server (tools/server/ingest_server.h).
+// Afterwards it checks that every tap was accepted and that the ledger adds up: the operator's
+// payable holds what the cards paid, and each purse (every one, or a sample of 10,000 above
+// kBenchSimCardsKeptMax cards) holds what its simulated card holds.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <barrier>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <thread>
+
+#include <unistd.h>
+
+#include "core/account_plan.h"
+#include "crypto/keyed_tap_authenticator.h"
+#include "db/sqlite_tap_store.h"
+#include "terminals/client.h"
+#include "tools/cli/bench.h"
+#include "tools/cli/bench_world.h"
+#include "tools/server/ingest_backend.h"
+#include "tools/server/ingest_server.h"
+#include "tools/sim/sim_terminal.h"
+
+namespace citycard::cli {
+
+namespace {
+
+// How many purses are compared with their simulated cards when there are too many to compare
+// every one.
+constexpr int64_t kPurseSampleCount = 10'000;
+// The least fare a bench tap costs, and the spread above it (fen).
+constexpr int64_t kBenchFareMinFen = 100;
+constexpr uint64_t kBenchFareSpreadFen = 300;
+
+struct BenchBatch {
+  size_t terminal = 0;
+  size_t round = 0;
+  std::vector<TapRecord> records;
+};
+
+// The taps made before timing, and what they should do to the ledger.
+struct Workload {
+  std::vector<BenchBatch> batches;
+  size_t rounds = 0;
+  int64_t taps = 0;          // made (signed and queued)
+  int64_t refused = 0;       // the card could not pay (none with the bench's fares)
+  int64_t spent_fen = 0;     // Σ amount of the taps made
+  std::vector<int64_t> balance_fen;  // per card, what its chip holds at the end
+};
+
+Workload MakeWorkload(const BenchWorld& world, const IngestBenchOptions& o, int64_t taps) {
+  const int64_t cards = world.cards();
+  const size_t terminals = world.terminals().size();
+  Workload w;
+  w.balance_fen.assign(static_cast<size_t>(cards), kBenchPurseFen);
+  std::vector<uint32_t> counters(static_cast<size_t>(cards), 0);
+  std::vector<sim::SimCard> kept;
+  if (cards <= kBenchSimCardsKeptMax) {
+    kept.reserve(static_cast<size_t>(cards));
+    for (int64_t i = 0; i < cards; ++i) kept.push_back(world.Card(i, 0, kBenchPurseFen));
+  }
+  std::vector<sim::SimTerminal> readers;
+  for (const BenchTerminal& t : world.terminals()) {
+    readers.emplace_back(t.id, kBenchOperatorId, t.plain_key, t.key_version);
+  }
+  std::vector<std::vector<TapRecord>> pending(terminals);
+  std::vector<uint32_t> order(static_cast<size_t>(cards));
+  std::iota(order.begin(), order.end(), 0u);
+  std::mt19937_64 rng(o.seed);
+  const int64_t now_s = world.clock().NowSeconds();
+  auto flush = [&](size_t t, size_t round) {
+    std::vector<uint32_t> ttcs;
+    for (const TapRecord& r : pending[t]) ttcs.push_back(r.terminal_counter);
+    readers[t].Acknowledge(ttcs);
+    w.batches.push_back(BenchBatch{t, round, std::move(pending[t])});
+    pending[t].clear();
+  };
+  int64_t done = 0;
+  for (size_t round = 0; done < taps; ++round) {
+    std::shuffle(order.begin(), order.end(), rng);
+    int64_t n = std::min(cards, taps - done);
+    for (int64_t k = 0; k < n; ++k) {
+      size_t idx = order[static_cast<size_t>(k)];
+      size_t t = rng() % terminals;
+      sim::TapRequest request;
+      request.amount_fen = kBenchFareMinFen + static_cast<int64_t>(rng() % kBenchFareSpreadFen);
+      request.full_fare_fen = request.amount_fen;
+      request.time_s = now_s;
+      std::optional<sim::SimCard> made;
+      if (kept.empty()) made.emplace(world.Card(static_cast<int64_t>(idx), counters[idx], w.balance_fen[idx]));
+      sim::SimCard& card = kept.empty() ? *made : kept[idx];
+      auto tap = readers[t].Tap(card, request);
+      if (!tap.ok()) {
+        ++w.refused;
+        continue;
+      }
+      ++w.taps;
+      w.spent_fen += request.amount_fen;
+      counters[idx] = card.counter();
+      w.balance_fen[idx] = card.balance_fen();
+      pending[t].push_back(std::move(*tap));
+      if (pending[t].size() >= o.batch) flush(t, round);
+    }
+    for (size_t t = 0; t < terminals; ++t) {
+      if (!pending[t].empty()) flush(t, round);
+    }
+    done += n;
+    w.rounds = round + 1;
+  }
+  return w;
+}
+
+// What the timed part saw.
+struct PushResult {
+  double seconds = 0;
+  std::map<std::string, int64_t> results;  // by protocol result code name
+  int64_t failed_batches = 0;
+  server::IngestBackendStats stats;
+};
+
+Result<PushResult> PushInProcess(BenchWorld& world, Workload& w, const IngestBenchOptions& o) {
+  Environment& env = world.env();
+  auto store = db::SqliteTapStore::Open(env.database());
+  if (!store.ok()) return store.status();
+  crypto::KeyedTapAuthenticator auth(env.keys());
+  server::IngestBackendOptions options;
+  options.group_records_max = o.group;
+  server::IngestBackend backend(env.registry(), env.ledger(), **store, auth, env.keys().WrapKey(),
+                                env.digester(), env.clock(), options);
+  CITYCARD_RETURN_IF_ERROR(backend.Start());
+  // The backend refuses batches beyond its queue limit; the bench keeps a few groups queued,
+  // as busy readers would, so that every group commit is full.
+  const size_t window = std::min(server::kQueueRecordsMax / 2, std::max<size_t>(4 * o.group, 65'536));
+  std::mutex mutex;
+  std::condition_variable answered;
+  size_t in_flight = 0;
+  PushResult out;
+  int64_t start = BenchNowNs();
+  for (BenchBatch& b : w.batches) {
+    size_t n = b.records.size();
+    {
+      std::unique_lock lock(mutex);
+      answered.wait(lock, [&] { return in_flight + n <= window; });
+      in_flight += n;
+    }
+    terminals::BatchSubmission submission;
+    submission.terminal.terminal_id = world.terminals()[b.terminal].id;
+    submission.terminal.operator_id = kBenchOperatorId;
+    submission.terminal.key_version = world.terminals()[b.terminal].key_version;
+    submission.records = std::move(b.records);
+    backend.SubmitBatch(std::move(submission),
+                        [&, n](Result<std::vector<terminals::ResultCode>> codes) {
+                          std::lock_guard lock(mutex);
+                          in_flight -= n;
+                          if (!codes.ok()) {
+                            ++out.failed_batches;
+                          } else {
+                            for (terminals::ResultCode c : *codes) {
+                              out.results[std::string(terminals::ResultCodeName(c))]++;
+                            }
+                          }
+                          answered.notify_all();
+                        });
+  }
+  {
+    std::unique_lock lock(mutex);
+    answered.wait(lock, [&] { return in_flight == 0; });
+  }
+  out.seconds = BenchSecondsSince(start);
+  backend.Stop();
+  out.stats = backend.stats();
+  return out;
+}
+
+Result<PushResult> PushViaServer(BenchWorld& world, Workload& w, const IngestBenchOptions& o) {
+  Environment& env = world.env();
+  server::IngestServerOptions options;
+  options.listen.push_back(server::ListenAddress{});
+  options.io_threads = 2;
+  options.backend.group_records_max = o.group;
+  options.limits.sessions_max = std::max<size_t>(options.limits.sessions_max,
+                                                 world.terminals().size() + 16);
+  auto started = server::StartIngestServer(env.database(), env.ledger(), env.registry(),
+                                           env.keys(), env.digester(), env.clock(),
+                                           std::move(options));
+  if (!started.ok()) return started.status();
+  server::IngestServer& srv = **started;
+  const size_t threads = std::max<size_t>(1, std::min(o.client_threads, world.terminals().size()));
+  std::vector<std::unique_ptr<terminals::TerminalClient>> clients;
+  for (const BenchTerminal& t : world.terminals()) {
+    terminals::ClientOptions co;
+    co.terminal_id = t.id;
+    co.key_version = t.key_version;
+    co.terminal_key = t.plain_key;
+    co.core_public_key = env.keys().CoreSigner().PublicKey();
+    auto client = terminals::TerminalClient::ConnectTcp("127.0.0.1", srv.ports()[0], co);
+    if (!client.ok()) return client.status();
+    CITYCARD_RETURN_IF_ERROR((*client)->Handshake());
+    clients.push_back(std::move(*client));
+  }
+  // Per round and thread, the batches of that thread's readers in their order: a reader's
+  // batches go one after the other on its own connection; all readers finish a round before
+  // the next begins.
+  std::vector<std::vector<std::vector<size_t>>> plan(w.rounds, std::vector<std::vector<size_t>>(threads));
+  for (size_t i = 0; i < w.batches.size(); ++i) {
+    plan[w.batches[i].round][w.batches[i].terminal % threads].push_back(i);
+  }
+  std::mutex mutex;
+  PushResult out;
+  std::barrier sync(static_cast<std::ptrdiff_t>(threads));
+  auto work = [&](size_t k) {
+    std::map<std::string, int64_t> results;
+    int64_t failed = 0;
+    uint32_t batch_id = 0;
+    for (size_t round = 0; round < w.rounds; ++round) {
+      for (size_t i : plan[round][k]) {
+        const BenchBatch& b = w.batches[i];
+        auto ack = clients[b.terminal]->UploadBatch(++batch_id, b.records);
+        if (!ack.ok()) {
+          ++failed;
+          continue;
+        }
+        for (terminals::ResultCode c : ack->results) {
+          results[std::string(terminals::ResultCodeName(c))]++;
+        }
+      }
+      sync.arrive_and_wait();
+    }
+    std::lock_guard lock(mutex);
+    for (const auto& [name, count] : results) out.results[name] += count;
+    out.failed_batches += failed;
+  };
+  int64_t start = BenchNowNs();
+  std::vector<std::thread> pool;
+  for (size_t k = 0; k < threads; ++k) pool.emplace_back(work, k);
+  for (std::thread& t : pool) t.join();
+  out.seconds = BenchSecondsSince(start);
+  for (auto& c : clients) c->Close();
+  srv.Stop();
+  out.stats = srv.backend().stats();
+  return out;
+}
+
+struct LedgerCheck {
+  bool ok = true;
+  int64_t payable_fen = 0;
+  int64_t purses_checked = 0;
+  int64_t purses_wrong = 0;
+  std::string first_problem;
+};
+
+Result<LedgerCheck> CheckLedger(BenchWorld& world, const Workload& w) {
+  Environment& env = world.env();
+  LedgerCheck check;
+  auto op = env.registry().FindOperator(kBenchOperatorId);
+  if (!op.ok()) return op.status();
+  auto payable = env.ledger().LookupAccount((*op)->payable_account_id);
+  if (!payable.ok()) return payable.status();
+  check.payable_fen = payable->balance_fen();
+  if (check.payable_fen != w.spent_fen) {
+    check.ok = false;
+    check.first_problem = fmt::format("operator payable {} fen, taps paid {} fen",
+                                      check.payable_fen, w.spent_fen);
+  }
+  const int64_t cards = world.cards();
+  const int64_t step = cards <= kBenchSimCardsKeptMax ? 1 : std::max<int64_t>(1, cards / kPurseSampleCount);
+  for (int64_t i = 0; i < cards; i += step) {
+    uint64_t no = BenchWorld::CardNo(i);
+    auto purse = env.ledger().LookupAccount(AccountIdFor(AccountKind::card_purse, no));
+    if (!purse.ok()) return purse.status();
+    ++check.purses_checked;
+    if (purse->balance_fen() != w.balance_fen[static_cast<size_t>(i)]) {
+      ++check.purses_wrong;
+      if (check.ok) {
+        check.first_problem = fmt::format("card {}: purse {} fen, card holds {} fen", no,
+                                          purse->balance_fen(), w.balance_fen[static_cast<size_t>(i)]);
+      }
+      check.ok = false;
+    }
+  }
+  return check;
+}
+
+int64_t FileBytes(const std::string& path) {
+  std::error_code error;
+  auto size = std::filesystem::file_size(path, error);
+  return error ? 0 : static_cast<int64_t>(size);
+}
+
+}  // namespace
+
+Result<CommandOutput> RunIngestBench(const IngestBenchOptions& o) {
+  int64_t taps = o.taps > 0 ? o.taps : std::max<int64_t>(1'000'000, o.cards);
+  taps = std::min(taps, kBenchIngestTapsMax);
+  if (o.taps > kBenchIngestTapsMax || o.batch < 1 || o.batch > terminals::kRecordsPerBatchMax ||
+      o.group < 1 || o.group > kIngestRecordsMax) {
+    return Status::Usage("invalid_bench_size",
+                         fmt::format("--taps 1..{}, --batch 1..{}, --group 1..{}",
+                                     kBenchIngestTapsMax, terminals::kRecordsPerBatchMax,
+                                     kIngestRecordsMax));
+  }
+  BenchWorldOptions wo;
+  wo.dir = o.dir.empty() ? fmt::format("/tmp/citycard-bench-ingest-{}", ::getpid()) : o.dir;
+  wo.cards = o.cards;
+  wo.terminals = o.terminals;
+  auto world = BenchWorld::Create(wo);
+  if (!world.ok()) return world.status();
+  BenchWorld& bw = **world;
+
+  int64_t generate_start = BenchNowNs();
+  Workload w = MakeWorkload(bw, o, taps);
+  double generate_s = BenchSecondsSince(generate_start);
+
+  auto pushed = o.via_server ? PushViaServer(bw, w, o) : PushInProcess(bw, w, o);
+  if (!pushed.ok()) return pushed.status();
+  auto check = CheckLedger(bw, w);
+  if (!check.ok()) return check.status();
+  int64_t accepted = pushed->results["accepted"];
+  bool all_accepted = accepted == w.taps && pushed->failed_batches == 0;
+  const std::string& db_path = bw.env().options().db_path;
+  int64_t db_bytes = FileBytes(db_path) + FileBytes(db_path + "-wal");
+
+  CommandOutput out;
+  const double rate = static_cast<double>(w.taps) / pushed->seconds;
+  out.json = {{"benchmark", "ingest"},
+              {"mode", o.via_server ? "server" : "in_process"},
+              {"cards", bw.cards()},
+              {"terminals", bw.terminals().size()},
+              {"taps", w.taps},
+              {"refused_by_cards", w.refused},
+              {"rounds", w.rounds},
+              {"batch", o.batch},
+              {"batches", w.batches.size()},
+              {"group", o.group},
+              {"groups", pushed->stats.groups},
+              {"records_max_in_group", pushed->stats.records_max_in_group},
+              {"seconds", pushed->seconds},
+              {"taps_per_s", rate},
+              {"accepted", accepted},
+              {"results", pushed->results},
+              {"failed_batches", pushed->failed_batches},
+              {"all_accepted", all_accepted},
+              {"spent_fen", w.spent_fen},
+              {"payable_fen", check->payable_fen},
+              {"purses_checked", check->purses_checked},
+              {"purses_wrong", check->purses_wrong},
+              {"ledger_ok", check->ok},
+              {"setup_seconds", bw.setup_seconds()},
+              {"generate_seconds", generate_s},
+              {"db_bytes", db_bytes},
+              {"dir", bw.dir()}};
+  out.text = fmt::format(
+      "bench ingest ({}): {} taps by {} cards at {} readers in {:.2f} s: {:.0f} taps/s\n"
+      "  accepted {} of {}; {} group commits (largest {} records); ledger {}\n"
+      "  setup {:.1f} s, taps made in {:.1f} s; database {:.0f} MB in {}\n",
+      o.via_server ? "over loopback TCP" : "in process", w.taps, bw.cards(), bw.terminals().size(),
+      pushed->seconds, rate, accepted, w.taps, pushed->stats.groups,
+      pushed->stats.records_max_in_group, check->ok ? "adds up" : "WRONG: " + check->first_problem,
+      bw.setup_seconds(), generate_s, static_cast<double>(db_bytes) / 1e6, bw.dir());
+
+  if (!o.keep) {
+    bw.RemoveFiles();
+    out.json["dir"] = nullptr;
+  }
+  if (!all_accepted || !check->ok) {
+    return Status::Internal("bench_check_failed",
+                            fmt::format("accepted {} of {} taps ({} batches failed); ledger: {}",
+                                        accepted, w.taps, pushed->failed_batches,
+                                        check->ok ? "ok" : check->first_problem));
+  }
+  return out;
+}
+
+}  // namespace citycard::cli
