@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <barrier>
 #include <condition_variable>
+#include <future>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -26,9 +27,14 @@
 #include <random>
 #include <thread>
 
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/account_plan.h"
+#include "core/ingest.h"
+#include "db/postgres_tap_bench.h"
+#include "tools/cli/pg_cluster.h"
 #include "crypto/keyed_tap_authenticator.h"
 #include "db/sqlite_tap_store.h"
 #include "terminals/client.h"
@@ -48,6 +54,20 @@ constexpr int64_t kPurseSampleCount = 10'000;
 // The least fare a bench tap costs, and the spread above it (fen).
 constexpr int64_t kBenchFareMinFen = 100;
 constexpr uint64_t kBenchFareSpreadFen = 300;
+
+double ProcessCpuSeconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// The CPU time of the calling thread.
+double ThreadCpuSeconds() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
 
 struct BenchBatch {
   size_t terminal = 0;
@@ -130,6 +150,8 @@ Workload MakeWorkload(const BenchWorld& world, const IngestBenchOptions& o, int6
 // What the timed part saw.
 struct PushResult {
   double seconds = 0;
+  double cpu_seconds = 0;         // the whole process's user + system time while timed
+  double writer_cpu_seconds = 0;  // the backend's writer thread (in process only)
   std::map<std::string, int64_t> results;  // by protocol result code name
   int64_t failed_batches = 0;
   server::IngestBackendStats stats;
@@ -151,7 +173,16 @@ Result<PushResult> PushInProcess(BenchWorld& world, Workload& w, const IngestBen
   std::mutex mutex;
   std::condition_variable answered;
   size_t in_flight = 0;
+  double writer_cpu_start = -1;
+  double writer_cpu_end = 0;
+  // The writer's CPU clock when the timing starts, read on the writer thread itself.
+  std::promise<double> cpu_at_start;
+  backend.LookupTerminal(world.terminals()[0].id, [&](Result<terminals::TerminalAuthInfo>) {
+    cpu_at_start.set_value(ThreadCpuSeconds());
+  });
+  writer_cpu_start = cpu_at_start.get_future().get();
   PushResult out;
+  double cpu_start = ProcessCpuSeconds();
   int64_t start = BenchNowNs();
   for (BenchBatch& b : w.batches) {
     size_t n = b.records.size();
@@ -169,6 +200,7 @@ Result<PushResult> PushInProcess(BenchWorld& world, Workload& w, const IngestBen
                         [&, n](Result<std::vector<terminals::ResultCode>> codes) {
                           std::lock_guard lock(mutex);
                           in_flight -= n;
+                          writer_cpu_end = ThreadCpuSeconds();
                           if (!codes.ok()) {
                             ++out.failed_batches;
                           } else {
@@ -184,6 +216,8 @@ Result<PushResult> PushInProcess(BenchWorld& world, Workload& w, const IngestBen
     answered.wait(lock, [&] { return in_flight == 0; });
   }
   out.seconds = BenchSecondsSince(start);
+  out.cpu_seconds = ProcessCpuSeconds() - cpu_start;
+  out.writer_cpu_seconds = writer_cpu_end - writer_cpu_start;
   backend.Stop();
   out.stats = backend.stats();
   return out;
@@ -247,11 +281,13 @@ Result<PushResult> PushViaServer(BenchWorld& world, Workload& w, const IngestBen
     for (const auto& [name, count] : results) out.results[name] += count;
     out.failed_batches += failed;
   };
+  double cpu_start = ProcessCpuSeconds();
   int64_t start = BenchNowNs();
   std::vector<std::thread> pool;
   for (size_t k = 0; k < threads; ++k) pool.emplace_back(work, k);
   for (std::thread& t : pool) t.join();
   out.seconds = BenchSecondsSince(start);
+  out.cpu_seconds = ProcessCpuSeconds() - cpu_start;
   for (auto& c : clients) c->Close();
   srv.Stop();
   out.stats = srv.backend().stats();
@@ -298,10 +334,92 @@ Result<LedgerCheck> CheckLedger(BenchWorld& world, const Workload& w) {
   return check;
 }
 
+// The 1-minute load average when the run ended (the machine is shared).
+double LoadAverage() {
+  double loads[1] = {0};
+  return ::getloadavg(loads, 1) == 1 ? loads[0] : -1;
+}
+
 int64_t FileBytes(const std::string& path) {
   std::error_code error;
   auto size = std::filesystem::file_size(path, error);
   return error ? 0 : static_cast<int64_t>(size);
+}
+
+// The PostgreSQL run (db/postgres_tap_bench.h): the same records, in the same order, in groups
+// of the same size; each group's MACs and TACs checked by the same authenticator, then booked
+// in one durable PostgreSQL transaction.
+struct PgRun {
+  double seconds = 0;
+  double setup_seconds = 0;
+  int64_t booked = 0;
+  int64_t groups = 0;
+  bool ledger_ok = false;
+  std::string problem;
+};
+
+Result<PgRun> RunPostgres(BenchWorld& world, const std::vector<TapRecord>& records,
+                          const Workload& w, const IngestBenchOptions& o) {
+  Environment& env = world.env();
+  PgRun run;
+  int64_t setup_start = BenchNowNs();
+  auto cluster = PgCluster::Start(world.dir() + "/postgres");
+  if (!cluster.ok()) return cluster.status();
+  auto pg = db::PostgresTapBench::Connect((*cluster)->conninfo());
+  if (!pg.ok()) return pg.status();
+  std::vector<uint64_t> card_nos;
+  card_nos.reserve(static_cast<size_t>(world.cards()));
+  for (int64_t i = 0; i < world.cards(); ++i) card_nos.push_back(BenchWorld::CardNo(i));
+  CITYCARD_RETURN_IF_ERROR((*pg)->Setup(card_nos, kBenchPurseFen));
+  std::map<std::string, Terminal> terminals;
+  for (const BenchTerminal& t : world.terminals()) {
+    auto found = env.registry().FindTerminal(t.id);
+    if (!found.ok()) return found.status();
+    terminals.emplace(t.id, **found);
+  }
+  crypto::KeyedTapAuthenticator auth(env.keys());
+  run.setup_seconds = BenchSecondsSince(setup_start);
+
+  int64_t start = BenchNowNs();
+  std::vector<db::PgTap> group;
+  std::vector<bool> booked;
+  for (size_t from = 0; from < records.size(); from += o.group) {
+    size_t to = std::min(records.size(), from + o.group);
+    group.clear();
+    for (size_t i = from; i < to; ++i) {
+      const TapRecord& r = records[i];
+      auto ti = terminals.find(r.terminal_id);
+      if (ti == terminals.end() || auth.VerifyTerminalMac(ti->second, r) != TerminalMacVerdict::valid ||
+          auth.VerifyTac(r) != TacVerdict::valid) {
+        continue;
+      }
+      db::PgTap tap;
+      tap.record = &r;
+      tap.encoded = EncodeTapRecord(r);
+      Id128 id = TapTransferId(env.digester(), r.terminal_id, r.terminal_counter);
+      for (int b = 0; b < 8; ++b) {
+        tap.transfer_id[b] = static_cast<uint8_t>(id.hi >> (56 - 8 * b));
+        tap.transfer_id[8 + b] = static_cast<uint8_t>(id.lo >> (56 - 8 * b));
+      }
+      group.push_back(std::move(tap));
+    }
+    CITYCARD_RETURN_IF_ERROR((*pg)->BookGroup(group, &booked));
+    for (bool b : booked) run.booked += b ? 1 : 0;
+    ++run.groups;
+  }
+  run.seconds = BenchSecondsSince(start);
+  auto totals = (*pg)->Totals();
+  if (!totals.ok()) return totals.status();
+  int64_t purses_expected = world.cards() * kBenchPurseFen - w.spent_fen;
+  run.ledger_ok = totals->taps == w.taps && totals->transfers == w.taps &&
+                  totals->payable_fen == w.spent_fen && totals->purse_sum_fen == purses_expected;
+  if (!run.ledger_ok) {
+    run.problem = fmt::format("postgres holds {} taps, {} transfers, payable {} fen, purses {} fen; "
+                              "expected {}, {}, {}, {}",
+                              totals->taps, totals->transfers, totals->payable_fen,
+                              totals->purse_sum_fen, w.taps, w.taps, w.spent_fen, purses_expected);
+  }
+  return run;
 }
 
 }  // namespace
@@ -328,6 +446,14 @@ Result<CommandOutput> RunIngestBench(const IngestBenchOptions& o) {
   Workload w = MakeWorkload(bw, o, taps);
   double generate_s = BenchSecondsSince(generate_start);
 
+  std::vector<TapRecord> pg_records;  // a copy, since the push hands its records over
+  if (o.with_postgres) {
+    pg_records.reserve(static_cast<size_t>(w.taps));
+    for (const BenchBatch& b : w.batches) {
+      pg_records.insert(pg_records.end(), b.records.begin(), b.records.end());
+    }
+  }
+
   auto pushed = o.via_server ? PushViaServer(bw, w, o) : PushInProcess(bw, w, o);
   if (!pushed.ok()) return pushed.status();
   auto check = CheckLedger(bw, w);
@@ -353,6 +479,9 @@ Result<CommandOutput> RunIngestBench(const IngestBenchOptions& o) {
               {"records_max_in_group", pushed->stats.records_max_in_group},
               {"seconds", pushed->seconds},
               {"taps_per_s", rate},
+              {"cpu_seconds", pushed->cpu_seconds},
+              {"writer_cpu_seconds", pushed->writer_cpu_seconds},
+              {"load_average", LoadAverage()},
               {"accepted", accepted},
               {"results", pushed->results},
               {"failed_batches", pushed->failed_batches},
@@ -368,22 +497,45 @@ Result<CommandOutput> RunIngestBench(const IngestBenchOptions& o) {
               {"dir", bw.dir()}};
   out.text = fmt::format(
       "bench ingest ({}): {} taps by {} cards at {} readers in {:.2f} s: {:.0f} taps/s\n"
+      "  CPU {:.1f} s (writer thread {:.1f} s); load average {:.1f}\n"
       "  accepted {} of {}; {} group commits (largest {} records); ledger {}\n"
       "  setup {:.1f} s, taps made in {:.1f} s; database {:.0f} MB in {}\n",
       o.via_server ? "over loopback TCP" : "in process", w.taps, bw.cards(), bw.terminals().size(),
-      pushed->seconds, rate, accepted, w.taps, pushed->stats.groups,
+      pushed->seconds, rate, pushed->cpu_seconds, pushed->writer_cpu_seconds, LoadAverage(),
+      accepted, w.taps, pushed->stats.groups,
       pushed->stats.records_max_in_group, check->ok ? "adds up" : "WRONG: " + check->first_problem,
       bw.setup_seconds(), generate_s, static_cast<double>(db_bytes) / 1e6, bw.dir());
 
+  bool pg_ok = true;
+  std::string pg_problem;
+  if (o.with_postgres) {
+    auto pg = RunPostgres(bw, pg_records, w, o);
+    if (!pg.ok()) return pg.status();
+    const double pg_rate = static_cast<double>(pg->booked) / pg->seconds;
+    out.json["postgres"] = {{"seconds", pg->seconds},
+                            {"taps_per_s", pg_rate},
+                            {"booked", pg->booked},
+                            {"groups", pg->groups},
+                            {"setup_seconds", pg->setup_seconds},
+                            {"ledger_ok", pg->ledger_ok}};
+    out.json["ratio"] = rate / pg_rate;
+    out.text += fmt::format(
+        "  PostgreSQL 15, same taps, same group size: {:.2f} s, {:.0f} taps/s ({} booked, ledger "
+        "{}); citycard / PostgreSQL = {:.2f}\n",
+        pg->seconds, pg_rate, pg->booked, pg->ledger_ok ? "adds up" : "WRONG", rate / pg_rate);
+    pg_ok = pg->ledger_ok && pg->booked == w.taps;
+    pg_problem = pg->problem;
+  }
   if (!o.keep) {
     bw.RemoveFiles();
     out.json["dir"] = nullptr;
   }
-  if (!all_accepted || !check->ok) {
+  if (!all_accepted || !check->ok || !pg_ok) {
     return Status::Internal("bench_check_failed",
-                            fmt::format("accepted {} of {} taps ({} batches failed); ledger: {}",
+                            fmt::format("accepted {} of {} taps ({} batches failed); ledger: {}{}",
                                         accepted, w.taps, pushed->failed_batches,
-                                        check->ok ? "ok" : check->first_problem));
+                                        check->ok ? "ok" : check->first_problem,
+                                        pg_ok ? "" : "; postgres: " + pg_problem));
   }
   return out;
 }
