@@ -104,7 +104,8 @@ inline bool IsValidUtf8(std::string_view text) { return FindInvalidUtf8(text) ==
 // Appends one field, quoted only when it holds a comma, a quote, CR or LF (quotes doubled).
 void AppendCsvField(std::string* out, std::string_view field);
 
-// Appends fields separated by commas and ended by LF.
+// Appends fields separated by commas and ended by LF. A record of one empty field is written
+// as `""`, because an empty line would be skipped by the reader and the record lost.
 void AppendCsvRecord(std::string* out, const std::vector<std::string_view>& fields);
 
 }  // namespace citycard

@@ -74,7 +74,8 @@ class LineCountingIterator {
 // array may be reported on the following line, as the parser reads one character past it.
 class LineFinder {
  public:
-  LineFinder(std::string target, const int64_t* line) : target_(std::move(target)), line_(line) {}
+  LineFinder(std::string target, const int64_t* line, std::string_view text)
+      : target_(std::move(target)), line_(line), text_(text) {}
 
   int64_t best_line() const { return best_line_; }
   const std::string& syntax_error() const { return syntax_error_; }
@@ -95,11 +96,22 @@ class LineFinder {
     path_ = Member(path_, name);
     return Visit();
   }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& error) {
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& error) {
     std::string_view what = error.what();
     // "[json.exception.parse_error.101] parse error at line 3, column 5: ..." -> from "line".
     const size_t at = what.find("line ");
-    syntax_error_ = std::string(at == std::string_view::npos ? what : what.substr(at));
+    if (at != std::string_view::npos) {
+      syntax_error_ = std::string(what.substr(at));
+      return false;
+    }
+    // A number too large for a double is an out_of_range error, which names no position
+    // ("[json.exception.out_of_range.406] number overflow parsing '1e999'"): name the line of
+    // the number, which ends at `position` (found by tests/fuzz/fares_fuzz.cc).
+    const auto end = static_cast<std::ptrdiff_t>(std::min(position, text_.size()));
+    const int64_t line = 1 + std::count(text_.begin(), text_.begin() + end, '\n');
+    const size_t close = what.find("] ");
+    syntax_error_ = fmt::format("line {}: {}", line,
+                                close == std::string_view::npos ? what : what.substr(close + 2));
     return false;
   }
 
@@ -153,6 +165,7 @@ class LineFinder {
   size_t best_length_ = 0;
   int64_t best_line_ = 1;
   std::string syntax_error_;
+  std::string_view text_;
 };
 
 struct LineSearch {
@@ -162,7 +175,7 @@ struct LineSearch {
 
 LineSearch FindLine(std::string_view text, const std::string& path) {
   int64_t line = 1;
-  LineFinder finder(path, &line);
+  LineFinder finder(path, &line, text);
   LineCountingIterator first(text.data(), &line);
   LineCountingIterator last(text.data() + text.size(), &line);
   Json::sax_parse(first, last, &finder);

@@ -191,6 +191,14 @@ TEST_CASE("A fare table that is not JSON is refused with its line and column", "
   REQUIRE(ParseFareTable("").status().message().rfind("line 1, column 1: ", 0) == 0);
 }
 
+// Regression (found by tests/fuzz/fares_fuzz.cc): the overflow came out as the JSON library's
+// bare exception text, without the line the header promises.
+TEST_CASE("A fare table with a number too large for a double is refused with its line", "[core][fares]") {
+  Result<FareTable> parsed = ParseFareTable("{\n  \"format\": \"citycard-fares\",\n  \"version\": 1e999\n}");
+  REQUIRE(parsed.status().code() == "invalid_fare_table");
+  REQUIRE(parsed.status().message() == "line 3: number overflow parsing '1e999'");
+}
+
 TEST_CASE("Fare table errors name the field and the line of its key", "[core][fares]") {
   REQUIRE(ErrorOf("\"flat\", \"fare_fen\": 250", "\"flat\", \"fare_feen\": 250") ==
           "line 20: operators[0].routes[1].pricing.fare_feen: unknown field");
