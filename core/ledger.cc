@@ -475,7 +475,30 @@ Status Ledger::LoadAccountsIntoCache(std::span<const uint64_t> ids) {
   return Status::Ok();
 }
 
-Status Ledger::BeginWrite() { return joined_ ? Status::Ok() : store_.Begin(); }
+Status Ledger::BeginWrite() {
+  if (!joined_) CITYCARD_RETURN_IF_ERROR(store_.Begin());
+  // Checked inside the write transaction: its lock keeps other writers out until the commit,
+  // so what the caches hold from here on stays true.
+  Status synced = SyncWithStore();
+  if (!synced.ok()) AbortWrite();
+  return synced;
+}
+
+Status Ledger::SyncWithStore() {
+  auto changed = store_.ChangedElsewhere();
+  if (!changed.ok()) return changed.status();
+  if (!*changed) return Status::Ok();
+  accounts_.clear();
+  last_transfer_seq_.clear();
+  *head_ = Head{};
+  if (joined_) {
+    // What the scope remembered for a rollback predates the drop; a rollback now puts back
+    // nothing of it and leaves the head to be loaded again.
+    joined_undo_.clear();
+    *joined_head_ = Head{};
+  }
+  return Status::Ok();
+}
 
 Status Ledger::FinishWrite() {
   if (joined_) return Status::Ok();
@@ -584,8 +607,11 @@ Result<std::vector<TransferOutcome>> Ledger::ApplyInternal(std::span<const Trans
                                                    " transfers in one batch; at most " +
                                                    std::to_string(kTransferBatchMax));
   }
-  CITYCARD_RETURN_IF_ERROR(LoadHead());
   CITYCARD_RETURN_IF_ERROR(BeginWrite());
+  if (Status head = LoadHead(); !head.ok()) {
+    AbortWrite();
+    return head;
+  }
   // Whatever fails below leaves the store's transaction rolled back and the cache untouched.
   bool finished = false;
   auto result = [&]() -> Result<std::vector<TransferOutcome>> {
@@ -695,6 +721,7 @@ Result<std::vector<TransferOutcome>> Ledger::ApplyInternal(std::span<const Trans
 }
 
 Result<Account> Ledger::LookupAccount(uint64_t id) {
+  CITYCARD_RETURN_IF_ERROR(SyncWithStore());
   uint64_t ids[] = {id};
   CITYCARD_RETURN_IF_ERROR(LoadAccountsIntoCache(ids));
   auto it = accounts_.find(id);
@@ -792,14 +819,17 @@ Result<size_t> Ledger::ExpirePending() {
 }
 
 Status Ledger::SetAccountClosed(uint64_t id) {
+  // The account is read inside the write transaction: its whole record is written back.
+  CITYCARD_RETURN_IF_ERROR(BeginWrite());
   auto account = LookupAccount(id);
-  if (!account.ok()) return account.status();
-  if (account->closed()) return Status::Ok();
+  if (!account.ok() || account->closed()) {
+    AbortWrite();
+    return account.ok() ? Status::Ok() : account.status();
+  }
   LedgerWrite write;
   AccountRecord record{*account, last_transfer_seq_[id]};
   record.account.flags |= kAccountClosed;
   write.accounts.push_back(record);
-  CITYCARD_RETURN_IF_ERROR(BeginWrite());
   Status written = store_.Write(write);
   if (!written.ok()) {
     AbortWrite();

@@ -205,10 +205,11 @@ struct HistoryEntry {
 
 class LedgerStore;
 
-// The engine. Not thread-safe: one Ledger per store, used from one thread at a time, and it
-// must be the only writer of the store's ledger tables (it caches account state and the head
-// of the hash chain in memory, loaded from the store on first use and written through on
-// every commit).
+// The engine. Not thread-safe: one Ledger per store, used from one thread at a time. It caches
+// account state and the head of the hash chain in memory, loaded from the store on first use
+// and written through on every commit; inside every write transaction (and before every
+// account lookup) it asks the store whether anyone else wrote since, and if so drops the
+// caches, so that two processes (the CLI beside `serve`) may write the same ledger.
 class Ledger {
  public:
   // The store, clock and digester must outlive the Ledger.
@@ -282,6 +283,9 @@ class Ledger {
   Status LoadHead();
   Status LoadAccountsIntoCache(std::span<const uint64_t> ids);
   Status BeginWrite();
+  // Drops the cached accounts and head when the store says someone else wrote since
+  // (LedgerStore::ChangedElsewhere), so that what this engine writes starts from the store.
+  Status SyncWithStore();
   Status FinishWrite();
   void AbortWrite();
   Result<std::vector<TransferOutcome>> ApplyInternal(std::span<const Transfer> batch,

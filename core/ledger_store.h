@@ -107,6 +107,14 @@ class LedgerStore {
                                     std::vector<TransferRecord>* out) = 0;
   virtual Result<LedgerHead> LoadHead() = 0;
 
+  // Whether anyone but this store's engine may have written the ledger's tables since the
+  // previous call (the first call answers true). The engine caches accounts and the head of
+  // the hash chain; when this answers true it drops those caches before it writes, so that a
+  // second process (the CLI beside `serve`) never has its postings overwritten. Called inside
+  // the write transaction, whose lock keeps others out until the commit. A store that no one
+  // else can reach keeps the default.
+  virtual Result<bool> ChangedElsewhere() { return false; }
+
   // Writes one commit (inside Begin/Commit).
   virtual Status Write(const LedgerWrite& write) = 0;
 

@@ -65,6 +65,15 @@ Result<Statement> Database::Prepare(std::string_view sql) {
 }
 
 Status Database::Begin() { return Exec("BEGIN IMMEDIATE"); }
+
+Result<int64_t> Database::DataVersion() {
+  auto statement = Prepare("PRAGMA data_version");
+  if (!statement.ok()) return statement.status();
+  auto row = statement->Step();
+  if (!row.ok()) return row.status();
+  CITYCARD_ASSERT(*row);
+  return statement->ColumnInt(0);
+}
 Status Database::Commit() { return Exec("COMMIT"); }
 Status Database::Rollback() { return Exec("ROLLBACK"); }
 

@@ -54,6 +54,11 @@ class Database {
   // The recorded schema version of a component (0 when it has none yet).
   Result<int64_t> SchemaVersion(std::string_view component);
 
+  // SQLite's PRAGMA data_version: a number that changes when another connection (this
+  // process's or another's) commits to the database, and never for this connection's own
+  // commits. Callers that cache rows compare it to know when their cache went stale.
+  Result<int64_t> DataVersion();
+
   int64_t LastInsertRowId() const;
   int Changes() const;
   sqlite3* handle() { return db_; }

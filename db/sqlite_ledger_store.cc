@@ -346,6 +346,14 @@ Result<LedgerHead> SqliteLedgerStore::LoadHead() {
   return head;
 }
 
+Result<bool> SqliteLedgerStore::ChangedElsewhere() {
+  auto version = db_.DataVersion();
+  if (!version.ok()) return version.status();
+  bool changed = !data_version_ || *data_version_ != *version;
+  data_version_ = *version;
+  return changed;
+}
+
 Status SqliteLedgerStore::Write(const LedgerWrite& write) {
   for (const Account& a : write.new_accounts) {
     insert_account_->Bind(1, AsInt(a.id))

@@ -29,6 +29,8 @@ class SqliteLedgerStore final : public LedgerStore {
   Status LoadTransfersBySeq(std::span<const int64_t> seqs, std::vector<TransferRecord>* out) override;
   Status LoadExpiredPending(int64_t now_ms, size_t limit, std::vector<TransferRecord>* out) override;
   Result<LedgerHead> LoadHead() override;
+  // Compares the connection's data_version with the one seen at the previous call.
+  Result<bool> ChangedElsewhere() override;
   // Writes each part with one prepared statement; a row that does not fit (a duplicate id, an
   // update of a missing account) fails the whole write with Kind::internal "ledger_write_failed"
   // or the Database's "db_constraint", and the engine rolls back.
@@ -45,6 +47,7 @@ class SqliteLedgerStore final : public LedgerStore {
   Status Prepare();
 
   Database& db_;
+  std::optional<int64_t> data_version_;  // as seen by the last ChangedElsewhere()
   std::optional<Statement> account_by_id_;
   std::optional<Statement> transfer_by_id_;
   std::optional<Statement> transfer_by_seq_;

@@ -79,6 +79,12 @@ struct Books {
   }
 };
 
+std::string testing_join(const std::vector<std::string>& lines) {
+  std::string all;
+  for (const std::string& line : lines) all += line + "\n";
+  return all;
+}
+
 AuditReport Audit(LedgerStore& store, const Digester& digester) {
   auto report = VerifyLedger(store, digester);
   REQUIRE(report.ok());
@@ -135,6 +141,55 @@ TEST_CASE("The SQLite ledger keeps accounts, transfers and failures across a reo
   REQUIRE((*history)[2].transfer.id == Id128{1, 1});
   REQUIRE((*history)[2].balance_after_fen == 1000);
   REQUIRE(Audit(*b.store, digester).ok);
+}
+
+TEST_CASE("Two ledgers writing one database in turn keep every posting and one clean chain",
+          "[db][ledger]") {
+  // As when an operator tops up a card with the CLI while `serve` runs: each side caches
+  // accounts and the chain's head, and neither may overwrite what the other committed.
+  TempDb file("ledger_two_writers");
+  ManualClock clock(kStartMs);
+  crypto::Sha256Digester digester;
+  Books server(file.path, clock, digester);
+  REQUIRE(server.ledger->CreateAccounts(std::vector<Account>{
+                                            MakeAccount(1, AccountKind::card_purse, 0, kAccountEnforceFloor),
+                                            MakeAccount(2, AccountKind::topup_clearing, 0, 0),
+                                            MakeAccount(3, AccountKind::operator_payable, 0, 0)})
+              .ok());
+  REQUIRE(*server.ledger->Apply(std::vector<Transfer>{T({2, 1}, 2, 1, 1000)}) ==
+          std::vector<O>{O::created});
+  REQUIRE(server.ledger->LookupAccount(1)->balance_fen() == 1000);  // now cached by the server
+
+  Books counter(file.path, clock, digester);
+  clock.AdvanceMs(1000);
+  REQUIRE(*counter.ledger->Apply(std::vector<Transfer>{T({2, 2}, 2, 1, 500)}) ==
+          std::vector<O>{O::created});
+  // The server sees the counter's top-up at once and spends from the whole balance.
+  REQUIRE(server.ledger->LookupAccount(1)->balance_fen() == 1500);
+  clock.AdvanceMs(1000);
+  REQUIRE(*server.ledger->Apply(std::vector<Transfer>{T({2, 3}, 1, 3, 1200)}) ==
+          std::vector<O>{O::created});
+  clock.AdvanceMs(1000);
+  REQUIRE(*counter.ledger->Apply(std::vector<Transfer>{T({2, 4}, 1, 3, 400)}) ==
+          std::vector<O>{O::insufficient_funds});
+  REQUIRE(*counter.ledger->Apply(std::vector<Transfer>{T({2, 5}, 1, 3, 300)}) ==
+          std::vector<O>{O::created});
+  REQUIRE(server.ledger->SetAccountClosed(3).ok());
+  clock.AdvanceMs(1000);
+  REQUIRE(*server.ledger->Apply(std::vector<Transfer>{T({2, 6}, 2, 1, 100)}) ==
+          std::vector<O>{O::created});
+
+  Books fresh(file.path, clock, digester);
+  Account purse = *fresh.ledger->LookupAccount(1);
+  CHECK(purse.balance_fen() == 100);
+  CHECK(purse.credits_posted == 1600);
+  CHECK(purse.debits_posted == 1500);
+  CHECK(fresh.ledger->LookupAccount(3)->closed());
+  CHECK(fresh.ledger->LookupAccount(3)->credits_posted == 1500);
+  AuditReport report = Audit(*fresh.store, digester);
+  INFO(testing_join(report.problems));
+  CHECK(report.ok);
+  CHECK(report.transfers == 5);
 }
 
 TEST_CASE("Account ids above 2^63 survive the round trip through SQLite", "[db][ledger]") {

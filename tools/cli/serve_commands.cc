@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "db/sqlite_settlement_store.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/environment.h"
 #include "tools/cli/fares_wiring.h"
@@ -70,6 +71,12 @@ Result<CommandOutput> Serve(Environment& env, const ServeOptions& o) {
     if (!s.ok()) return s.status();
     options.serial.push_back(*s);
   }
+  // Taps are given their clearing day (and marked late) by the same cut-off `settle` uses.
+  auto settlement = db::SqliteSettlementStore::Open(env.database());
+  if (!settlement.ok()) return settlement.status();
+  auto cutoff = (*settlement)->ClearingCutoff();
+  if (!cutoff.ok()) return cutoff.status();
+  options.backend.ingest.clearing_cutoff_s = *cutoff;
   options.io_threads = o.io_threads;
   options.backend.group_records_max = o.group_records;
   options.backend.housekeeping = [&env] {

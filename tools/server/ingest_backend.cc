@@ -176,6 +176,7 @@ void IngestBackend::RunGroup(std::vector<BatchJob>& group) {
   for (BatchJob& job : group) {
     batches.push_back(UploadedBatch{job.batch.terminal.terminal_id, std::move(job.batch.records)});
   }
+  SyncCaches();
   auto outcomes = engine_.Ingest(batches);
   size_t records = 0;
   for (const UploadedBatch& b : batches) records += b.records.size();
@@ -200,6 +201,13 @@ void IngestBackend::RunGroup(std::vector<BatchJob>& group) {
     for (IngestOutcome o : (*outcomes)[i]) codes.push_back(RecordResultCode(o));
     group[i].done(std::move(codes));
   }
+}
+
+void IngestBackend::SyncCaches() {
+  if (!options_.changed_elsewhere) return;
+  auto changed = options_.changed_elsewhere();
+  // When the question itself fails the caches are dropped: a slower answer, never a stale one.
+  if (!changed.ok() || *changed) engine_.ClearCaches();
 }
 
 void IngestBackend::Housekeeping() {
@@ -320,6 +328,7 @@ terminals::OnlineResponse IngestBackend::Online(const terminals::TerminalIdentit
     a.card_counter = ask->card_counter;
     a.balance_before_fen = ask->balance_before_fen;
     a.amount_fen = ask->amount_fen;
+    SyncCaches();
     auto decision = engine_.AuthoriseTopup(a);
     if (!decision.ok()) {
       spdlog::error("ingest: top-up failed: {}", decision.status().ToString());
@@ -337,6 +346,7 @@ terminals::OnlineResponse IngestBackend::Online(const terminals::TerminalIdentit
     return out;
   }
   if (const auto* confirm = std::get_if<terminals::TopupConfirmation>(&request)) {
+    SyncCaches();
     auto result = engine_.ConfirmTopup(terminal.terminal_id, confirm->authorisation_id,
                                        confirm->record);
     if (!result.ok()) {

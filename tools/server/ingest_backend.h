@@ -62,6 +62,10 @@ struct IngestBackendOptions {
   // Re-prices every booked tap (core/tap_pricer.h: a fare_dispute alert when the reader's
   // price differs); used on the writer thread; must outlive the backend. nullptr: none.
   TapPricer* tap_pricer = nullptr;
+  // Whether another connection wrote the database since the previous call (a card blocked
+  // with the CLI while `serve` runs); when it answers true the writer drops the ingest
+  // engine's card and counter caches before its next group or online request. Unset: never.
+  std::function<Result<bool>()> changed_elsewhere;
 };
 
 struct IngestBackendStats {
@@ -109,6 +113,8 @@ class IngestBackend final : public terminals::TerminalBackend {
   void Run();
   void RunGroup(std::vector<BatchJob>& group);
   void Housekeeping();
+  // Drops the engine's caches when options_.changed_elsewhere says so (writer thread).
+  void SyncCaches();
   void RefreshDenylistVersion();
   terminals::OnlineResponse Online(const terminals::TerminalIdentity& terminal,
                                    const terminals::OnlineRequest& request);

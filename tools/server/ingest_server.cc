@@ -2,6 +2,7 @@
 
 #include <asio/io_context.hpp>
 
+#include <optional>
 #include <thread>
 
 #include "crypto/keyed_tap_authenticator.h"
@@ -52,6 +53,18 @@ Result<std::unique_ptr<IngestServer>> StartIngestServer(db::Database& db, Ledger
   auto taps = db::SqliteTapStore::Open(db);
   if (!taps.ok()) return taps.status();
   auto running = std::make_unique<Running>(std::move(*taps), keys);
+  // The CLI may write the same database while the server runs (a top-up at the counter, a
+  // card blocked): the writer drops its caches whenever another connection committed.
+  if (!options.backend.changed_elsewhere) {
+    options.backend.changed_elsewhere = [&db, seen = std::optional<int64_t>()]() mutable
+        -> Result<bool> {
+      auto version = db.DataVersion();
+      if (!version.ok()) return version.status();
+      bool changed = seen && *seen != *version;
+      seen = *version;
+      return changed;
+    };
+  }
   running->backend_ = std::make_unique<IngestBackend>(registry, ledger, *running->taps_,
                                                       running->auth_, keys.WrapKey(), digester,
                                                       clock, std::move(options.backend));
