@@ -70,6 +70,9 @@ summary() {  # summary NAME: the last status line of a run, and its speed.
 }
 
 install_packages
+# Paths under the checkout are hashed relative to it, so that a build in another clone (CI
+# builds in a fresh one) finds the objects of an earlier build in ccache.
+export CCACHE_BASEDIR="$PWD"
 start=$SECONDS
 build_targets
 echo "fuzz: built in $((SECONDS - start)) s; running ${#TARGETS[@]} targets for ${seconds} s each, ${jobs} at a time" >&2
