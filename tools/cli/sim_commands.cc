@@ -7,6 +7,8 @@
 //   derived from the key file, its counter and balance continued from what the core booked);
 //   they make taps and upload them in batches over TCP, re-sending some batches as a reader
 //   that lost an acknowledgement would. Reads the database only.
+// - reupload: sends every record of an --acked-records file again, as its terminal, as a
+//   reader that lost all its acknowledgements would (the crash tests expect only duplicate).
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -41,6 +43,8 @@ struct SimOptions {
   size_t batch = 64;
   unsigned duplicates_percent = 10;
   std::string acked_log;
+  std::string acked_records;  // like acked_log, plus each record's encoding in hex
+  std::string records;        // reupload: an acked_records file to send again
   unsigned seed = 1;
 };
 
@@ -97,6 +101,35 @@ Result<CommandOutput> Provision(Environment& env, const SimOptions& o) {
   return out;
 }
 
+// "HOST:PORT" of --server. Kind::usage "invalid_server" otherwise.
+Result<std::pair<std::string, uint16_t>> ParseServer(const std::string& server) {
+  size_t colon = server.rfind(':');
+  std::string port = colon == std::string::npos ? "" : server.substr(colon + 1);
+  if (server.empty() || colon == 0 || port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535) {
+    return Status::Usage("invalid_server", "--server wants HOST:PORT, not \"" + server + "\"");
+  }
+  return std::make_pair(server.substr(0, colon), static_cast<uint16_t>(std::stoul(port)));
+}
+
+// A connected, authenticated client for a registered terminal, with its current key.
+Result<std::unique_ptr<terminals::TerminalClient>> ConnectTerminal(Environment& env,
+                                                                  const Terminal& t,
+                                                                  const std::string& host,
+                                                                  uint16_t port) {
+  auto key = crypto::UnwrapKey(env.keys().WrapKey(), t.keys.back().wrapped_key);
+  if (!key.ok()) return key.status();
+  terminals::ClientOptions options;
+  options.terminal_id = t.id;
+  options.key_version = static_cast<uint8_t>(t.current_key_version());
+  options.terminal_key = *key;
+  options.core_public_key = env.keys().CoreSigner().PublicKey();
+  auto client = terminals::TerminalClient::ConnectTcp(host, port, options);
+  if (!client.ok()) return client.status();
+  CITYCARD_RETURN_IF_ERROR((*client)->Handshake());
+  return std::move(*client);
+}
+
 struct Reader {
   std::unique_ptr<sim::SimTerminal> terminal;
   Bytes key;
@@ -104,12 +137,9 @@ struct Reader {
 };
 
 Result<CommandOutput> Run(Environment& env, const SimOptions& o) {
-  size_t colon = o.server.rfind(':');
-  if (o.server.empty() || colon == std::string::npos) {
-    return Status::Usage("missing_option", "sim run needs --server HOST:PORT");
-  }
-  std::string host = o.server.substr(0, colon);
-  auto port = static_cast<uint16_t>(std::stoul(o.server.substr(colon + 1)));
+  auto server = ParseServer(o.server);
+  if (!server.ok()) return server.status();
+  const auto& [host, port] = *server;
   auto taps_store = db::SqliteTapStore::Open(env.database());
   if (!taps_store.ok()) return taps_store.status();
 
@@ -144,9 +174,14 @@ Result<CommandOutput> Run(Environment& env, const SimOptions& o) {
     auto state = (*taps_store)->LoadCardCounterState(no);
     if (!state.ok()) return state.status();
     uint32_t counter = state->has_value() ? (*state)->last_counter : 0;
-    // The chip is taken to hold what the ledger holds: every earlier tap was uploaded.
-    cards.emplace_back(no, crypto::DeriveCardKey(*master, no), version, c.profile,
-                       purse->balance_fen(), counter, -PurseFloorFen(c.profile, env.config()));
+    // The chip holds what its last booked transaction left. That is the ledger's purse when
+    // every earlier tap was uploaded; after an interrupted run (a reader's queue lost before
+    // its upload) the purse holds more than the chip, and a card claiming the purse would be
+    // forged_balance. A card never tapped holds what the ledger holds.
+    int64_t chip_fen = state->has_value() ? (*state)->last_balance_after_fen : purse->balance_fen();
+    if (chip_fen <= 0) continue;
+    cards.emplace_back(no, crypto::DeriveCardKey(*master, no), version, c.profile, chip_fen,
+                       counter, -PurseFloorFen(c.profile, env.config()));
   }
   if (cards.empty()) return Status::NotFound("card_not_found", "no active card with money");
 
@@ -165,6 +200,11 @@ Result<CommandOutput> Run(Environment& env, const SimOptions& o) {
   if (!o.acked_log.empty()) {
     log.open(o.acked_log, std::ios::app);
     if (!log) return Status::Internal("file_write_failed", "cannot open " + o.acked_log);
+  }
+  std::ofstream records_log;
+  if (!o.acked_records.empty()) {
+    records_log.open(o.acked_records, std::ios::app);
+    if (!records_log) return Status::Internal("file_write_failed", "cannot open " + o.acked_records);
   }
   std::mt19937 rng(o.seed);
   std::map<std::string, int64_t> results;
@@ -196,8 +236,14 @@ Result<CommandOutput> Run(Environment& env, const SimOptions& o) {
           log << r.terminal->terminal_id() << ',' << batch[i].terminal_counter << ','
               << terminals::ResultCodeName(code) << '\n';
         }
+        if (records_log) {
+          records_log << r.terminal->terminal_id() << ',' << batch[i].terminal_counter << ','
+                      << terminals::ResultCodeName(code) << ','
+                      << ToHex(EncodeTapRecord(batch[i])) << '\n';
+        }
       }
       if (log) log.flush();
+      if (records_log) records_log.flush();
       r.terminal->Acknowledge(done);
       if (done.empty()) break;  // nothing final: do not spin on records the core will not take
     }
@@ -228,6 +274,74 @@ Result<CommandOutput> Run(Environment& env, const SimOptions& o) {
   return out;
 }
 
+// One line of an --acked-records file: terminal_id,terminal_counter,result,record_hex.
+Result<TapRecord> ParseAckedRecordLine(const std::string& line, size_t number) {
+  size_t comma = line.rfind(',');
+  Bytes bytes;
+  if (comma == std::string::npos || !FromHex(std::string_view(line).substr(comma + 1), &bytes)) {
+    return Status::BadInput("invalid_acked_record",
+                            fmt::format("line {}: not terminal_id,counter,result,record_hex", number));
+  }
+  auto record = DecodeTapRecord(bytes);
+  if (!record.ok()) {
+    return Status::BadInput("invalid_acked_record",
+                            fmt::format("line {}: {}", number, record.status().message()));
+  }
+  return record;
+}
+
+Result<CommandOutput> Reupload(Environment& env, const SimOptions& o) {
+  auto server = ParseServer(o.server);
+  if (!server.ok()) return server.status();
+  const auto& [host, port] = *server;
+  std::ifstream in(o.records);
+  if (!in) return Status::NotFound("file_not_found", "cannot read " + o.records);
+  std::map<std::string, std::vector<TapRecord>> by_terminal;
+  std::string line;
+  size_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty()) continue;
+    auto record = ParseAckedRecordLine(line, number);
+    if (!record.ok()) return record.status();
+    by_terminal[record->terminal_id].push_back(std::move(*record));
+  }
+  std::map<std::string, int64_t> results;
+  int64_t records = 0;
+  int64_t batches = 0;
+  uint32_t batch_id = 0;
+  for (const auto& [terminal_id, list] : by_terminal) {
+    auto terminal = env.registry().FindTerminal(terminal_id);
+    if (!terminal.ok()) return terminal.status();
+    if (!terminal->has_value()) {
+      return Status::NotFound("terminal_not_found", "no terminal " + terminal_id);
+    }
+    auto client = ConnectTerminal(env, **terminal, host, port);
+    if (!client.ok()) return client.status();
+    for (size_t start = 0; start < list.size(); start += o.batch) {
+      size_t count = std::min(o.batch, list.size() - start);
+      auto ack = (*client)->UploadBatch(++batch_id,
+                                        std::span<const TapRecord>(list.data() + start, count));
+      if (!ack.ok()) return ack.status();
+      ++batches;
+      records += static_cast<int64_t>(count);
+      for (terminals::ResultCode code : ack->results) {
+        results[std::string(terminals::ResultCodeName(code))]++;
+      }
+    }
+    (*client)->Close();
+  }
+  CommandOutput out;
+  out.json["records"] = records;
+  out.json["batches"] = batches;
+  out.json["terminals"] = by_terminal.size();
+  out.json["results"] = results;
+  out.text = fmt::format("{} records of {} terminals sent again in {} batches.\n", records,
+                         by_terminal.size(), batches);
+  for (const auto& [name, count] : results) out.text += fmt::format("  {:<20} {}\n", name, count);
+  return out;
+}
+
 }  // namespace
 
 void RegisterSimCommands(CLI::App& app, AppContext& context) {
@@ -251,9 +365,20 @@ void RegisterSimCommands(CLI::App& app, AppContext& context) {
   run->add_option("--duplicates", o->duplicates_percent, "percent of batches sent twice (default 10)")
       ->check(CLI::Range(0u, 100u));
   run->add_option("--acked-log", o->acked_log, "append terminal_id,terminal_counter,result per acknowledged record");
+  run->add_option("--acked-records", o->acked_records,
+                  "append terminal_id,terminal_counter,result,record_hex per acknowledged record");
   run->add_option("--seed", o->seed, "random seed (default 1)");
   run->callback([&context, o] {
     RunWithEnvironment(context, [&](Environment& env) { return Run(env, *o); });
+  });
+  CLI::App* reupload = sim->add_subcommand(
+      "reupload", "send every record of an --acked-records file again (as a reader that lost its acks)");
+  reupload->add_option("--server", o->server, "HOST:PORT of the server")->required();
+  reupload->add_option("--records", o->records, "the --acked-records file of sim run")->required();
+  reupload->add_option("--batch", o->batch, "records per upload (default 64, at most 256)")
+      ->check(CLI::Range(size_t{1}, terminals::kRecordsPerBatchMax));
+  reupload->callback([&context, o] {
+    RunWithEnvironment(context, [&](Environment& env) { return Reupload(env, *o); });
   });
 }
 
