@@ -62,6 +62,7 @@ constexpr std::pair<ResultCode, std::string_view> kNames[] = {
     {ResultCode::bill_already_paid, "bill_already_paid"},
     {ResultCode::amount_mismatch, "amount_mismatch"},
     {ResultCode::duplicate_request, "duplicate_request"},
+    {ResultCode::no_mandate, "no_mandate"},
 };
 
 }  // namespace

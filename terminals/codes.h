@@ -79,6 +79,7 @@ enum class ResultCode : uint16_t {
   bill_already_paid = 411,
   amount_mismatch = 412,         // the amount differs from the bill's or authorisation's
   duplicate_request = 413,       // the same request id was answered before
+  no_mandate = 414,              // the card holds no mandate to pay that utility's bills
 };
 
 // The code's stable snake_case name ("sequence_error"); "unknown_code" for a number that

@@ -175,4 +175,55 @@ TEST_CASE("thousands of simulated taps with duplicates and re-uploads leave ever
 }
 
 }  // namespace
+TEST_CASE("A reader's heartbeat tells the core which denylist it holds, so a blocked card's "
+          "later tap is honoured with an alert",
+          "[tools][ingest][e2e]") {
+  World w;
+  sim::SimTerminal reader = w.AddTerminal("T1");
+  sim::SimCard card = w.AddCard(1'000);
+  REQUIRE(w.env->card_office().Block(fmt::format("{}", card.card_no()), BlockReason::lost).ok());
+
+  server::IngestServerOptions options;
+  options.listen.push_back(server::ListenAddress{});
+  auto started = server::StartIngestServer(w.env->database(), w.env->ledger(), w.env->registry(),
+                                           w.env->keys(), w.env->digester(), w.env->clock(),
+                                           std::move(options));
+  REQUIRE(started.ok());
+  auto& srv = **started;
+  auto client = w.Connect("T1", srv.ports()[0]);
+  // The reader learns the current denylist (with the block) and says so, at its time `knew_s`.
+  auto current = client->SendHeartbeat(terminals::Heartbeat{});
+  REQUIRE(current.ok());
+  REQUIRE(current->versions.denylist_version > 0);
+  const int64_t knew_s = w.env->clock().NowMs() / 1000 - 60;
+  terminals::Heartbeat told;
+  told.terminal_time_ms = knew_s * 1000;
+  told.versions = current->versions;
+  REQUIRE(client->SendHeartbeat(told).ok());
+
+  sim::TapRequest before;
+  before.amount_fen = 200;
+  before.full_fare_fen = 200;
+  before.time_s = knew_s - 120;  // before the reader could have known: honoured quietly
+  sim::TapRequest after = before;
+  after.time_s = knew_s + 30;  // after: honoured (the ride happened), with an alert
+  std::vector<TapRecord> batch = {*reader.Tap(card, before), *reader.Tap(card, after)};
+  auto ack = client->UploadBatch(1, batch);
+  REQUIRE(ack.ok());
+  CHECK(ack->results == std::vector<terminals::ResultCode>{
+                            terminals::ResultCode::accepted,
+                            terminals::ResultCode::accepted_with_alert});
+  client->Close();
+  srv.Stop();
+
+  AlertFilter filter;
+  filter.card_no = card.card_no();
+  auto alerts = srv.tap_store().ListAlerts(filter);
+  REQUIRE(alerts.ok());
+  REQUIRE(alerts->size() == 1);
+  CHECK(alerts->front().kind == AlertKind::blocked_card_tap);
+  CHECK(alerts->front().terminal_id == "T1");
+  CHECK(w.Purse(card.card_no()) == 600);
+}
+
 }  // namespace citycard

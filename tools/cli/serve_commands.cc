@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "db/sqlite_settlement_store.h"
+#include "tools/cli/bills_online.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/environment.h"
 #include "tools/cli/fares_wiring.h"
@@ -89,7 +90,12 @@ Result<CommandOutput> Serve(Environment& env, const ServeOptions& o) {
   // Identity checks and medical settlements from hospital readers (docs/medical.md).
   auto health = HealthRuntime::Open(env);
   if (!health.ok()) return health.status();
-  options.backend.online_fallback = HealthOnlineFallback((*health)->service());
+  // Bill payments from kiosks (docs/bills.md), the rest to the health service.
+  auto bills = BillsRuntime::Open(env);
+  if (!bills.ok()) return bills.status();
+  KeyFileCardProofVerifier bill_card_proofs(env.keys());
+  options.backend.online_fallback = WithBillPayments(
+      (*bills)->service(), bill_card_proofs, HealthOnlineFallback((*health)->service()));
   // Fare tables for download, and the core's re-pricing with the table current at start
   // (a table loaded while serving is downloaded at once, and re-prices after a restart).
   auto fares = FaresRuntime::Open(env);

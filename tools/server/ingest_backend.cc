@@ -222,6 +222,15 @@ void IngestBackend::RefreshDenylistVersion() {
   if (delta.ok()) denylist_version_ = delta->to_version;
 }
 
+void IngestBackend::OnHeartbeat(terminals::TerminalIdentity terminal,
+                                terminals::Heartbeat heartbeat) {
+  Enqueue([this, id = std::move(terminal.terminal_id), heartbeat] {
+    Status noted = engine_.NoteTerminalDenylistVersion(
+        id, static_cast<int64_t>(heartbeat.versions.denylist_version), heartbeat.terminal_time_ms);
+    if (!noted.ok()) spdlog::error("ingest: heartbeat of {} not noted: {}", id, noted.ToString());
+  });
+}
+
 terminals::Versions IngestBackend::CurrentVersions() {
   terminals::Versions v;
   v.denylist_version = static_cast<uint64_t>(denylist_version_.load());

@@ -98,6 +98,10 @@ class IngestBackend final : public terminals::TerminalBackend {
   void SubmitBatch(terminals::BatchSubmission batch,
                    Done<Result<std::vector<terminals::ResultCode>>> done) override;
   terminals::Versions CurrentVersions() override;
+  // Records, on the writer thread, the denylist version the terminal says it holds at its own
+  // time (IngestEngine::NoteTerminalDenylistVersion): a blocked card's tap made after that is
+  // honoured with an alert.
+  void OnHeartbeat(terminals::TerminalIdentity terminal, terminals::Heartbeat heartbeat) override;
   void GetDenylist(uint64_t known_version, Done<Result<terminals::DenylistUpdate>> done) override;
   void GetDocument(terminals::DocumentKind kind, uint32_t known_version,
                    Done<Result<terminals::Document>> done) override;
