@@ -139,6 +139,11 @@ Result<std::unique_ptr<SqliteTapStore>> SqliteTapStore::Open(Database& db) {
   return store;
 }
 
+Status SqliteTapStore::SetCacheBytes(int64_t bytes) {
+  // A negative cache_size is a size in KiB rather than in pages.
+  return db_.Exec("PRAGMA cache_size=-" + std::to_string(bytes / 1024));
+}
+
 Status SqliteTapStore::Prepare() {
   auto prepare = [&](std::optional<Statement>& slot, const std::string& sql) -> Status {
     auto statement = db_.Prepare(sql);

@@ -21,6 +21,12 @@ class SqliteTapStore final : public TapStore {
   // (Kind::internal "db_error", "schema_too_new").
   static Result<std::unique_ptr<SqliteTapStore>> Open(Database& db);
 
+  // Sets the connection's page cache (shared by the registry, the ledger and this store on
+  // that connection) to about `bytes`: the ingest's random lookups (cards, purses, counter
+  // states) then stay in memory instead of each being a read from the file. Kind::internal
+  // "db_error".
+  Status SetCacheBytes(int64_t bytes);
+
   Result<std::optional<StoredTap>> FindByTerminalCounter(std::string_view terminal_id,
                                                          uint32_t terminal_counter) override;
   Result<std::optional<StoredTap>> FindByCardCounter(uint64_t card_no,

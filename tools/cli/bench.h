@@ -27,6 +27,7 @@ struct IngestBenchOptions {
   bool via_server = false;     // through loopback TCP and the terminal protocol
   size_t client_threads = 64;  // --via-server: uploading readers at once
   bool with_postgres = false;  // the same posting logic on PostgreSQL 15 as well
+  int64_t cache_mb = 0;        // the connection's page cache; 0: SQLite's default (2 MB)
   std::string dir;             // default /tmp/citycard-bench-ingest-<pid>
   bool keep = false;           // keep the scratch files
   unsigned seed = 1;
@@ -37,5 +38,52 @@ struct IngestBenchOptions {
 // A run in which some tap is not accepted, or the ledger does not add up, fails with
 // Kind::internal "bench_check_failed" (the message says what was wrong).
 Result<CommandOutput> RunIngestBench(const IngestBenchOptions& options);
+
+struct SettleBenchOptions {
+  int64_t taps = 1'000'000;  // booked on one clearing day (untimed), then settled (timed)
+  int64_t cards = 100'000;
+  int64_t cap_fen = 1'000;   // the adult daily bus cap the settlement applies (0: none)
+  std::string dir;           // default /tmp/citycard-bench-settle-<pid>
+  bool keep = false;
+  unsigned seed = 1;
+};
+
+// `citycard bench settle`: a clearing day of `taps` taps, booked through the ingest backend
+// with the clock two days back, then settled (tools/cli/settle.h's Settler, the same as
+// `citycard settle`) with the adult bus cap. Reports the settlement's seconds and taps/s, and
+// the time 10,000,000 taps would take at that rate. Checks: the report counts every tap and
+// what they paid, and the operator's payable afterwards holds what was paid minus the rebates
+// and the payout. Failures: as RunIngestBench, and the settlement's.
+Result<CommandOutput> RunSettleBench(const SettleBenchOptions& options);
+
+inline constexpr size_t kBenchOnlineSessionsMax = 4'000;
+inline constexpr size_t kBenchIdleSessionsMax = 16'000;
+
+struct OnlineBenchOptions {
+  size_t sessions = 1'000;
+  double seconds = 10;
+  int64_t cards = 10'000;
+  unsigned topup_percent = 50;  // the rest are identity checks
+  size_t io_threads = 2;        // the server's
+  std::string dir;              // default /tmp/citycard-bench-online-<pid>
+  bool keep = false;
+  unsigned seed = 1;
+};
+
+// `citycard bench online` (tools/cli/online_bench.cc). Failures: the setup's, the server's;
+// Kind::internal "bench_check_failed" when a request was not answered ok or the pending
+// top-ups do not add up.
+Result<CommandOutput> RunOnlineBench(const OnlineBenchOptions& options);
+
+struct IdleBenchOptions {
+  size_t sessions = 10'000;
+  std::string dir;  // default /tmp/citycard-bench-idle-<pid>
+  bool keep = false;
+};
+
+// `citycard bench idle`: the server's resident memory with `sessions` authenticated idle
+// sessions (the server runs in a forked child). Failures: the setup's; a session that could
+// not connect or authenticate (its Status).
+Result<CommandOutput> RunIdleBench(const IdleBenchOptions& options);
 
 }  // namespace citycard::cli

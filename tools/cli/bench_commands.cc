@@ -22,11 +22,50 @@ void RegisterBenchCommands(CLI::App& app, AppContext& context) {
                   "--via-server: readers uploading at once (default 64)");
   sub->add_flag("--with-postgres", ingest->with_postgres,
                 "the same posting logic on a throwaway PostgreSQL 15 cluster as well");
+  sub->add_option("--cache-mb", ingest->cache_mb,
+                  "SQLite page cache of the ingest connection, MB (default: SQLite's 2 MB)");
   sub->add_option("--dir", ingest->dir, "scratch directory (default: a new one under /tmp)");
   sub->add_flag("--keep", ingest->keep, "keep the scratch database and key file");
   sub->add_option("--seed", ingest->seed, "random seed (default 1)");
   sub->callback([&context, ingest] {
     RunCommand(context, [&] { return RunIngestBench(*ingest); });
+  });
+
+  auto settle = std::make_shared<SettleBenchOptions>();
+  sub = group->add_subcommand("settle", "a clearing day of taps booked, then settled (timed)");
+  sub->add_option("--taps", settle->taps, "taps on the day (default 1000000)");
+  sub->add_option("--cards", settle->cards, "cards (default 100000)");
+  sub->add_option("--cap-fen", settle->cap_fen, "adult daily bus cap, fen (default 1000; 0: none)");
+  sub->add_option("--dir", settle->dir, "scratch directory (default: a new one under /tmp)");
+  sub->add_flag("--keep", settle->keep, "keep the scratch database and key file");
+  sub->add_option("--seed", settle->seed, "random seed (default 1)");
+  sub->callback([&context, settle] {
+    RunCommand(context, [&] { return RunSettleBench(*settle); });
+  });
+
+  auto online = std::make_shared<OnlineBenchOptions>();
+  sub = group->add_subcommand("online", "concurrent terminal sessions making identity checks "
+                                        "and top-ups over loopback TCP");
+  sub->add_option("--sessions", online->sessions, "concurrent sessions (default 1000)");
+  sub->add_option("--seconds", online->seconds, "how long (default 10)");
+  sub->add_option("--cards", online->cards, "cards (default 10000)");
+  sub->add_option("--topup-percent", online->topup_percent,
+                  "share of top-ups, the rest identity checks (default 50)");
+  sub->add_option("--io-threads", online->io_threads, "server I/O threads (default 2)");
+  sub->add_option("--dir", online->dir, "scratch directory (default: a new one under /tmp)");
+  sub->add_flag("--keep", online->keep, "keep the scratch database and key file");
+  sub->add_option("--seed", online->seed, "random seed (default 1)");
+  sub->callback([&context, online] {
+    RunCommand(context, [&] { return RunOnlineBench(*online); });
+  });
+
+  auto idle = std::make_shared<IdleBenchOptions>();
+  sub = group->add_subcommand("idle", "server memory with many authenticated idle sessions");
+  sub->add_option("--sessions", idle->sessions, "idle sessions (default 10000)");
+  sub->add_option("--dir", idle->dir, "scratch directory (default: a new one under /tmp)");
+  sub->add_flag("--keep", idle->keep, "keep the scratch database and key file");
+  sub->callback([&context, idle] {
+    RunCommand(context, [&] { return RunIdleBench(*idle); });
   });
 }
 

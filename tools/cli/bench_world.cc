@@ -34,7 +34,8 @@ sim::SimCard BenchWorld::Card(int64_t index, uint32_t counter, int64_t balance_f
 
 Result<std::unique_ptr<BenchWorld>> BenchWorld::Create(const BenchWorldOptions& options) {
   if (options.cards < 1 || options.cards > kBenchWorldCardsMax || options.terminals < 1 ||
-      options.terminals > kBenchWorldTerminalsMax) {
+      options.terminals > kBenchWorldTerminalsMax || options.purse_fen < 1 ||
+      options.purse_fen > kBenchPurseFen) {
     return Status::Usage("invalid_bench_size",
                          fmt::format("--cards 1..{} and --terminals 1..{}", kBenchWorldCardsMax,
                                      kBenchWorldTerminalsMax));
@@ -72,7 +73,7 @@ Result<std::unique_ptr<BenchWorld>> BenchWorld::Create(const BenchWorldOptions& 
     int64_t to = std::min(options.cards, from + kBenchWorldCardsPerCommit);
     CITYCARD_RETURN_IF_ERROR(e.registry().Begin());
     Ledger::JoinedTransaction joined(e.ledger());
-    Status status = world->AddCards(from, to);
+    Status status = world->AddCards(from, to, options.purse_fen);
     if (status.ok()) status = e.registry().Commit();
     if (!status.ok()) {
       (void)e.registry().Rollback();
@@ -87,7 +88,7 @@ Result<std::unique_ptr<BenchWorld>> BenchWorld::Create(const BenchWorldOptions& 
 // Cards [from, to): holders, cards, purses and their opening top-ups, inside the caller's
 // transaction. Holders are numbered like the cards; their id hashes are synthetic (no national
 // id is needed to tap).
-Status BenchWorld::AddCards(int64_t from, int64_t to) {
+Status BenchWorld::AddCards(int64_t from, int64_t to, int64_t purse_fen) {
   Environment& e = *env_;
   const int64_t now_s = e.clock().NowSeconds();
   std::vector<Account> purses;
@@ -121,7 +122,7 @@ Status BenchWorld::AddCards(int64_t from, int64_t to) {
     topup.id = DeriveTransferId(e.digester(), "citycard.bench.topup", card_no);
     topup.debit_account_id = SystemAccountId(AccountKind::topup_clearing);
     topup.credit_account_id = purse.id;
-    topup.amount_fen = kBenchPurseFen;
+    topup.amount_fen = purse_fen;
     topup.code = static_cast<uint16_t>(TransferCode::topup);
     topups.push_back(topup);
   }

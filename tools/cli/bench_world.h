@@ -36,6 +36,7 @@ struct BenchWorldOptions {
   std::string dir;  // created if missing; must not hold bench.db or bench.keys
   int64_t cards = 10'000;
   int64_t terminals = 256;
+  int64_t purse_fen = kBenchPurseFen;  // each card's opening balance, 1..kBenchPurseFen
 };
 
 class BenchWorld {
@@ -64,7 +65,7 @@ class BenchWorld {
 
  private:
   BenchWorld() = default;
-  Status AddCards(int64_t from, int64_t to);
+  Status AddCards(int64_t from, int64_t to, int64_t purse_fen);
 
   std::string dir_;
   std::unique_ptr<Environment> env_;

@@ -33,7 +33,11 @@
 
 #include "core/account_plan.h"
 #include "core/ingest.h"
+#include "core/settlement.h"
+#include "core/settlement_tap_source.h"
+#include "core/time.h"
 #include "db/postgres_tap_bench.h"
+#include "db/sqlite_settlement_store.h"
 #include "tools/cli/pg_cluster.h"
 #include "crypto/keyed_tap_authenticator.h"
 #include "db/sqlite_tap_store.h"
@@ -161,6 +165,7 @@ Result<PushResult> PushInProcess(BenchWorld& world, Workload& w, const IngestBen
   Environment& env = world.env();
   auto store = db::SqliteTapStore::Open(env.database());
   if (!store.ok()) return store.status();
+  if (o.cache_mb > 0) CITYCARD_RETURN_IF_ERROR((*store)->SetCacheBytes(o.cache_mb << 20));
   crypto::KeyedTapAuthenticator auth(env.keys());
   server::IngestBackendOptions options;
   options.group_records_max = o.group;
@@ -225,6 +230,11 @@ Result<PushResult> PushInProcess(BenchWorld& world, Workload& w, const IngestBen
 
 Result<PushResult> PushViaServer(BenchWorld& world, Workload& w, const IngestBenchOptions& o) {
   Environment& env = world.env();
+  if (o.cache_mb > 0) {  // the setting belongs to the connection the server will use
+    auto store = db::SqliteTapStore::Open(env.database());
+    if (!store.ok()) return store.status();
+    CITYCARD_RETURN_IF_ERROR((*store)->SetCacheBytes(o.cache_mb << 20));
+  }
   server::IngestServerOptions options;
   options.listen.push_back(server::ListenAddress{});
   options.io_threads = 2;
@@ -363,7 +373,8 @@ Result<PgRun> RunPostgres(BenchWorld& world, const std::vector<TapRecord>& recor
   Environment& env = world.env();
   PgRun run;
   int64_t setup_start = BenchNowNs();
-  auto cluster = PgCluster::Start(world.dir() + "/postgres");
+  // Not under the bench's directory, which the postgres user may not be able to enter.
+  auto cluster = PgCluster::Start(fmt::format("/tmp/citycard-bench-pg-{}", ::getpid()));
   if (!cluster.ok()) return cluster.status();
   auto pg = db::PostgresTapBench::Connect((*cluster)->conninfo());
   if (!pg.ok()) return pg.status();
@@ -475,6 +486,7 @@ Result<CommandOutput> RunIngestBench(const IngestBenchOptions& o) {
               {"batch", o.batch},
               {"batches", w.batches.size()},
               {"group", o.group},
+              {"cache_mb", o.cache_mb},
               {"groups", pushed->stats.groups},
               {"records_max_in_group", pushed->stats.records_max_in_group},
               {"seconds", pushed->seconds},
@@ -536,6 +548,111 @@ Result<CommandOutput> RunIngestBench(const IngestBenchOptions& o) {
                                         accepted, w.taps, pushed->failed_batches,
                                         check->ok ? "ok" : check->first_problem,
                                         pg_ok ? "" : "; postgres: " + pg_problem));
+  }
+  return out;
+}
+
+}  // namespace citycard::cli
+
+namespace citycard::cli {
+
+Result<CommandOutput> RunSettleBench(const SettleBenchOptions& o) {
+  if (o.taps < 1 || o.taps > kBenchIngestTapsMax || o.cap_fen < 0) {
+    return Status::Usage("invalid_bench_size",
+                         fmt::format("--taps 1..{} and --cap-fen >= 0", kBenchIngestTapsMax));
+  }
+  // The day's taps are booked with the clock two days back, so that the day is over (whatever
+  // the clearing cut-off) when it is settled at the real time.
+  const int64_t booked_s = SystemClock().NowSeconds() - 2 * kSecondsPerDay;
+  ::setenv(kNowVariable, fmt::format("@{}", booked_s).c_str(), 1);
+  BenchWorldOptions wo;
+  wo.dir = o.dir.empty() ? fmt::format("/tmp/citycard-bench-settle-{}", ::getpid()) : o.dir;
+  wo.cards = o.cards;
+  wo.terminals = 256;
+  auto world = BenchWorld::Create(wo);
+  ::unsetenv(kNowVariable);
+  if (!world.ok()) return world.status();
+  BenchWorld& bw = **world;
+  IngestBenchOptions io;
+  io.cards = o.cards;
+  io.taps = o.taps;
+  io.seed = o.seed;
+  Workload w = MakeWorkload(bw, io, o.taps);
+  auto pushed = PushInProcess(bw, w, io);
+  if (!pushed.ok()) return pushed.status();
+  if (pushed->results["accepted"] != w.taps) {
+    return Status::Internal("bench_check_failed", "not every tap of the day was booked");
+  }
+
+  Environment& env = bw.env();
+  auto store = db::SqliteSettlementStore::Open(env.database());
+  if (!store.ok()) return store.status();
+  auto taps = db::SqliteTapStore::Open(env.database());
+  if (!taps.ok()) return taps.status();
+  auto cutoff = (*store)->ClearingCutoff();
+  if (!cutoff.ok()) return cutoff.status();
+  const int64_t day = ClearingDay(booked_s, *cutoff);
+  // The bench has no medical bills, so the tap store's view is the whole day (`citycard
+  // settle` adds the health store's bill count to it).
+  TapStoreSettlementSource source(**taps, env.registry());
+  SettlerConfig config;
+  if (o.cap_fen > 0) config.daily_caps.push_back(DailyCap{Profile::adult, {RideMode::bus}, o.cap_fen});
+  SystemClock now;
+  Settler settler(env.registry(), env.ledger(), env.ledger_store(), **store, source,
+                  env.digester(), now, std::move(config));
+  double cpu_start = ProcessCpuSeconds();
+  int64_t start = BenchNowNs();
+  auto outcome = settler.Settle(day);
+  if (!outcome.ok()) return outcome.status();
+  double seconds = BenchSecondsSince(start);
+  double cpu = ProcessCpuSeconds() - cpu_start;
+
+  const OperatorSettlement& totals = outcome->record.report.totals;
+  auto op = env.registry().FindOperator(kBenchOperatorId);
+  if (!op.ok()) return op.status();
+  auto payable = env.ledger().LookupAccount((*op)->payable_account_id);
+  if (!payable.ok()) return payable.status();
+  bool ok = totals.taps == w.taps && totals.paid_fen == w.spent_fen && payable->balance_fen() == 0;
+  const double rate = static_cast<double>(w.taps) / seconds;
+  CommandOutput out;
+  out.json = {{"benchmark", "settle"},
+              {"day", FormatDay(day)},
+              {"cards", bw.cards()},
+              {"taps", w.taps},
+              {"seconds", seconds},
+              {"cpu_seconds", cpu},
+              {"taps_per_s", rate},
+              {"seconds_for_10m_taps", 1e7 / rate},
+              {"report_taps", totals.taps},
+              {"paid_fen", totals.paid_fen},
+              {"spent_fen", w.spent_fen},
+              {"capping_rebate_fen", totals.capping_rebate_fen},
+              {"capped_cards", totals.capped_cards},
+              {"net_fen", totals.net_fen},
+              {"transfers", outcome->record.transfers},
+              {"payable_after_fen", payable->balance_fen()},
+              {"checks_ok", ok},
+              {"ingest_seconds", pushed->seconds},
+              {"setup_seconds", bw.setup_seconds()},
+              {"load_average", LoadAverage()},
+              {"dir", bw.dir()}};
+  out.text = fmt::format(
+      "bench settle: clearing day {} of {} taps by {} cards settled in {:.2f} s ({:.0f} taps/s; "
+      "10,000,000 taps at that rate: {:.1f} s)\n  {} cards capped, rebates {} fen, {} transfers; "
+      "checks {}\n  setup {:.1f} s, day booked in {:.1f} s; load average {:.1f}\n",
+      FormatDay(day), w.taps, bw.cards(), seconds, rate, 1e7 / rate, totals.capped_cards,
+      totals.capping_rebate_fen, outcome->record.transfers, ok ? "ok" : "FAILED",
+      bw.setup_seconds(), pushed->seconds, LoadAverage());
+  if (!o.keep) {
+    bw.RemoveFiles();
+    out.json["dir"] = nullptr;
+  }
+  if (!ok) {
+    return Status::Internal("bench_check_failed",
+                            fmt::format("report: {} taps, {} fen paid; booked {} taps, {} fen; "
+                                        "payable after {} fen",
+                                        totals.taps, totals.paid_fen, w.taps, w.spent_fen,
+                                        payable->balance_fen()));
   }
   return out;
 }

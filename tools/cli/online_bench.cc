@@ -1,0 +1,383 @@
+// `citycard bench online` and `citycard bench idle` (docs/benchmarks.md).
+//
+// online: a scratch installation and an in-process server (tools/server/ingest_server.h, with
+// the health service's identity checks wired as `citycard serve` wires them) on loopback TCP;
+// `sessions` authenticated terminal sessions, each on its own thread, send online requests one
+// after the other for `seconds`: identity checks (hospital purpose) and top-up authorisations
+// (phase one of the two-phase top-up: a durable pending transfer), each with its card proof.
+// Reports requests/s and the latency of each request as its session saw it (send to answer):
+// p50, p99, max. Checks that every request was answered ok and that the top-up clearing
+// account holds exactly the authorised top-ups as pending debits.
+//
+// idle: the server in a child process (forked after the installation is made, so that its
+// memory is its own), `sessions` sessions opened and authenticated by this process and left
+// idle; reports the child's resident memory before and with the sessions.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/account_plan.h"
+#include "crypto/card_keys.h"
+#include "crypto/mac.h"
+#include "terminals/client.h"
+#include "tools/cli/bench.h"
+#include "tools/cli/bench_world.h"
+#include "tools/cli/health_wiring.h"
+#include "tools/server/ingest_server.h"
+
+namespace citycard::cli {
+
+namespace {
+
+// Online benchmark cards hold ¥100, so that top-ups of kOnlineTopupFen stay under the purse
+// limit for thousands of authorisations per card.
+constexpr int64_t kOnlinePurseFen = 10'000;
+constexpr int64_t kOnlineTopupFen = 100;
+constexpr int64_t kOnlineTerminals = 256;
+// Request ids are unique per terminal; sessions share terminals, so each session numbers its
+// requests in a range of its own.
+constexpr uint64_t kRequestIdsPerSession = 1'000'000'000;
+
+double Percentile(std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  size_t i = static_cast<size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
+  return sorted[std::min(i, sorted.size() - 1)];
+}
+
+double LoadAverageNow() {
+  double loads[1] = {0};
+  return ::getloadavg(loads, 1) == 1 ? loads[0] : -1;
+}
+
+Result<std::unique_ptr<terminals::TerminalClient>> ConnectSession(BenchWorld& world, size_t i,
+                                                                   uint16_t port) {
+  const BenchTerminal& t = world.terminals()[i % world.terminals().size()];
+  terminals::ClientOptions co;
+  co.terminal_id = t.id;
+  co.key_version = t.key_version;
+  co.terminal_key = t.plain_key;
+  co.core_public_key = world.env().keys().CoreSigner().PublicKey();
+  auto client = terminals::TerminalClient::ConnectTcp("127.0.0.1", port, co);
+  if (!client.ok()) return client.status();
+  CITYCARD_RETURN_IF_ERROR((*client)->Handshake());
+  return std::move(*client);
+}
+
+// The card proof of `request` under the card's key.
+void Prove(const crypto::Mac16& key, terminals::OnlineRequest& request) {
+  crypto::AesCmac cmac(key);
+  Bytes input = terminals::CardProofInput(request);
+  crypto::Mac16 full = cmac.Compute(input);
+  terminals::CardProof proof{};
+  std::copy_n(full.begin(), proof.size(), proof.begin());
+  std::visit([&](auto& r) {
+    if constexpr (requires { r.card_proof; }) r.card_proof = proof;
+  }, request);
+}
+
+struct SessionTally {
+  std::vector<double> latency_ms;
+  std::map<std::string, int64_t> codes;
+  int64_t identity = 0;
+  int64_t topups = 0;
+  int64_t topups_ok = 0;
+  int64_t failures = 0;  // transport failures
+};
+
+terminals::ResultCode ResponseCode(const terminals::OnlineResponse& response) {
+  return std::visit([](const auto& r) { return r.code; }, response);
+}
+
+}  // namespace
+
+Result<CommandOutput> RunOnlineBench(const OnlineBenchOptions& o) {
+  if (o.sessions < 1 || o.sessions > kBenchOnlineSessionsMax || o.seconds <= 0 ||
+      o.seconds > 3600 || o.topup_percent > 100) {
+    return Status::Usage("invalid_bench_size",
+                         fmt::format("--sessions 1..{}, --seconds up to 3600, --topup-percent 0..100",
+                                     kBenchOnlineSessionsMax));
+  }
+  BenchWorldOptions wo;
+  wo.dir = o.dir.empty() ? fmt::format("/tmp/citycard-bench-online-{}", ::getpid()) : o.dir;
+  wo.cards = o.cards;
+  wo.terminals = kOnlineTerminals;
+  wo.purse_fen = kOnlinePurseFen;
+  auto world = BenchWorld::Create(wo);
+  if (!world.ok()) return world.status();
+  BenchWorld& bw = **world;
+  Environment& env = bw.env();
+  std::vector<crypto::Mac16> card_keys;
+  {
+    auto master = env.keys().CardMasterKey(env.keys().CurrentCardKeyVersion());
+    if (!master.ok()) return master.status();
+    for (int64_t i = 0; i < bw.cards(); ++i) {
+      card_keys.push_back(crypto::DeriveCardKey(*master, BenchWorld::CardNo(i)));
+    }
+  }
+  auto health = HealthRuntime::Open(env);
+  if (!health.ok()) return health.status();
+  server::IngestServerOptions options;
+  options.listen.push_back(server::ListenAddress{});
+  options.io_threads = o.io_threads;
+  options.limits.sessions_max = o.sessions + 16;
+  options.backend.online_fallback = HealthOnlineFallback((*health)->service());
+  auto started = server::StartIngestServer(env.database(), env.ledger(), env.registry(),
+                                           env.keys(), env.digester(), env.clock(),
+                                           std::move(options));
+  if (!started.ok()) return started.status();
+  server::IngestServer& srv = **started;
+  std::vector<std::unique_ptr<terminals::TerminalClient>> clients;
+  for (size_t i = 0; i < o.sessions; ++i) {
+    auto client = ConnectSession(bw, i, srv.ports()[0]);
+    if (!client.ok()) return client.status();
+    clients.push_back(std::move(*client));
+  }
+
+  std::vector<SessionTally> tallies(o.sessions);
+  std::atomic<bool> go{false};
+  const int64_t start = BenchNowNs();
+  const int64_t deadline = start + static_cast<int64_t>(o.seconds * 1e9);
+  auto session = [&](size_t k) {
+    SessionTally& tally = tallies[k];
+    std::mt19937_64 rng(o.seed * 1'000'003 + k);
+    uint64_t request_id = k * kRequestIdsPerSession;
+    while (!go.load()) std::this_thread::yield();
+    while (BenchNowNs() < deadline) {
+      size_t card = rng() % card_keys.size();
+      uint64_t card_no = BenchWorld::CardNo(static_cast<int64_t>(card));
+      bool topup = rng() % 100 < o.topup_percent;
+      terminals::OnlineRequest request;
+      if (topup) {
+        terminals::TopupRequest r;
+        r.request_id = ++request_id;
+        r.card_no = card_no;
+        r.balance_before_fen = kOnlinePurseFen;
+        r.amount_fen = kOnlineTopupFen;
+        r.time_s = env.clock().NowSeconds();
+        request = r;
+      } else {
+        terminals::IdentityCheckRequest r;
+        r.request_id = ++request_id;
+        r.card_no = card_no;
+        r.time_s = env.clock().NowSeconds();
+        request = r;
+      }
+      Prove(card_keys[card], request);
+      int64_t sent = BenchNowNs();
+      auto response = clients[k]->SendOnline(request);
+      double ms = static_cast<double>(BenchNowNs() - sent) / 1e6;
+      if (!response.ok()) {
+        ++tally.failures;
+        tally.codes[response.status().code()]++;
+        break;  // the session is broken
+      }
+      tally.latency_ms.push_back(ms);
+      terminals::ResultCode code = ResponseCode(*response);
+      tally.codes[std::string(terminals::ResultCodeName(code))]++;
+      (topup ? tally.topups : tally.identity)++;
+      if (topup && code == terminals::ResultCode::ok) ++tally.topups_ok;
+    }
+  };
+  std::vector<std::thread> threads;
+  threads.reserve(o.sessions);
+  for (size_t k = 0; k < o.sessions; ++k) threads.emplace_back(session, k);
+  int64_t timed_start = BenchNowNs();
+  go = true;
+  for (std::thread& t : threads) t.join();
+  double seconds = BenchSecondsSince(timed_start);
+  for (auto& c : clients) c->Close();
+  srv.Stop();
+
+  SessionTally all;
+  for (SessionTally& t : tallies) {
+    all.latency_ms.insert(all.latency_ms.end(), t.latency_ms.begin(), t.latency_ms.end());
+    for (const auto& [code, n] : t.codes) all.codes[code] += n;
+    all.identity += t.identity;
+    all.topups += t.topups;
+    all.topups_ok += t.topups_ok;
+    all.failures += t.failures;
+  }
+  std::sort(all.latency_ms.begin(), all.latency_ms.end());
+  const int64_t requests = static_cast<int64_t>(all.latency_ms.size());
+  auto clearing = env.ledger().LookupAccount(SystemAccountId(AccountKind::topup_clearing));
+  if (!clearing.ok()) return clearing.status();
+  const int64_t pending_fen = clearing->debits_pending;
+  const bool ok = all.failures == 0 && all.codes["ok"] == requests &&
+                  pending_fen == all.topups_ok * kOnlineTopupFen;
+  const double rate = static_cast<double>(requests) / seconds;
+  CommandOutput out;
+  out.json = {{"benchmark", "online"},
+              {"sessions", o.sessions},
+              {"cards", bw.cards()},
+              {"seconds", seconds},
+              {"requests", requests},
+              {"requests_per_s", rate},
+              {"identity_checks", all.identity},
+              {"topups", all.topups},
+              {"topups_authorised", all.topups_ok},
+              {"latency_ms", {{"p50", Percentile(all.latency_ms, 0.50)},
+                              {"p99", Percentile(all.latency_ms, 0.99)},
+                              {"max", all.latency_ms.empty() ? 0 : all.latency_ms.back()}}},
+              {"results", all.codes},
+              {"failures", all.failures},
+              {"pending_topup_fen", pending_fen},
+              {"checks_ok", ok},
+              {"setup_seconds", bw.setup_seconds()},
+              {"load_average", LoadAverageNow()},
+              {"dir", bw.dir()}};
+  out.text = fmt::format(
+      "bench online: {} sessions for {:.1f} s: {} requests ({} identity checks, {} top-ups), "
+      "{:.0f} requests/s\n  latency p50 {:.2f} ms, p99 {:.2f} ms, max {:.2f} ms; checks {}; "
+      "load average {:.1f}\n",
+      o.sessions, seconds, requests, all.identity, all.topups, rate,
+      Percentile(all.latency_ms, 0.50), Percentile(all.latency_ms, 0.99),
+      all.latency_ms.empty() ? 0 : all.latency_ms.back(), ok ? "ok" : "FAILED", LoadAverageNow());
+  health->reset();
+  if (!o.keep) {
+    bw.RemoveFiles();
+    out.json["dir"] = nullptr;
+  }
+  if (!ok) {
+    std::string codes;
+    for (const auto& [code, n] : all.codes) codes += fmt::format(" {}={}", code, n);
+    return Status::Internal("bench_check_failed",
+                            fmt::format("{} requests answered:{}; pending top-ups {} fen for {} "
+                                        "authorised",
+                                        requests, codes, pending_fen, all.topups_ok));
+  }
+  return out;
+}
+
+namespace {
+
+// The resident memory of process `pid` in bytes (VmRSS), or -1.
+int64_t ResidentBytes(pid_t pid) {
+  std::ifstream status(fmt::format("/proc/{}/status", pid));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  return -1;
+}
+
+// The child: serves until its end of `stop` is closed; writes its port into `ready` first.
+[[noreturn]] void ServeInChild(BenchWorld& world, size_t sessions, int ready, int stop) {
+  Environment& env = world.env();
+  server::IngestServerOptions options;
+  options.listen.push_back(server::ListenAddress{});
+  options.io_threads = 1;
+  options.limits.sessions_max = sessions + 16;
+  options.limits.idle_timeout_ms = 3'600'000;
+  auto started = server::StartIngestServer(env.database(), env.ledger(), env.registry(),
+                                           env.keys(), env.digester(), env.clock(),
+                                           std::move(options));
+  uint16_t port = started.ok() ? (*started)->ports()[0] : 0;
+  if (::write(ready, &port, sizeof port) != sizeof port) ::_exit(3);
+  char byte = 0;
+  while (::read(stop, &byte, 1) > 0) {
+  }
+  if (started.ok()) (*started)->Stop();
+  ::_exit(started.ok() ? 0 : 4);
+}
+
+}  // namespace
+
+Result<CommandOutput> RunIdleBench(const IdleBenchOptions& o) {
+  if (o.sessions < 1 || o.sessions > kBenchIdleSessionsMax) {
+    return Status::Usage("invalid_bench_size",
+                         fmt::format("--sessions 1..{}", kBenchIdleSessionsMax));
+  }
+  // Each session is a descriptor here (and one in the child).
+  rlimit files{};
+  ::getrlimit(RLIMIT_NOFILE, &files);
+  if (files.rlim_cur < o.sessions + 64) {
+    files.rlim_cur = std::min<rlim_t>(files.rlim_max, o.sessions + 64);
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
+  BenchWorldOptions wo;
+  wo.dir = o.dir.empty() ? fmt::format("/tmp/citycard-bench-idle-{}", ::getpid()) : o.dir;
+  wo.cards = 100;
+  wo.terminals = kOnlineTerminals;
+  auto world = BenchWorld::Create(wo);
+  if (!world.ok()) return world.status();
+  BenchWorld& bw = **world;
+  int ready[2];
+  int stop[2];
+  if (::pipe(ready) != 0 || ::pipe(stop) != 0) return Status::Internal("fork_failed", "pipe()");
+  pid_t child = ::fork();
+  if (child < 0) return Status::Internal("fork_failed", "fork()");
+  if (child == 0) {
+    ::close(ready[0]);
+    ::close(stop[1]);
+    ServeInChild(bw, o.sessions, ready[1], stop[0]);
+  }
+  ::close(ready[1]);
+  ::close(stop[0]);
+  uint16_t port = 0;
+  bool have_port = ::read(ready[0], &port, sizeof port) == sizeof port && port != 0;
+  ::close(ready[0]);
+  auto finish = [&] {
+    ::close(stop[1]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+  };
+  if (!have_port) {
+    finish();
+    return Status::Internal("server_start_failed", "the server child did not start");
+  }
+  int64_t rss_before = ResidentBytes(child);
+  std::vector<std::unique_ptr<terminals::TerminalClient>> clients;
+  clients.reserve(o.sessions);
+  int64_t start = BenchNowNs();
+  Status failed = Status::Ok();
+  for (size_t i = 0; i < o.sessions; ++i) {
+    auto client = ConnectSession(bw, i, port);
+    if (!client.ok()) {
+      failed = client.status();
+      break;
+    }
+    clients.push_back(std::move(*client));
+  }
+  double connect_s = BenchSecondsSince(start);
+  // Let the server settle (buffers released after the handshakes), then look.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  int64_t rss_with = ResidentBytes(child);
+  size_t open = clients.size();
+  for (auto& c : clients) c->Close();
+  clients.clear();
+  finish();
+  if (!failed.ok()) return failed;
+  const double per_session = static_cast<double>(rss_with - rss_before) / static_cast<double>(open);
+  CommandOutput out;
+  out.json = {{"benchmark", "idle"},
+              {"sessions", open},
+              {"rss_before_bytes", rss_before},
+              {"rss_with_sessions_bytes", rss_with},
+              {"bytes_per_session", per_session},
+              {"connect_seconds", connect_s},
+              {"load_average", LoadAverageNow()},
+              {"dir", bw.dir()}};
+  out.text = fmt::format(
+      "bench idle: {} authenticated idle sessions; server RSS {:.1f} MB before, {:.1f} MB with "
+      "them ({:.1f} KB a session); connected in {:.1f} s\n",
+      open, static_cast<double>(rss_before) / 1e6, static_cast<double>(rss_with) / 1e6,
+      per_session / 1e3, connect_s);
+  if (!o.keep) {
+    bw.RemoveFiles();
+    out.json["dir"] = nullptr;
+  }
+  return out;
+}
+
+}  // namespace citycard::cli
