@@ -398,10 +398,13 @@ TEST_CASE("a live server refuses every abuse, posts nothing for it, and keeps se
   sim::SimCard rollback_card = w.AddCard(10'000);
   sim::SimCard cloned = w.AddCard(10'000);
   sim::SimCard blocked = w.AddCard(10'000);
+  sim::SimCard race_card = w.AddCard(10'000);
+  sim::SimCard race_clone = w.AddCard(10'000);
   REQUIRE(w.env->card_office().Block(CardNumberFromInt(blocked.card_no()), BlockReason::stolen).ok());
   const std::vector<const sim::SimCard*> attacked = {&forged_tac_victim, &forged_mac_victim,
                                                      &replay_card,       &rollback_card,
-                                                     &cloned,            &blocked};
+                                                     &cloned,            &blocked,
+                                                     &race_card,         &race_clone};
   std::map<uint64_t, int64_t> purse_before;
   for (const sim::SimCard* card : attacked) purse_before[card->card_no()] = w.Purse(card->card_no());
   const int64_t payable_before = w.Payable();
@@ -683,6 +686,69 @@ TEST_CASE("a live server refuses every abuse, posts nothing for it, and keeps se
     RequireGoodProgress(good, acks);
   }
   {
+    INFO("a batch replayed at the same moment on a second session, and a clone racing its card");
+    int64_t acks = good.acks();
+    auto first = w.Authenticated("T-EVIL");
+    auto second = w.Authenticated("T-EVIL");
+    auto upload_both = [&](const std::vector<TapRecord>& a, const std::vector<TapRecord>& b) {
+      std::vector<ResultCode> results_b;
+      std::string problem_b;
+      std::thread other([&] {
+        auto ack = second->UploadBatch(++batch_id + 50'000, b);
+        if (ack.ok()) results_b = ack->results;
+        else problem_b = ack.status().ToString();
+      });
+      auto ack = first->UploadBatch(++batch_id, a);
+      other.join();
+      INFO(problem_b << " " << ack.status().ToString());
+      REQUIRE(ack.ok());
+      REQUIRE(problem_b.empty());
+      return std::make_pair(ack->results, results_b);
+    };
+    for (int round = 0; round < 20; ++round) {
+      std::vector<TapRecord> batch;
+      std::vector<uint32_t> done;
+      for (int i = 0; i < 8; ++i) {
+        auto record = evil.Tap(race_card, Fare(20));
+        REQUIRE(record.ok());
+        batch.push_back(*record);
+        done.push_back(record->terminal_counter);
+      }
+      evil.Acknowledge(done);
+      auto [a, b] = upload_both(batch, batch);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        INFO("round " << round << " record " << i);
+        bool one_each = (a[i] == ResultCode::accepted && b[i] == ResultCode::duplicate) ||
+                        (a[i] == ResultCode::duplicate && b[i] == ResultCode::accepted);
+        REQUIRE(one_each);
+      }
+      honest_fen += 8 * 20;
+      honest_taps += 8;
+    }
+    for (int round = 0; round < 10; ++round) {
+      // Same amount, so that whichever is booked the card's chain goes on the same.
+      sim::SimCard twin = race_clone;
+      auto original = evil.Tap(race_clone, Fare(30));
+      auto copy = evil.Tap(twin, Fare(30));
+      REQUIRE(original.ok());
+      REQUIRE(copy.ok());
+      evil.Acknowledge(std::vector<uint32_t>{original->terminal_counter, copy->terminal_counter});
+      auto [a, b] = upload_both({*original}, {*copy});
+      INFO("round " << round << ": " << terminals::ResultCodeName(a[0]) << ", "
+                    << terminals::ResultCodeName(b[0]));
+      bool one_booked = (a[0] == ResultCode::accepted && b[0] == ResultCode::cloned_card) ||
+                        (a[0] == ResultCode::cloned_card && b[0] == ResultCode::accepted);
+      REQUIRE(one_booked);
+      refused_ttcs.push_back(a[0] == ResultCode::accepted ? copy->terminal_counter
+                                                          : original->terminal_counter);
+      honest_fen += 30;
+      honest_taps += 1;
+    }
+    outcomes["concurrent replay"] = "one accepted, one duplicate (20 batches of 8)";
+    outcomes["concurrent clone"] = "one accepted, one cloned_card (10 pairs)";
+    RequireGoodProgress(good, acks);
+  }
+  {
     INFO("2,000 connections opened and left idle");
     int64_t acks = good.acks();
     terminals::ServerStats stats_before = srv.server_stats();
@@ -754,6 +820,8 @@ TEST_CASE("a live server refuses every abuse, posts nothing for it, and keeps se
   REQUIRE(w.Purse(rollback_card.card_no()) == purse_before[rollback_card.card_no()] - 400);
   REQUIRE(w.Purse(cloned.card_no()) == purse_before[cloned.card_no()] - 300);
   REQUIRE(w.Purse(blocked.card_no()) == purse_before[blocked.card_no()] - 250);
+  REQUIRE(w.Purse(race_card.card_no()) == purse_before[race_card.card_no()] - 20 * 8 * 20);
+  REQUIRE(w.Purse(race_clone.card_no()) == purse_before[race_clone.card_no()] - 10 * 30);
   auto taps = db::SqliteTapStore::Open(w.env->database());
   REQUIRE(taps.ok());
   for (uint32_t ttc : refused_ttcs) {
