@@ -327,8 +327,21 @@ void RunServeCrash(int rounds) {
   int sims_finished = 0;
   size_t acked_before = 0;
   auto started = SteadyClock::now();
+  int killed_starting = 0;
+  int killed_stopping = 0;
   for (int round = 0; round < rounds; ++round) {
     INFO("round " << round);
+    if (round % 5 == 3) {
+      // Killed while it starts: opening the database, recovering the log, binding.
+      Child starting(box, {"serve", "--listen", "127.0.0.1:0"}, kServeNow, "serve-starting");
+      std::this_thread::sleep_for(std::chrono::milliseconds(
+          std::uniform_int_distribution<int>(0, 40)(rng)));
+      starting.Signal(SIGKILL);
+      int code = starting.Wait();
+      INFO(starting.Err());
+      REQUIRE(code == 128 + SIGKILL);
+      ++killed_starting;
+    }
     Serve serve(box, kServeNow, "serve");
     std::vector<std::string> args = {"--json", "sim", "run", "--server", serve.Address(),
                                      "--taps", std::to_string(kSimTapsPerRound), "--seed",
@@ -337,12 +350,22 @@ void RunServeCrash(int rounds) {
     Child sim(box, args, kServeNow, "sim");
     int kill_after_ms = std::uniform_int_distribution<int>(0, kKillAfterMsMax)(rng);
     std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms));
+    bool stopping = round % 5 == 4;
+    if (stopping) {
+      // Killed in the middle of a clean stop (SIGTERM: answer what waits, commit, close).
+      serve.child.Signal(SIGTERM);
+      std::this_thread::sleep_for(std::chrono::milliseconds(
+          std::uniform_int_distribution<int>(0, 30)(rng)));
+    }
     serve.child.Signal(SIGKILL);
-    REQUIRE(serve.child.Wait() == 128 + SIGKILL);
+    int serve_code = serve.child.Wait();
+    REQUIRE((serve_code == 128 + SIGKILL || (stopping && serve_code == 0)));
+    killed_stopping += stopping && serve_code != 0 ? 1 : 0;
     int sim_code = sim.Wait();
     INFO("sim: " << sim.Out() << sim.Err());
-    // The simulator either finished before the kill or lost its connection (exit 1).
-    REQUIRE((sim_code == 0 || sim_code == 1));
+    // The simulator finished before the kill, lost its connection (exit 1), or was told
+    // server_shutting_down (exit 4, refused).
+    REQUIRE((sim_code == 0 || sim_code == 1 || (stopping && sim_code == 4)));
     sims_finished += sim_code == 0 ? 1 : 0;
     std::vector<AckedRecord> acked = ReadAckedRecords(box.Path("acked_records.csv"));
     REQUIRE(acked.size() >= acked_before);
@@ -373,9 +396,11 @@ void RunServeCrash(int rounds) {
   REQUIRE(booked >= static_cast<int64_t>(acked.size()));
   RequireAuditClean(box, kServeNow);
   double seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
-  WARN(fmt::format("serve crash (seed {}): {} rounds in {:.1f} s, {} records acknowledged, {} "
-                   "booked, {} runs of the simulator finished before the kill",
-                   seed, rounds, seconds, acked.size(), booked, sims_finished));
+  WARN(fmt::format("serve crash (seed {}): {} rounds in {:.1f} s ({} kills while starting, {} "
+                   "during a clean stop), {} records acknowledged, {} booked, {} runs of the "
+                   "simulator finished before the kill",
+                   seed, rounds, seconds, killed_starting, killed_stopping, acked.size(), booked,
+                   sims_finished));
 }
 
 // ---- bills import ---------------------------------------------------------------------
