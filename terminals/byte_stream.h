@@ -78,7 +78,10 @@ class FrameStream {
   FrameDecoder& decoder() { return decoder_; }
 
  private:
-  static constexpr size_t kReadBytes = 16384;
+  // Every session holds this buffer for as long as it is open, idle or not, so it is kept
+  // small: 4 KiB takes a full batch frame (at most 35 KiB) in a few reads, and 10,000 idle
+  // sessions hold 40 MB of it rather than 160 MB (docs/benchmarks.md, "Idle sessions").
+  static constexpr size_t kReadBytes = 4096;
   std::unique_ptr<ByteStream> stream_;
   FrameDecoder decoder_;
   std::array<uint8_t, kReadBytes> read_buffer_{};

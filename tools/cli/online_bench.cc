@@ -48,6 +48,8 @@ constexpr int64_t kOnlineTerminals = 256;
 // Request ids are unique per terminal; sessions share terminals, so each session numbers its
 // requests in a range of its own.
 constexpr uint64_t kRequestIdsPerSession = 1'000'000'000;
+// Sessions one client process of `bench idle` opens.
+constexpr size_t kIdleSessionsPerClient = 2'000;
 
 double Percentile(std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
@@ -337,26 +339,66 @@ Result<CommandOutput> RunIdleBench(const IdleBenchOptions& o) {
     return Status::Internal("server_start_failed", "the server child did not start");
   }
   int64_t rss_before = ResidentBytes(child);
-  std::vector<std::unique_ptr<terminals::TerminalClient>> clients;
-  clients.reserve(o.sessions);
+  // The sessions are opened by client processes of kIdleSessionsPerClient each (a client
+  // needs several descriptors per session), forked now that no thread runs here.
   int64_t start = BenchNowNs();
-  Status failed = Status::Ok();
-  for (size_t i = 0; i < o.sessions; ++i) {
-    auto client = ConnectSession(bw, i, port);
-    if (!client.ok()) {
-      failed = client.status();
-      break;
+  std::vector<pid_t> client_pids;
+  std::vector<int> client_ready;
+  int client_stop[2];
+  if (::pipe(client_stop) != 0) {
+    finish();
+    return Status::Internal("fork_failed", "pipe()");
+  }
+  for (size_t from = 0; from < o.sessions; from += kIdleSessionsPerClient) {
+    size_t to = std::min(o.sessions, from + kIdleSessionsPerClient);
+    int fds[2];
+    if (::pipe(fds) != 0) break;
+    pid_t pid = ::fork();
+    if (pid < 0) break;
+    if (pid == 0) {
+      ::close(fds[0]);
+      ::close(client_stop[1]);
+      std::vector<std::unique_ptr<terminals::TerminalClient>> mine;
+      uint32_t connected = 0;
+      for (size_t i = from; i < to; ++i) {
+        auto client = ConnectSession(bw, i, port);
+        if (!client.ok()) break;
+        mine.push_back(std::move(*client));
+        ++connected;
+      }
+      if (::write(fds[1], &connected, sizeof connected) != sizeof connected) ::_exit(3);
+      char byte = 0;
+      while (::read(client_stop[0], &byte, 1) > 0) {
+      }
+      for (auto& c : mine) c->Close();
+      ::_exit(0);
     }
-    clients.push_back(std::move(*client));
+    ::close(fds[1]);
+    client_pids.push_back(pid);
+    client_ready.push_back(fds[0]);
+  }
+  ::close(client_stop[0]);
+  size_t open = 0;
+  for (int fd : client_ready) {
+    uint32_t connected = 0;
+    if (::read(fd, &connected, sizeof connected) == sizeof connected) open += connected;
+    ::close(fd);
   }
   double connect_s = BenchSecondsSince(start);
   // Let the server settle (buffers released after the handshakes), then look.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   int64_t rss_with = ResidentBytes(child);
-  size_t open = clients.size();
-  for (auto& c : clients) c->Close();
-  clients.clear();
+  ::close(client_stop[1]);
+  for (pid_t pid : client_pids) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+  }
   finish();
+  Status failed = open == o.sessions
+                      ? Status::Ok()
+                      : Status::Internal("connection_failed",
+                                         fmt::format("only {} of {} sessions opened", open,
+                                                     o.sessions));
   if (!failed.ok()) return failed;
   const double per_session = static_cast<double>(rss_with - rss_before) / static_cast<double>(open);
   CommandOutput out;
