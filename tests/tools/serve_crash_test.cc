@@ -158,8 +158,9 @@ class Child {
 
 // `citycard serve --listen 127.0.0.1:0` and the port it printed.
 struct Serve {
-  Serve(const CliSandbox& box, const Env& env, const std::string& name)
-      : child(box, {"--json", "serve", "--listen", "127.0.0.1:0"}, env, name) {
+  Serve(const CliSandbox& box, const Env& env, const std::string& name,
+        const std::vector<std::string>& extra = {})
+      : child(box, ServeArgs(extra), env, name) {
     static const std::regex kListening("listening on 127\\.0\\.0\\.1:([0-9]+)");
     auto deadline = SteadyClock::now() + std::chrono::milliseconds(kServeStartMsMax);
     while (SteadyClock::now() < deadline) {
@@ -174,6 +175,11 @@ struct Serve {
     }
     INFO("serve: " << child.Err());
     FAIL("serve did not start listening");
+  }
+  static std::vector<std::string> ServeArgs(const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"--json", "serve", "--listen", "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
   }
   std::string Address() const { return fmt::format("127.0.0.1:{}", port); }
   Child child;
@@ -342,7 +348,11 @@ void RunServeCrash(int rounds) {
       REQUIRE(code == 128 + SIGKILL);
       ++killed_starting;
     }
-    Serve serve(box, kServeNow, "serve");
+    // Group commits of different sizes, and one or two I/O threads.
+    static const char* const kGroupRecords[] = {"1", "16", "100", "16384"};
+    Serve serve(box, kServeNow, "serve",
+                {"--io-threads", round % 2 == 0 ? "1" : "2", "--group-records",
+                 kGroupRecords[rng() % 4]});
     std::vector<std::string> args = {"--json", "sim", "run", "--server", serve.Address(),
                                      "--taps", std::to_string(kSimTapsPerRound), "--seed",
                                      std::to_string(rng())};
