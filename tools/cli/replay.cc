@@ -29,7 +29,7 @@
 #include "db/sqlite_tap_store.h"
 #include "terminals/client.h"
 #include "terminals/codes.h"
-#include "terminals/server.h"
+#include "terminals/server_options.h"
 #include "tools/cli/environment.h"
 #include "tools/cli/replay_plan.h"
 #include "tools/server/ingest_server.h"

@@ -1,12 +1,10 @@
 #include "tools/server/ingest_server.h"
 
-#include <asio/io_context.hpp>
-
 #include <optional>
-#include <thread>
 
 #include "crypto/keyed_tap_authenticator.h"
 #include "db/sqlite_tap_store.h"
+#include "terminals/server_host.h"
 
 namespace citycard::server {
 
@@ -21,23 +19,19 @@ class Running final : public IngestServer {
   const std::vector<uint16_t>& ports() const override { return ports_; }
   TapStore& tap_store() override { return *taps_; }
   IngestBackend& backend() override { return *backend_; }
-  terminals::ServerStats server_stats() const override { return server_->stats(); }
+  terminals::ServerStats server_stats() const override { return host_->stats(); }
 
   void Stop() override {
     if (stopped_) return;
     stopped_ = true;
-    if (server_) server_->Stop();
-    for (std::thread& t : threads_) t.join();
-    threads_.clear();
+    if (host_) host_->Stop();
     if (backend_) backend_->Stop();
   }
 
   std::unique_ptr<db::SqliteTapStore> taps_;
   crypto::KeyedTapAuthenticator auth_;
   std::unique_ptr<IngestBackend> backend_;
-  asio::io_context io_;
-  std::unique_ptr<terminals::Server> server_;
-  std::vector<std::thread> threads_;
+  std::unique_ptr<terminals::ServerHost> host_;
   std::vector<uint16_t> ports_;
   bool stopped_ = false;
 };
@@ -73,20 +67,16 @@ Result<std::unique_ptr<IngestServer>> StartIngestServer(db::Database& db, Ledger
   server_options.limits = options.limits;
   server_options.clock = &clock;
   server_options.ack_signer = &keys.CoreSigner();
-  running->server_ =
-      std::make_unique<terminals::Server>(running->io_, *running->backend_, server_options);
+  running->host_ = std::make_unique<terminals::ServerHost>(*running->backend_, server_options);
   for (const ListenAddress& a : options.listen) {
-    auto port = running->server_->ListenTcp(a.host, a.port, a.tls);
+    auto port = running->host_->ListenTcp(a.host, a.port, a.tls);
     if (!port.ok()) return port.status();  // ~Running stops what started
     running->ports_.push_back(*port);
   }
   for (const SerialLine& s : options.serial) {
-    CITYCARD_RETURN_IF_ERROR(running->server_->OpenSerial(s.device, s.baud));
+    CITYCARD_RETURN_IF_ERROR(running->host_->OpenSerial(s.device, s.baud));
   }
-  size_t threads = std::max<size_t>(1, options.io_threads);
-  for (size_t i = 0; i < threads; ++i) {
-    running->threads_.emplace_back([r = running.get()] { r->io_.run(); });
-  }
+  running->host_->Start(options.io_threads);
   return std::unique_ptr<IngestServer>(std::move(running));
 }
 

@@ -18,7 +18,7 @@
 #include "core/tap_store.h"
 #include "crypto/key_file.h"
 #include "db/database.h"
-#include "terminals/server.h"
+#include "terminals/server_options.h"
 #include "tools/server/ingest_backend.h"
 
 namespace citycard::server {
