@@ -25,7 +25,7 @@ struct IngestBenchOptions {
   size_t batch = kBenchIngestBatchDefault;
   int64_t terminals = 256;
   bool via_server = false;     // through loopback TCP and the terminal protocol
-  size_t client_threads = 64;  // --via-server: uploading readers at once
+  size_t client_threads = 0;   // --via-server: readers uploading at once (0: every reader)
   bool with_postgres = false;  // the same posting logic on PostgreSQL 15 as well
   int64_t cache_mb = 0;        // the connection's page cache; 0: SQLite's default (2 MB)
   std::string dir;             // default /tmp/citycard-bench-ingest-<pid>

@@ -19,7 +19,7 @@ void RegisterBenchCommands(CLI::App& app, AppContext& context) {
   sub->add_flag("--via-server", ingest->via_server,
                 "upload through the terminal protocol over loopback TCP");
   sub->add_option("--client-threads", ingest->client_threads,
-                  "--via-server: readers uploading at once (default 64)");
+                  "--via-server: readers uploading at once (default: every reader)");
   sub->add_flag("--with-postgres", ingest->with_postgres,
                 "the same posting logic on a throwaway PostgreSQL 15 cluster as well");
   sub->add_option("--cache-mb", ingest->cache_mb,

@@ -246,7 +246,8 @@ Result<PushResult> PushViaServer(BenchWorld& world, Workload& w, const IngestBen
                                            std::move(options));
   if (!started.ok()) return started.status();
   server::IngestServer& srv = **started;
-  const size_t threads = std::max<size_t>(1, std::min(o.client_threads, world.terminals().size()));
+  const size_t wanted = o.client_threads == 0 ? world.terminals().size() : o.client_threads;
+  const size_t threads = std::max<size_t>(1, std::min(wanted, world.terminals().size()));
   std::vector<std::unique_ptr<terminals::TerminalClient>> clients;
   for (const BenchTerminal& t : world.terminals()) {
     terminals::ClientOptions co;
