@@ -672,7 +672,10 @@ TEST_CASE("a live server refuses every abuse, posts nothing for it, and keeps se
     ::close(raw);
     int64_t cut_ms = MsSince(t0);
     REQUIRE(end.closed);
-    REQUIRE(end.code == ResultCode::handshake_timeout);
+    // The server sends handshake_timeout and closes; a byte sent after its close makes the
+    // kernel answer with a reset, which may discard the error frame before it is read. The
+    // cut itself, and when it came, is what must hold.
+    if (end.code.has_value()) REQUIRE(*end.code == ResultCode::handshake_timeout);
     REQUIRE(cut_ms >= kHandshakeTimeoutMs - 100);
     REQUIRE(cut_ms <= kHandshakeTimeoutMs + 1'000 + kSlackMs);
     // After it, a heartbeat trickled a byte a second: cut at the idle limit after the last
