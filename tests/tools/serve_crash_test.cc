@@ -425,6 +425,7 @@ constexpr int kBillChunkBills = 200;
 // only by the re-import after the last round.
 constexpr int kBillKillAfterMsMin = 100;
 constexpr int kBillKillAfterMsMax = 450;
+constexpr int kBillRoundsFactorMax = 4;
 
 struct Bill {
   std::string id;
@@ -492,10 +493,16 @@ void RunBillsCrash(int rounds) {
   int killed_midway = 0;  // killed after paying some of the file and before the end
   int64_t paid_fen = 0;
   int64_t paid_before_fen = 0;
-  for (int round = 0; round < rounds; ++round) {
+  // On a loaded machine the import may not have paid anything yet when the kill comes: such a
+  // round waits longer next time, and rounds go on (up to kBillRoundsFactorMax times as many)
+  // until one kill has landed in the middle of the file.
+  int delay_scale = 1;
+  for (int round = 0;
+       round < rounds || (killed_midway == 0 && round < rounds * kBillRoundsFactorMax); ++round) {
     INFO("round " << round);
     Child run(box, import, kBillsNow, "import");
     std::this_thread::sleep_for(std::chrono::milliseconds(
+        delay_scale *
         std::uniform_int_distribution<int>(kBillKillAfterMsMin, kBillKillAfterMsMax)(rng)));
     run.Signal(SIGKILL);
     int code = run.Wait();
@@ -504,6 +511,7 @@ void RunBillsCrash(int rounds) {
     CheckBillMoneyWhole(box, cards, &paid_fen);
     REQUIRE(paid_fen >= paid_before_fen);  // a crash never takes back what was committed
     killed_midway += code != 0 && paid_fen > paid_before_fen ? 1 : 0;
+    if (code != 0 && paid_fen == paid_before_fen) delay_scale = std::min(delay_scale * 2, 16);
     paid_before_fen = paid_fen;
   }
   // At least one run must have died in the middle of the file, or nothing was tested.
