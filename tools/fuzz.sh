@@ -20,19 +20,8 @@ if (($#)); then TARGETS=("$@"); fi
 PACKAGES=(clang libclang-rt-14-dev cmake ninja-build ccache pkg-config libssl-dev libsqlite3-dev
   libfmt-dev libasio-dev libcli11-dev nlohmann-json3-dev libspdlog-dev)
 
-install_packages() {
-  local missing=()
-  for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if ((${#missing[@]})); then
-    echo "fuzz: installing ${missing[*]}" >&2
-    local sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-  fi
-}
+# shellcheck source=tools/install_packages.sh
+source tools/install_packages.sh
 
 # Only the fuzz targets and the parser sources they link are built (tests/fuzz/CMakeLists.txt).
 # -O1 with line tables only: a quicker build than RelWithDebInfo's -O2 -g, and stack traces
@@ -69,7 +58,7 @@ summary() {  # summary NAME: the last status line of a run, and its speed.
   echo "fuzz: $1 ok: ${last:-no progress line} (${execs:-?} execs/s)"
 }
 
-install_packages
+install_packages "${PACKAGES[@]}"
 # Paths under the checkout are hashed relative to it, so that a build in another clone (CI
 # builds in a fresh one) finds the objects of an earlier build in ccache.
 export CCACHE_BASEDIR="$PWD"

@@ -11,19 +11,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(g++ cmake ninja-build ccache pkg-config libssl-dev libsqlite3-dev libfmt-dev catch2
   libasio-dev libcli11-dev nlohmann-json3-dev libspdlog-dev postgresql)
 
-install_packages() {
-  local missing=()
-  for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if ((${#missing[@]})); then
-    echo "setup: installing ${missing[*]}" >&2
-    local sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-  fi
-}
+# shellcheck source=tools/install_packages.sh
+source tools/install_packages.sh
 
 build() {  # build DIR [CMAKE ARGS...]
   local dir=$1; shift
@@ -37,7 +26,7 @@ run_tests() {  # run_tests DIR
 
 job=${1:-test}
 shift || true
-install_packages
+install_packages "${PACKAGES[@]}"
 case "$job" in
   demo) build build && exec ./build/citycard demo "$@" ;;
   test) build build && run_tests build ;;
