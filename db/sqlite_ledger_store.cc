@@ -269,6 +269,7 @@ Status SqliteLedgerStore::Prepare() {
       db_, "INSERT INTO ledger_pending(seq, expires_at_ms, status) VALUES(?,?,?)", &insert_pending_));
   CITYCARD_RETURN_IF_ERROR(
       Prepared(db_, "UPDATE ledger_pending SET status = ? WHERE seq = ?", &update_pending_));
+  CITYCARD_RETURN_IF_ERROR(Prepared(db_, "PRAGMA data_version", &data_version_query_));
   CITYCARD_RETURN_IF_ERROR(Prepared(
       db_, "INSERT INTO ledger_failed(id, outcome, timestamp_ms) VALUES(?,?,?)", &insert_failed_));
   CITYCARD_RETURN_IF_ERROR(Prepared(
@@ -347,10 +348,17 @@ Result<LedgerHead> SqliteLedgerStore::LoadHead() {
 }
 
 Result<bool> SqliteLedgerStore::ChangedElsewhere() {
-  auto version = db_.DataVersion();
-  if (!version.ok()) return version.status();
-  bool changed = !data_version_ || *data_version_ != *version;
-  data_version_ = *version;
+  // Prepared once: the engine asks inside every write and before every account lookup.
+  auto row = data_version_query_->Step();
+  if (!row.ok()) {
+    data_version_query_->Reset();
+    return row.status();
+  }
+  CITYCARD_ASSERT(*row);
+  const int64_t version = data_version_query_->ColumnInt(0);
+  data_version_query_->Reset();
+  bool changed = !data_version_ || *data_version_ != version;
+  data_version_ = version;
   return changed;
 }
 

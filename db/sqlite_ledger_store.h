@@ -57,6 +57,7 @@ class SqliteLedgerStore final : public LedgerStore {
   std::optional<Statement> insert_transfer_;
   std::optional<Statement> insert_pending_;
   std::optional<Statement> update_pending_;
+  std::optional<Statement> data_version_query_;  // PRAGMA data_version, for ChangedElsewhere
   std::optional<Statement> insert_failed_;
   std::optional<Statement> insert_batch_;
 };
