@@ -219,7 +219,7 @@ std::optional<BillStatus> ParseBillStatus(std::string_view name) {
   return std::nullopt;
 }
 
-std::string FormatBillResults(const std::vector<BillResult>& results) {
+std::string FormatBillResults(std::span<const BillResult> results) {
   std::string out(kBillResultsHeader);
   out += '\n';
   out.reserve(results.size() * 64 + out.size());
@@ -231,7 +231,7 @@ std::string FormatBillResults(const std::vector<BillResult>& results) {
   return out;
 }
 
-std::vector<UtilitySummary> SummarizeBillResults(const std::vector<BillResult>& results) {
+std::vector<UtilitySummary> SummarizeBillResults(std::span<const BillResult> results) {
   std::map<std::string, UtilitySummary> by_utility;
   for (const BillResult& result : results) {
     size_t number = static_cast<size_t>(result.status);

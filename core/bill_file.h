@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -148,7 +149,7 @@ struct BillResult {
 // The results file: kBillResultsHeader, then one line per result in the given order:
 // bill_id, status name, amount_paid in yuan with two decimals, transfer_id, reason.
 // Fields are quoted as RFC 4180 needs; lines end with LF.
-std::string FormatBillResults(const std::vector<BillResult>& results);
+std::string FormatBillResults(std::span<const BillResult> results);
 
 // Totals for one utility, from the results.
 struct UtilitySummary {
@@ -166,6 +167,6 @@ struct UtilitySummary {
 };
 
 // One summary per utility, ordered by utility id.
-std::vector<UtilitySummary> SummarizeBillResults(const std::vector<BillResult>& results);
+std::vector<UtilitySummary> SummarizeBillResults(std::span<const BillResult> results);
 
 }  // namespace citycard

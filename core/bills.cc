@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <unordered_map>
 #include <utility>
@@ -51,8 +52,7 @@ CardStatus EffectiveStatus(const Card& card, int64_t today) {
 
 void MergeSummaries(std::map<std::string, UtilitySummary>* totals,
                     std::span<const BillResult> results) {
-  std::vector<BillResult> chunk(results.begin(), results.end());
-  for (const UtilitySummary& part : SummarizeBillResults(chunk)) {
+  for (const UtilitySummary& part : SummarizeBillResults(results)) {
     UtilitySummary& total = (*totals)[part.utility];
     total.utility = part.utility;
     total.bills += part.bills;
@@ -261,7 +261,7 @@ Status BillService::DecideBill(const Bill& bill, const std::string& sha, ChunkSt
   return Status::Ok();
 }
 
-Status BillService::ProcessChunk(const std::vector<Bill>& bills, const std::string& sha,
+Status BillService::ProcessChunk(std::span<const Bill> bills, const std::string& sha,
                                  BillImportProgress* progress, std::vector<BillResult>* results,
                                  BillImportReport* report) {
   ChunkState state;
@@ -270,10 +270,12 @@ Status BillService::ProcessChunk(const std::vector<Bill>& bills, const std::stri
   results->assign(bills.size(), BillResult{});
   std::vector<Transfer> transfers;
   std::vector<size_t> transfer_bill;  // the index of the bill each transfer pays
+  std::vector<size_t> bill_transfer(bills.size(), 0);  // and the other way round
   for (size_t i = 0; i < bills.size(); ++i) {
     std::optional<Transfer> transfer;
     CITYCARD_RETURN_IF_ERROR(DecideBill(bills[i], sha, &state, &(*results)[i], &transfer));
     if (transfer) {
+      bill_transfer[i] = transfers.size();
       transfers.push_back(*transfer);
       transfer_bill.push_back(i);
     }
@@ -308,9 +310,8 @@ Status BillService::ProcessChunk(const std::vector<Bill>& bills, const std::stri
     StoredBill stored = StoredFromBill(bills[i], sha);
     stored.status = result.status;
     if (result.status == BillStatus::paid) {
-      auto id = Id128::FromHex(result.transfer_id);
-      CITYCARD_ASSERT(id.ok());
-      stored.transfer_id = *id;
+      // Every paid result of this chunk is one of its transfers (decided or repeated).
+      stored.transfer_id = transfers[bill_transfer[i]].id;
       stored.amount_paid_fen = result.amount_paid_fen;
       stored.paid_ms = now_ms;
       stored.paid_by = BillPaidByFile(sha);
@@ -330,6 +331,85 @@ Status BillService::ProcessChunk(const std::vector<Bill>& bills, const std::stri
   return Status::Ok();
 }
 
+// Pass 1 of an import: checks every line. The good bills are kept in *kept for pass 2, which
+// then need not parse the file again, while there are at most kept_bills_max of them; past
+// that *kept is emptied and pass 2 reads the file again, so that memory stays bounded
+// whatever the file's size.
+Status BillService::CheckFile(std::string_view text, const std::unordered_set<std::string>& known,
+                              int64_t kept_bills_max, BillImportReport* report,
+                              std::vector<Bill>* kept) {
+  BillFileReader reader(text, known);
+  CITYCARD_RETURN_IF_ERROR(reader.ReadHeader());
+  Bill bill;
+  LineError error;
+  bool keeping = true;
+  while (true) {
+    auto step = reader.Next(&bill, &error);
+    if (!step.ok()) return step.status();
+    if (*step == BillFileReader::Step::end) break;
+    if (*step == BillFileReader::Step::bad_line) report->errors.push_back(error);
+    if (*step != BillFileReader::Step::bill) continue;
+    ++report->bills;
+    if (keeping && report->bills > kept_bills_max) {
+      keeping = false;
+      std::vector<Bill>().swap(*kept);
+    }
+    if (keeping) kept->push_back(std::move(bill));
+  }
+  report->lines = reader.lines();
+  return Status::Ok();
+}
+
+// Pass 2 of an import: decides and pays the good bills after the `progress.bills_done` kept
+// by an earlier run, chunk by chunk, each chunk one unit. The bills come from `kept` when
+// pass 1 kept them all, else from reading the file again.
+Status BillService::PayFile(std::string_view text, const std::unordered_set<std::string>& known,
+                            const std::vector<Bill>& kept, const BillImportOptions& options,
+                            BillImportProgress* progress, BillImportReport* report,
+                            std::map<std::string, UtilitySummary>* totals) {
+  const size_t kept_bills = static_cast<size_t>(progress->bills_done);
+  std::vector<BillResult> results;
+  auto pay = [&](std::span<const Bill> chunk) -> Status {
+    CITYCARD_RETURN_IF_ERROR(RunUnit(
+        [&] { return ProcessChunk(chunk, report->file_sha256, progress, &results, report); }));
+    decided_ += static_cast<int64_t>(chunk.size());
+    MergeSummaries(totals, results);
+    return options.on_results ? options.on_results(results) : Status::Ok();
+  };
+  if (static_cast<int64_t>(kept.size()) == report->bills) {
+    for (size_t from = kept_bills; from < kept.size() && !progress->complete;
+         from += options.chunk_bills) {
+      size_t count = std::min(options.chunk_bills, kept.size() - from);
+      CITYCARD_RETURN_IF_ERROR(pay(std::span<const Bill>(kept).subspan(from, count)));
+    }
+    return Status::Ok();
+  }
+  BillFileReader reader(text, known);
+  CITYCARD_RETURN_IF_ERROR(reader.ReadHeader());
+  std::vector<Bill> chunk;
+  size_t skipped = 0;  // good bills read past: an earlier run decided them
+  Bill bill;
+  LineError error;
+  bool more = true;
+  while (more && !progress->complete) {
+    auto step = reader.Next(&bill, &error);
+    if (!step.ok()) return step.status();
+    more = *step != BillFileReader::Step::end;
+    if (*step == BillFileReader::Step::bill) {
+      if (skipped < kept_bills) {
+        ++skipped;
+        continue;
+      }
+      chunk.push_back(std::move(bill));
+    }
+    if (chunk.size() == options.chunk_bills || (!more && !chunk.empty())) {
+      CITYCARD_RETURN_IF_ERROR(pay(chunk));
+      chunk.clear();
+    }
+  }
+  return Status::Ok();
+}
+
 Result<BillImportReport> BillService::ImportBills(std::string_view text,
                                                   const BillImportOptions& options) {
   if (options.chunk_bills == 0 || options.chunk_bills > kBillChunkBillsMax) {
@@ -346,22 +426,8 @@ Result<BillImportReport> BillService::ImportBills(std::string_view text,
   }
   BillImportReport report;
   report.file_sha256 = FileSha256Hex(digester_, text);
-
-  // Pass 1: check every line; nothing is kept but the errors.
-  {
-    BillFileReader reader(text, known);
-    CITYCARD_RETURN_IF_ERROR(reader.ReadHeader());
-    Bill bill;
-    LineError error;
-    while (true) {
-      auto step = reader.Next(&bill, &error);
-      if (!step.ok()) return step.status();
-      if (*step == BillFileReader::Step::end) break;
-      if (*step == BillFileReader::Step::bill) ++report.bills;
-      if (*step == BillFileReader::Step::bad_line) report.errors.push_back(error);
-    }
-    report.lines = reader.lines();
-  }
+  std::vector<Bill> kept;
+  CITYCARD_RETURN_IF_ERROR(CheckFile(text, known, options.kept_bills_max, &report, &kept));
   if (!report.errors.empty() && !options.skip_bad) return report;
   report.applied = true;
 
@@ -385,47 +451,18 @@ Result<BillImportReport> BillService::ImportBills(std::string_view text,
         return options.on_results ? options.on_results(results) : Status::Ok();
       }));
 
-  // Pass 2: the bills after the kept ones, chunk by chunk.
+  if (!progress.complete && progress.bills_total == 0) {
+    // A file with no good bill is complete at once, and kept so that it is known again.
+    progress.complete = true;
+    progress.finished_ms = clock_.NowMs();
+    CITYCARD_RETURN_IF_ERROR(RunUnit([&] { return store_.PutImport(progress); }));
+  }
   if (!progress.complete) {
     progress_ = options.on_progress;
     decided_ = progress.bills_done;
-    BillFileReader reader(text, known);
-    CITYCARD_RETURN_IF_ERROR(reader.ReadHeader());
-    std::vector<Bill> chunk;
-    std::vector<BillResult> results;
-    // The good bills an earlier run kept results for are read past, not decided again.
-    const int64_t kept_bills = progress.bills_done;
-    int64_t skipped = 0;
-    Bill bill;
-    LineError error;
-    bool more = true;
-    if (progress.bills_total == 0) {
-      // A file with no good bill is complete at once, and kept so that it is known again.
-      progress.complete = true;
-      progress.finished_ms = clock_.NowMs();
-      CITYCARD_RETURN_IF_ERROR(RunUnit([&] { return store_.PutImport(progress); }));
-    }
-    while (more && !progress.complete) {
-      auto step = reader.Next(&bill, &error);
-      if (!step.ok()) return step.status();
-      more = *step != BillFileReader::Step::end;
-      if (*step == BillFileReader::Step::bill) {
-        if (skipped < kept_bills) {
-          ++skipped;
-          continue;
-        }
-        chunk.push_back(bill);
-      }
-      if (chunk.size() == options.chunk_bills || (!more && !chunk.empty())) {
-        CITYCARD_RETURN_IF_ERROR(RunUnit(
-            [&] { return ProcessChunk(chunk, report.file_sha256, &progress, &results, &report); }));
-        decided_ += static_cast<int64_t>(chunk.size());
-        MergeSummaries(&totals, results);
-        if (options.on_results) CITYCARD_RETURN_IF_ERROR(options.on_results(results));
-        chunk.clear();
-      }
-    }
+    Status paid = PayFile(text, known, kept, options, &progress, &report, &totals);
     progress_ = nullptr;
+    CITYCARD_RETURN_IF_ERROR(paid);
     CITYCARD_ASSERT(progress.complete);
   }
   for (auto& [utility, summary] : totals) report.summary.push_back(summary);

@@ -18,11 +18,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/bill_file.h"
@@ -39,8 +41,11 @@ inline constexpr std::string_view kBillTransferIdDomain = "citycard.bill";
 // Bills per storage transaction of an import: large enough that the per-commit cost (a WAL
 // flush) is spread thin, small enough that a chunk's transfers fit one ledger batch and that a
 // crash loses little work.
-inline constexpr size_t kBillChunkBillsDefault = 10'000;
+inline constexpr size_t kBillChunkBillsDefault = 50'000;
 inline constexpr size_t kBillChunkBillsMax = kTransferBatchMax;
+// The most good bills an import keeps in memory between its checking pass and its paying pass
+// (a Bill takes about 250 bytes, so about 500 MB); a file with more is read a second time.
+inline constexpr int64_t kBillImportKeptBillsMax = 2'000'000;
 // The most mandates ListMandates returns.
 inline constexpr size_t kMandateListMax = 100'000;
 
@@ -151,6 +156,9 @@ struct BillImportOptions {
   // Import the good lines of a file with bad lines (the bad ones are reported and left out).
   bool skip_bad = false;
   size_t chunk_bills = kBillChunkBillsDefault;  // 1..kBillChunkBillsMax
+  // The most good bills kept in memory from the checking pass for the paying pass; a file
+  // with more is read a second time (tests lower it to take that path).
+  int64_t kept_bills_max = kBillImportKeptBillsMax;
   // Called with each chunk's results, in file order, once per import run: first the chunks
   // kept by an earlier run (a repeated or resumed file), then the new ones after they commit.
   std::function<Status(std::span<const BillResult>)> on_results;
@@ -232,7 +240,13 @@ class BillService {
   struct ChunkState;
   Result<std::vector<Operator>> Utilities();
   Status RunUnit(const std::function<Status()>& body);
-  Status ProcessChunk(const std::vector<Bill>& bills, const std::string& sha,
+  Status CheckFile(std::string_view text, const std::unordered_set<std::string>& known,
+                   int64_t kept_bills_max, BillImportReport* report, std::vector<Bill>* kept);
+  Status PayFile(std::string_view text, const std::unordered_set<std::string>& known,
+                 const std::vector<Bill>& kept, const BillImportOptions& options,
+                 BillImportProgress* progress, BillImportReport* report,
+                 std::map<std::string, UtilitySummary>* totals);
+  Status ProcessChunk(std::span<const Bill> bills, const std::string& sha,
                       BillImportProgress* progress, std::vector<BillResult>* results,
                       BillImportReport* report);
   Status DecideBill(const Bill& bill, const std::string& sha, ChunkState* state,

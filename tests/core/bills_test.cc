@@ -302,6 +302,61 @@ TEST_CASE("An import that fails in the middle keeps whole chunks and a rerun com
   REQUIRE(b.f.LedgerSum() == 0);
 }
 
+TEST_CASE("A file with more good bills than an import keeps is read twice and gives the same "
+          "results",
+          "[core][bills]") {
+  BillsFixture b;
+  Card card = b.NewCard(1, 100000);
+  b.Mandate(card, "water-hz", "W");
+  std::string text = kHeader;
+  for (int i = 0; i < 7; ++i) {
+    text += Line(fmt::format("B{}", i), "water-hz", "W", card.card_no, "1.00");
+    if (i == 2) text += Line("B1", "water-hz", "W", card.card_no, "1.00");  // a duplicate, line 5
+  }
+  // Chunks of 3, at most 2 bills kept: the first chunk commits, the second fails before its
+  // commit, and the rerun reads the file again past the 3 decided bills and the bad line.
+  int chunks_seen = 0;
+  BillImportOptions options;
+  options.skip_bad = true;
+  options.chunk_bills = 3;
+  options.kept_bills_max = 2;
+  options.on_results = [&](std::span<const BillResult>) {
+    if (++chunks_seen == 1) b.store.FailNextPutImport();
+    return Status::Ok();
+  };
+  auto failed = b.service.ImportBills(text, options);
+  REQUIRE(failed.status().code() == "injected_fault");
+  REQUIRE(b.f.Balance(card.purse_account_id) == 100000 - 300);
+
+  std::vector<BillResult> results;
+  options.on_results = [&](std::span<const BillResult> chunk) {
+    results.insert(results.end(), chunk.begin(), chunk.end());
+    return Status::Ok();
+  };
+  auto rerun = b.service.ImportBills(text, options);
+  REQUIRE(rerun.ok());
+  REQUIRE(rerun->resumed);
+  REQUIRE(rerun->bills == 7);
+  REQUIRE(rerun->errors.size() == 1);
+  REQUIRE(rerun->errors[0].line == 5);
+  REQUIRE(rerun->errors[0].reason_code == "duplicate_bill_id");
+  REQUIRE(rerun->bills_paid_now == 4);
+  REQUIRE(results.size() == 7);
+  for (int i = 0; i < 7; ++i) {
+    REQUIRE(results[static_cast<size_t>(i)].bill_id == fmt::format("B{}", i));
+    REQUIRE(results[static_cast<size_t>(i)].status == BillStatus::paid);
+  }
+  REQUIRE(b.f.Balance(card.purse_account_id) == 100000 - 700);
+
+  // The same file imported again with every bill kept gives the same results.
+  std::vector<BillResult> again;
+  auto repeated = b.Import(text, &again, true, 3);
+  REQUIRE(repeated.ok());
+  REQUIRE(repeated->repeated);
+  REQUIRE(again == results);
+  REQUIRE(b.f.LedgerSum() == 0);
+}
+
 TEST_CASE("Progress is reported per bill", "[core][bills]") {
   BillsFixture b;
   Card card = b.NewCard(1, 1000);

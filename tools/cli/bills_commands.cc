@@ -212,7 +212,7 @@ class ResultsWriter {
     return Status::Ok();
   }
   Status Append(std::span<const BillResult> results) {
-    std::string text = FormatBillResults(std::vector<BillResult>(results.begin(), results.end()));
+    std::string text = FormatBillResults(results);
     out_ << std::string_view(text).substr(text.find('\n') + 1);
     if (!out_) return Status::Internal("file_write_failed", "cannot write " + temp_);
     return Status::Ok();
