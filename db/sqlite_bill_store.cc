@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "core/bytes.h"
 #include "core/csv.h"
 
 namespace citycard::db {
@@ -11,6 +12,14 @@ namespace {
 constexpr char kBillColumns[] =
     "bill_id, utility, account_no, card_no, period, amount_fen, due_day, status, transfer_id, "
     "amount_paid_fen, paid_ms, paid_by, file_sha256";
+// What ReadBill reads: the columns, then the storage classes of the two columns that rows of
+// schema version 1 keep as hex text and later rows as bytes.
+constexpr char kBillSelect[] =
+    "SELECT bill_id, utility, account_no, card_no, period, amount_fen, due_day, status, "
+    "transfer_id, amount_paid_fen, paid_ms, paid_by, file_sha256, typeof(transfer_id), "
+    "typeof(file_sha256) FROM bills ";
+constexpr size_t kTransferIdBytes = 16;
+constexpr size_t kFileShaBytes = 32;
 constexpr char kImportColumns[] =
     "file_sha256, bills_total, bills_done, chunks_done, complete, started_ms, finished_ms";
 constexpr size_t kEncodedResultFields = 7;
@@ -30,6 +39,35 @@ class Using {
   Statement& statement_;
 };
 
+bool IsLowerHex(std::string_view text) {
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+// A transfer id as kept: 16 bytes big-endian (hi first); schema version 1 kept 32 hex digits
+// and '' for none.
+Id128 ReadTransferId(const Statement& s, int column, const std::string& storage) {
+  Id128 id;
+  if (storage == "blob") {
+    Bytes bytes = s.ColumnBlob(column);
+    // The store writes only 16-byte ids; anything else is a damaged database.
+    CITYCARD_ASSERT(bytes.size() == kTransferIdBytes);
+    ByteReader r(bytes);
+    id.hi = r.U64();
+    id.lo = r.U64();
+  } else if (storage == "text") {
+    std::string hex = s.ColumnText(column);
+    if (!hex.empty()) {
+      auto parsed = Id128::FromHex(hex);
+      CITYCARD_ASSERT(parsed.ok());
+      id = *parsed;
+    }
+  }
+  return id;
+}
+
 StoredBill ReadBill(const Statement& s) {
   StoredBill b;
   b.bill_id = s.ColumnText(0);
@@ -40,17 +78,13 @@ StoredBill ReadBill(const Statement& s) {
   b.amount_fen = s.ColumnInt(5);
   b.due_day = s.ColumnInt(6);
   b.status = static_cast<BillStatus>(s.ColumnInt(7));
-  std::string transfer = s.ColumnText(8);
-  if (!transfer.empty()) {
-    auto id = Id128::FromHex(transfer);
-    // The store writes only ids it formatted itself; anything else is a damaged database.
-    CITYCARD_ASSERT(id.ok());
-    b.transfer_id = *id;
-  }
+  b.transfer_id = ReadTransferId(s, 8, s.ColumnText(13));
   b.amount_paid_fen = s.ColumnInt(9);
   b.paid_ms = s.ColumnInt(10);
-  b.paid_by = s.ColumnText(11);
-  b.file_sha256 = s.ColumnText(12);
+  // A file's SHA-256 is kept as its 32 bytes (see PutBill), anything else as text.
+  b.file_sha256 = s.ColumnText(14) == "blob" ? ToHex(s.ColumnBlob(12)) : s.ColumnText(12);
+  // NULL paid_by stands for "paid by the file that last carried the bill".
+  b.paid_by = s.ColumnIsNull(11) ? BillPaidByFile(b.file_sha256) : s.ColumnText(11);
   return b;
 }
 
@@ -114,6 +148,23 @@ const std::vector<std::string>& SqliteBillStore::Migrations() {
       " started_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL) WITHOUT ROWID;"
       "CREATE TABLE bill_import_chunks(file_sha256 TEXT NOT NULL, chunk INTEGER NOT NULL,"
       " results TEXT NOT NULL, PRIMARY KEY(file_sha256, chunk)) WITHOUT ROWID;",
+      // Version 2: a bill row about half as large (a million-bill import writes a million of
+      // them): the transfer id as 16 bytes instead of 32 hex digits, the file's SHA-256 as 32
+      // bytes instead of 64 hex digits, and paid_by NULL instead of "file:<sha256>" when the
+      // file that last carried the bill paid it. Rows kept before stay as they were (hex
+      // text), which ReadBill also reads.
+      "ALTER TABLE bills RENAME TO bills_v1;"
+      "CREATE TABLE bills(utility TEXT NOT NULL, bill_id TEXT NOT NULL,"
+      " account_no TEXT NOT NULL, card_no TEXT NOT NULL, period TEXT NOT NULL,"
+      " amount_fen INTEGER NOT NULL, due_day INTEGER NOT NULL, status INTEGER NOT NULL,"
+      " transfer_id BLOB, amount_paid_fen INTEGER NOT NULL, paid_ms INTEGER NOT NULL,"
+      " paid_by TEXT, file_sha256 BLOB NOT NULL,"
+      " PRIMARY KEY(bill_id, utility)) WITHOUT ROWID;"
+      "INSERT INTO bills SELECT utility, bill_id, account_no, card_no, period, amount_fen,"
+      " due_day, status, NULLIF(transfer_id, ''), amount_paid_fen, paid_ms,"
+      " CASE WHEN file_sha256 <> '' AND paid_by = 'file:' || file_sha256 THEN NULL"
+      " ELSE paid_by END, file_sha256 FROM bills_v1;"
+      "DROP TABLE bills_v1;",
   };
   return kMigrations;
 }
@@ -137,8 +188,8 @@ Status SqliteBillStore::Prepare() {
       "SELECT card_no, utility, account_no, created_s FROM bill_mandates"
       " WHERE (?1 IS NULL OR card_no = ?1) AND (?2 IS NULL OR utility = ?2)"
       " ORDER BY card_no, utility, account_no LIMIT ?3",
-      std::string("SELECT ") + kBillColumns + " FROM bills WHERE utility = ? AND bill_id = ?",
-      std::string("SELECT ") + kBillColumns + " FROM bills WHERE bill_id = ? ORDER BY utility",
+      std::string(kBillSelect) + "WHERE utility = ? AND bill_id = ?",
+      std::string(kBillSelect) + "WHERE bill_id = ? ORDER BY utility",
       std::string("INSERT OR REPLACE INTO bills(") + kBillColumns +
           ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       std::string("SELECT ") + kImportColumns + " FROM bill_imports WHERE file_sha256 = ?",
@@ -249,8 +300,30 @@ Status SqliteBillStore::PutBill(const StoredBill& b) {
   s->Bind(1, b.bill_id).Bind(2, b.utility).Bind(3, b.account_no).Bind(4, b.card_no);
   s->Bind(5, b.period).Bind(6, b.amount_fen).Bind(7, b.due_day);
   s->Bind(8, int64_t{static_cast<uint8_t>(b.status)});
-  s->Bind(9, b.paid() ? b.transfer_id.ToHex() : std::string());
-  s->Bind(10, b.amount_paid_fen).Bind(11, b.paid_ms).Bind(12, b.paid_by).Bind(13, b.file_sha256);
+  Bytes transfer_id;
+  if (b.paid()) {
+    ByteWriter w(&transfer_id);
+    w.U64(b.transfer_id.hi);
+    w.U64(b.transfer_id.lo);
+    s->Bind(9, ByteView(transfer_id));
+  } else {
+    s->BindNull(9);
+  }
+  s->Bind(10, b.amount_paid_fen).Bind(11, b.paid_ms);
+  // The compact forms of schema version 2 (see Migrations), each taken only where ReadBill
+  // gives back exactly what was put.
+  if (!b.file_sha256.empty() && b.paid_by == BillPaidByFile(b.file_sha256)) {
+    s->BindNull(12);
+  } else {
+    s->Bind(12, b.paid_by);
+  }
+  Bytes sha;
+  if (b.file_sha256.size() == 2 * kFileShaBytes && IsLowerHex(b.file_sha256) &&
+      FromHex(b.file_sha256, &sha)) {
+    s->Bind(13, ByteView(sha));
+  } else {
+    s->Bind(13, b.file_sha256);
+  }
   return s->Run();
 }
 

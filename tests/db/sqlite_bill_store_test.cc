@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include <fmt/format.h>
+
 #include "db/database.h"
 #include "db/sqlite_bill_store.h"
 
@@ -96,6 +98,76 @@ TEST_CASE("Bills are kept per utility and bill id, and replaced by a later put",
   REQUIRE((*f.store->FindBill("water-hz", "B1"))->paid());
 }
 
+TEST_CASE("A bill comes back exactly as put in each of the compact forms and outside them",
+          "[db][bills]") {
+  BillStoreFixture f;
+  StoredBill by_file = MakeBill("water-hz", "F1");
+  by_file.status = BillStatus::paid;
+  by_file.transfer_id = Id128{0xfedcba9876543210ULL, 7};
+  by_file.amount_paid_fen = 12345;
+  by_file.paid_ms = 1'700'000'000'123;
+  by_file.paid_by = BillPaidByFile(by_file.file_sha256);  // kept as NULL
+  StoredBill other_file = by_file;
+  other_file.bill_id = "F2";
+  other_file.paid_by = BillPaidByFile(kSha);  // another file's: kept as text
+  StoredBill odd_sha = MakeBill("water-hz", "F3");
+  odd_sha.file_sha256 = std::string(64, 'A');  // not lower-case hex: kept as text
+  StoredBill no_file = MakeBill("water-hz", "F4");
+  no_file.file_sha256 = "";
+  no_file.paid_by = "file:";  // what BillPaidByFile("") gives; kept as text
+  for (const StoredBill& bill : {by_file, other_file, odd_sha, no_file}) {
+    REQUIRE(f.store->PutBill(bill).ok());
+    auto found = f.store->FindBill(bill.utility, bill.bill_id);
+    REQUIRE(found.ok());
+    REQUIRE(*found == std::optional<StoredBill>(bill));
+  }
+}
+
+TEST_CASE("Bills kept by schema version 1 read the same after the upgrade to version 2",
+          "[db][bills]") {
+  auto opened = Database::Open(":memory:", true);
+  REQUIRE(opened.ok());
+  Database& db = **opened;
+  REQUIRE(db.Migrate("bills", {SqliteBillStore::Migrations().at(0)}).ok());
+  const std::string sha(64, 'c');
+  const std::string transfer = "0123456789abcdef000000000000002a";
+  const std::string insert =
+      "INSERT INTO bills VALUES('water-hz', '{}', 'W-1', '8607550000000012', '2026-10', 500,"
+      " 20000, {}, '{}', {}, {}, '{}', '" + sha + "')";
+  REQUIRE(db.Exec(fmt::format(fmt::runtime(insert), "P1", 1, transfer, 500, 1'700'000'000'000, "file:" + sha)).ok());
+  REQUIRE(db.Exec(fmt::format(fmt::runtime(insert), "P2", 1, transfer, 500, 1'700'000'000'000, "counter")).ok());
+  REQUIRE(db.Exec(fmt::format(fmt::runtime(insert), "U3", 2, "", 0, 0, "")).ok());
+
+  auto store = SqliteBillStore::Open(db);
+  REQUIRE(store.ok());
+  StoredBill expected;
+  expected.bill_id = "P1";
+  expected.utility = "water-hz";
+  expected.account_no = "W-1";
+  expected.card_no = "8607550000000012";
+  expected.period = "2026-10";
+  expected.amount_fen = 500;
+  expected.due_day = 20000;
+  expected.status = BillStatus::paid;
+  expected.transfer_id = Id128{0x0123456789abcdefULL, 42};
+  expected.amount_paid_fen = 500;
+  expected.paid_ms = 1'700'000'000'000;
+  expected.paid_by = "file:" + sha;
+  expected.file_sha256 = sha;
+  REQUIRE(**(*store)->FindBill("water-hz", "P1") == expected);
+  expected.bill_id = "P2";
+  expected.paid_by = "counter";
+  REQUIRE(**(*store)->FindBill("water-hz", "P2") == expected);
+  expected.bill_id = "U3";
+  expected.status = BillStatus::insufficient_funds;
+  expected.transfer_id = Id128{};
+  expected.amount_paid_fen = 0;
+  expected.paid_ms = 0;
+  expected.paid_by = "";
+  REQUIRE(**(*store)->FindBill("water-hz", "U3") == expected);
+  REQUIRE_FALSE((*(*store)->FindBill("water-hz", "U3"))->paid());
+}
+
 TEST_CASE("Import progress and results are kept per file, chunk by chunk", "[db][bills]") {
   BillStoreFixture f;
   REQUIRE_FALSE(f.store->FindImport(kSha)->has_value());
@@ -174,7 +246,7 @@ TEST_CASE("The bills schema survives reopening the database", "[db][bills]") {
   {
     auto db = Database::Open(path, false);
     REQUIRE(db.ok());
-    REQUIRE(*(*db)->SchemaVersion("bills") == 1);
+    REQUIRE(*(*db)->SchemaVersion("bills") == 2);
     auto store = SqliteBillStore::Open(**db);
     REQUIRE(store.ok());
     REQUIRE(*(*store)->HasMandate("8607550000000012", "water-hz", "W"));
