@@ -2,9 +2,21 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+
+#include "core/time.h"
+
 namespace citycard {
 
 namespace {
+
+// The same request with the month's free-ride quota used up: the counters are dated on the
+// ride's own day, with more free rides used than any quota in a table can allow.
+FareRequest QuotaUsedUp(FareRequest request) {
+  request.context.counters_day = ClearingDay(request.time_s);
+  request.context.free_rides_used_this_month = std::numeric_limits<int32_t>::max();
+  return request;
+}
 
 // The pricing of the record's route, or nullptr when the table has none.
 const RoutePricing* RoutePricingOf(const FareOperator& op, uint32_t route_code) {
@@ -108,7 +120,15 @@ Result<TapPricing> FareTablePricer::PriceTap(const TapRecord& record,
     }
     return none;
   }
-  return CompareWithRecord(record, Price(table_, *request));
+  TapPricing pricing = CompareWithRecord(record, Price(table_, *request));
+  if (pricing.dispute && pricing.quote.has_value() && pricing.quote->uses_free_ride) {
+    // The core does not know how many free rides the card used this month (the count lives on
+    // the card and in the reader's context), so its first quote assumes none. A reader that
+    // charged the fare the card pays once its quota is used up is not disputed.
+    TapPricing exhausted = CompareWithRecord(record, Price(table_, QuotaUsedUp(*request)));
+    if (!exhausted.dispute) return exhausted;
+  }
+  return pricing;
 }
 
 }  // namespace citycard

@@ -219,3 +219,38 @@ TEST_CASE("Ingest without a pricer does not re-price", "[core][tap_pricer][inges
   CHECK(x.IngestOne(cheap) == IngestOutcome::accepted);
   CHECK(x.Alerts(AlertKind::fare_dispute).empty());
 }
+
+TEST_CASE("An elderly card past its monthly free rides is no dispute, and a wrong amount still is",
+          "[core][tap_pricer]") {
+  // BUS1's elderly riders ride free for 2 rides a month, then pay half.
+  std::string text(kTable);
+  const std::string students = R"("student": [{"kind": "percent", "pay_percent": 50}])";
+  text.replace(text.find(students), students.size(),
+               std::string(students) +
+                   R"(, "elderly": [{"kind": "free_quota", "rides_per_month": 2},
+                                    {"kind": "percent", "pay_percent": 50}])");
+  auto table = ParseFareTable(text);
+  REQUIRE(table.ok());
+  FareTablePricer pricer(*table);
+
+  auto free_ride = pricer.PriceTap(Bus(0, Profile::elderly), PreviousTaps{});
+  REQUIRE(free_ride.ok());
+  CHECK_FALSE(free_ride->dispute);
+  CHECK(free_ride->quote->uses_free_ride);
+  CHECK(free_ride->quote->amount_fen == 0);
+
+  // The reader knew the card's quota was used up and charged half.
+  auto past_quota = pricer.PriceTap(Bus(100, Profile::elderly), PreviousTaps{});
+  REQUIRE(past_quota.ok());
+  CHECK_FALSE(past_quota->dispute);
+  CHECK_FALSE(past_quota->quote->uses_free_ride);
+  CHECK(past_quota->quote->amount_fen == 100);
+  CHECK(past_quota->quote->concession_fen == 100);
+
+  // Neither free nor half: a dispute, and the alert names the core's first quote (free).
+  auto wrong = pricer.PriceTap(Bus(150, Profile::elderly), PreviousTaps{});
+  REQUIRE(wrong.ok());
+  CHECK(wrong->dispute);
+  CHECK(wrong->quote->amount_fen == 0);
+  CHECK(wrong->detail.find("amount=150") != std::string::npos);
+}
