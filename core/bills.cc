@@ -96,10 +96,19 @@ std::string FileSha256Hex(const Digester& digester, std::string_view text) {
   return ToHex(digest);
 }
 
-// What one chunk has looked up so far: cards by number (nullopt: no such card) and the
-// available balance of each purse after the payments planned so far in the chunk.
+// A card's mandates as one list, read once per chunk: a file usually bills a card once per
+// utility, and one lookup of the card's mandates is cheaper than one lookup per bill.
+struct BillService::CardMandates {
+  std::vector<Mandate> mandates;
+  bool complete = false;  // false: the list was cut at kMandateListMax
+};
+
+// What one chunk has looked up so far: cards by number (nullopt: no such card), each card's
+// mandates and the available balance of each purse after the payments planned so far in the
+// chunk.
 struct BillService::ChunkState {
   std::unordered_map<std::string, std::optional<Card>> cards;
+  std::unordered_map<std::string, CardMandates> mandates;
   std::unordered_map<uint64_t, int64_t> available_fen;
   const std::unordered_map<std::string, Operator>* utilities = nullptr;
   int64_t today = 0;
@@ -188,6 +197,25 @@ Result<std::vector<Mandate>> BillService::ListMandates(const MandateFilter& filt
 
 // ---- Import ------------------------------------------------------------------------------
 
+Result<bool> BillService::HasMandate(const Bill& bill, ChunkState* state) {
+  auto cached = state->mandates.find(bill.card_no);
+  if (cached == state->mandates.end()) {
+    MandateFilter filter;
+    filter.card_no = bill.card_no;
+    auto listed = store_.ListMandates(filter);
+    if (!listed.ok()) return listed.status();
+    CardMandates card;
+    card.complete = listed->size() < kMandateListMax;
+    card.mandates = std::move(*listed);
+    cached = state->mandates.emplace(bill.card_no, std::move(card)).first;
+  }
+  for (const Mandate& m : cached->second.mandates) {
+    if (m.utility == bill.utility && m.account_no == bill.account_no) return true;
+  }
+  if (cached->second.complete) return false;
+  return store_.HasMandate(bill.card_no, bill.utility, bill.account_no);
+}
+
 Status BillService::DecideBill(const Bill& bill, const std::string& sha, ChunkState* state,
                                BillResult* result, std::optional<Transfer>* transfer) {
   result->bill_id = bill.bill_id;
@@ -218,7 +246,7 @@ Status BillService::DecideBill(const Bill& bill, const std::string& sha, ChunkSt
     return Status::Ok();
   }
   const Card& card = *cached->second;
-  auto mandate = store_.HasMandate(bill.card_no, bill.utility, bill.account_no);
+  auto mandate = HasMandate(bill, state);
   if (!mandate.ok()) return mandate.status();
   if (!*mandate) {
     result->status = BillStatus::no_mandate;

@@ -238,6 +238,8 @@ class BillService {
 
  private:
   struct ChunkState;
+  struct CardMandates;
+  Result<bool> HasMandate(const Bill& bill, ChunkState* state);
   Result<std::vector<Operator>> Utilities();
   Status RunUnit(const std::function<Status()>& body);
   Status CheckFile(std::string_view text, const std::unordered_set<std::string>& known,

@@ -357,6 +357,30 @@ TEST_CASE("A file with more good bills than an import keeps is read twice and gi
   REQUIRE(b.f.LedgerSum() == 0);
 }
 
+TEST_CASE("A card with more mandates than one list holds still pays the bills of the ones left "
+          "out",
+          "[core][bills]") {
+  BillsFixture b;
+  Card card = b.NewCard(1, 100000);
+  // The mandates of a card are listed in account order, so the last account is left out of
+  // the import's list of the card's mandates and must be looked up on its own.
+  for (size_t i = 0; i <= kMandateListMax; ++i) {
+    REQUIRE(b.store.InsertMandate({card.card_no, "water-hz", fmt::format("A{:06d}", i), 0}).ok());
+  }
+  std::string last = fmt::format("A{:06d}", kMandateListMax);
+  std::string text = kHeader + Line("W1", "water-hz", "A000000", card.card_no, "1.00") +
+                     Line("W2", "water-hz", last, card.card_no, "2.00") +
+                     Line("W3", "water-hz", "B", card.card_no, "4.00");
+  std::vector<BillResult> results;
+  auto report = b.Import(text, &results);
+  REQUIRE(report.ok());
+  REQUIRE(results.size() == 3);
+  REQUIRE(results[0].status == BillStatus::paid);
+  REQUIRE(results[1].status == BillStatus::paid);
+  REQUIRE(results[2].status == BillStatus::no_mandate);
+  REQUIRE(b.f.Balance(card.purse_account_id) == 100000 - 300);
+}
+
 TEST_CASE("Progress is reported per bill", "[core][bills]") {
   BillsFixture b;
   Card card = b.NewCard(1, 1000);

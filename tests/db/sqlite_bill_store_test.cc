@@ -63,7 +63,11 @@ TEST_CASE("Mandates are kept once per card, utility and account", "[db][bills]")
   REQUIRE(*all == std::vector<Mandate>{{"8607550000000012", "power-hz", "P-1", 101},
                                        {"8607550000000012", "water-hz", "文三路 12 号", 100},
                                        {"8607550000000020", "water-hz", "W-2", 102}});
-  REQUIRE(f.store->ListMandates({std::string("8607550000000012"), std::nullopt})->size() == 2);
+  REQUIRE(*f.store->ListMandates({std::string("8607550000000012"), std::nullopt}) ==
+          std::vector<Mandate>{{"8607550000000012", "power-hz", "P-1", 101},
+                               {"8607550000000012", "water-hz", "文三路 12 号", 100}});
+  REQUIRE(*f.store->ListMandates({std::string("8607550000000012"), std::string("power-hz")}) ==
+          std::vector<Mandate>{{"8607550000000012", "power-hz", "P-1", 101}});
   REQUIRE(f.store->ListMandates({std::nullopt, std::string("water-hz")})->size() == 2);
   REQUIRE(f.store->ListMandates({std::string("8607550000000020"), std::string("power-hz")})
               ->empty());

@@ -47,6 +47,7 @@ Result<std::vector<Mandate>> MemoryBillStore::ListMandates(const MandateFilter& 
   for (const auto& [key, m] : state_.mandates) {
     if (filter.card_no && *filter.card_no != m.card_no) continue;
     if (filter.utility && *filter.utility != m.utility) continue;
+    if (list.size() == kMandateListMax) break;  // the contract's cap, as the SQLite store's
     list.push_back(m);
   }
   return list;
