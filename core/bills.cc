@@ -109,6 +109,9 @@ struct BillService::CardMandates {
 struct BillService::ChunkState {
   std::unordered_map<std::string, std::optional<Card>> cards;
   std::unordered_map<std::string, CardMandates> mandates;
+  // Every kept bill in the range of the chunk's bill ids, by (utility, bill id), when one
+  // range read them all (LoadEarlierBills); nullopt: each bill is looked up on its own.
+  std::optional<std::map<std::pair<std::string, std::string>, StoredBill>> earlier;
   std::unordered_map<uint64_t, int64_t> available_fen;
   const std::unordered_map<std::string, Operator>* utilities = nullptr;
   int64_t today = 0;
@@ -197,6 +200,37 @@ Result<std::vector<Mandate>> BillService::ListMandates(const MandateFilter& filt
 
 // ---- Import ------------------------------------------------------------------------------
 
+// Reads the kept bills whose ids lie between the chunk's least and greatest bill id in one
+// range. A new file's bills are mostly new, so the range is usually empty and one read
+// replaces a lookup per bill; a range crowded with other bills is given up.
+Status BillService::LoadEarlierBills(std::span<const Bill> bills, ChunkState* state) {
+  CITYCARD_ASSERT(!bills.empty());
+  std::string_view first = bills.front().bill_id;
+  std::string_view last = first;
+  for (const Bill& bill : bills) {
+    first = std::min<std::string_view>(first, bill.bill_id);
+    last = std::max<std::string_view>(last, bill.bill_id);
+  }
+  const size_t limit = kEarlierBillsRangeFactor * bills.size();
+  auto listed = store_.ListBillsByIdRange(first, last, limit);
+  if (!listed.ok()) return listed.status();
+  if (listed->size() >= limit) return Status::Ok();  // perhaps cut: look up one by one
+  state->earlier.emplace();
+  for (StoredBill& kept : *listed) {
+    auto key = std::make_pair(kept.utility, kept.bill_id);
+    state->earlier->emplace(std::move(key), std::move(kept));
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<StoredBill>> BillService::FindEarlierBill(const Bill& bill,
+                                                               ChunkState* state) {
+  if (!state->earlier) return store_.FindBill(bill.utility, bill.bill_id);
+  auto found = state->earlier->find(std::make_pair(bill.utility, bill.bill_id));
+  if (found == state->earlier->end()) return std::optional<StoredBill>();
+  return std::optional<StoredBill>(found->second);
+}
+
 Result<bool> BillService::HasMandate(const Bill& bill, ChunkState* state) {
   auto cached = state->mandates.find(bill.card_no);
   if (cached == state->mandates.end()) {
@@ -221,7 +255,7 @@ Status BillService::DecideBill(const Bill& bill, const std::string& sha, ChunkSt
   result->bill_id = bill.bill_id;
   result->utility = bill.utility;
   result->amount_fen = bill.amount_fen;
-  auto earlier = store_.FindBill(bill.utility, bill.bill_id);
+  auto earlier = FindEarlierBill(bill, state);
   if (!earlier.ok()) return earlier.status();
   if (earlier->has_value() && (*earlier)->paid()) {
     const StoredBill& paid = **earlier;
@@ -296,6 +330,7 @@ Status BillService::ProcessChunk(std::span<const Bill> bills, const std::string&
   state.utilities = &utilities_;
   state.today = Today();
   results->assign(bills.size(), BillResult{});
+  CITYCARD_RETURN_IF_ERROR(LoadEarlierBills(bills, &state));
   std::vector<Transfer> transfers;
   std::vector<size_t> transfer_bill;  // the index of the bill each transfer pays
   std::vector<size_t> bill_transfer(bills.size(), 0);  // and the other way round

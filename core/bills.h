@@ -46,6 +46,10 @@ inline constexpr size_t kBillChunkBillsMax = kTransferBatchMax;
 // The most good bills an import keeps in memory between its checking pass and its paying pass
 // (a Bill takes about 250 bytes, so about 500 MB); a file with more is read a second time.
 inline constexpr int64_t kBillImportKeptBillsMax = 2'000'000;
+// An import reads the kept bills in its chunk's range of bill ids, at most this many times the
+// chunk's size (ListBillsByIdRange); a range holding more (other bills between the chunk's
+// ids) is given up for one lookup per bill, so that no chunk scans much more than it needs.
+inline constexpr size_t kEarlierBillsRangeFactor = 2;
 // The most mandates ListMandates returns.
 inline constexpr size_t kMandateListMax = 100'000;
 
@@ -135,6 +139,12 @@ class BillStore {
   virtual Result<std::optional<StoredBill>> FindBill(std::string_view utility,
                                                      std::string_view bill_id) = 0;
   virtual Result<std::vector<StoredBill>> FindBillsById(std::string_view bill_id) = 0;
+  // Every utility's bills with first_bill_id <= bill id <= last_bill_id (byte order),
+  // ascending (bill id, utility), at most `limit` of them: an import reads the earlier bills
+  // of a whole chunk with one range instead of one lookup per bill.
+  virtual Result<std::vector<StoredBill>> ListBillsByIdRange(std::string_view first_bill_id,
+                                                             std::string_view last_bill_id,
+                                                             size_t limit) = 0;
   virtual Status PutBill(const StoredBill& bill) = 0;
 
   // Imports. PutImport inserts or replaces by file_sha256. AppendImportResults keeps one
@@ -240,6 +250,8 @@ class BillService {
   struct ChunkState;
   struct CardMandates;
   Result<bool> HasMandate(const Bill& bill, ChunkState* state);
+  Status LoadEarlierBills(std::span<const Bill> bills, ChunkState* state);
+  Result<std::optional<StoredBill>> FindEarlierBill(const Bill& bill, ChunkState* state);
   Result<std::vector<Operator>> Utilities();
   Status RunUnit(const std::function<Status()>& body);
   Status CheckFile(std::string_view text, const std::unordered_set<std::string>& known,

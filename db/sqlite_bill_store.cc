@@ -124,6 +124,7 @@ struct SqliteBillStore::Statements {
   Statement list_card_mandates;
   Statement find_bill;
   Statement find_bills_by_id;
+  Statement list_bills_by_id_range;
   Statement put_bill;
   Statement find_import;
   Statement put_import;
@@ -196,6 +197,8 @@ Status SqliteBillStore::Prepare() {
       " ORDER BY card_no, utility, account_no LIMIT ?3",
       std::string(kBillSelect) + "WHERE utility = ? AND bill_id = ?",
       std::string(kBillSelect) + "WHERE bill_id = ? ORDER BY utility",
+      std::string(kBillSelect) +
+          "WHERE bill_id >= ? AND bill_id <= ? ORDER BY bill_id, utility LIMIT ?",
       std::string("INSERT OR REPLACE INTO bills(") + kBillColumns +
           ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       std::string("SELECT ") + kImportColumns + " FROM bill_imports WHERE file_sha256 = ?",
@@ -215,7 +218,8 @@ Status SqliteBillStore::Prepare() {
                           std::move(prepared[4]), std::move(prepared[5]),
                           std::move(prepared[6]), std::move(prepared[7]),
                           std::move(prepared[8]), std::move(prepared[9]),
-                          std::move(prepared[10]), std::move(prepared[11])});
+                          std::move(prepared[10]), std::move(prepared[11]),
+                          std::move(prepared[12])});
   return Status::Ok();
 }
 
@@ -291,6 +295,20 @@ Result<std::optional<StoredBill>> SqliteBillStore::FindBill(std::string_view uti
 Result<std::vector<StoredBill>> SqliteBillStore::FindBillsById(std::string_view bill_id) {
   Using s(s_->find_bills_by_id);
   s->Bind(1, bill_id);
+  std::vector<StoredBill> bills;
+  while (true) {
+    auto row = s->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    bills.push_back(ReadBill(*s));
+  }
+  return bills;
+}
+
+Result<std::vector<StoredBill>> SqliteBillStore::ListBillsByIdRange(
+    std::string_view first_bill_id, std::string_view last_bill_id, size_t limit) {
+  Using s(s_->list_bills_by_id_range);
+  s->Bind(1, first_bill_id).Bind(2, last_bill_id).Bind(3, static_cast<int64_t>(limit));
   std::vector<StoredBill> bills;
   while (true) {
     auto row = s->Step();

@@ -381,6 +381,36 @@ TEST_CASE("A card with more mandates than one list holds still pays the bills of
   REQUIRE(b.f.Balance(card.purse_account_id) == 100000 - 300);
 }
 
+TEST_CASE("A chunk whose range of bill ids is crowded with other bills finds its earlier "
+          "payments one by one",
+          "[core][bills]") {
+  BillsFixture b;
+  Card card = b.NewCard(1, 100000);
+  b.Mandate(card, "water-hz", "W");
+  b.Mandate(card, "power-hz", "P");
+  // Power bills B1..B9 are paid first; then a water file with B1 and B9 (a chunk of 2 whose
+  // range holds 9 kept bills, more than kEarlierBillsRangeFactor times 2) and power's B5.
+  std::string power = kHeader;
+  for (int i = 1; i <= 9; ++i) power += Line(fmt::format("B{}", i), "power-hz", "P", card.card_no, "1.00");
+  std::vector<BillResult> ignored;
+  REQUIRE(b.Import(power, &ignored).ok());
+  std::string text = kHeader + Line("B1", "water-hz", "W", card.card_no, "2.00") +
+                     Line("B9", "water-hz", "W", card.card_no, "2.00");
+  std::string again = kHeader + Line("B5", "power-hz", "P", card.card_no, "1.00") +
+                      Line("B6", "water-hz", "W", card.card_no, "2.00");
+  std::vector<BillResult> results;
+  REQUIRE(b.Import(text, &results, false, 2).ok());
+  REQUIRE(b.Import(again, &results, false, 2).ok());
+  REQUIRE(results.size() == 4);
+  REQUIRE(results[0].status == BillStatus::paid);
+  REQUIRE(results[1].status == BillStatus::paid);
+  REQUIRE(results[2].status == BillStatus::already_paid);
+  REQUIRE(results[2].transfer_id == BillTransferId(b.f.digester, "power-hz", "B5").ToHex());
+  REQUIRE(results[3].status == BillStatus::paid);
+  REQUIRE(b.f.Balance(card.purse_account_id) == 100000 - 900 - 600);
+  REQUIRE(b.f.LedgerSum() == 0);
+}
+
 TEST_CASE("Progress is reported per bill", "[core][bills]") {
   BillsFixture b;
   Card card = b.NewCard(1, 1000);

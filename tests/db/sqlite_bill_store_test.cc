@@ -102,6 +102,27 @@ TEST_CASE("Bills are kept per utility and bill id, and replaced by a later put",
   REQUIRE((*f.store->FindBill("water-hz", "B1"))->paid());
 }
 
+TEST_CASE("Bills are listed by a range of bill ids in id order, up to a limit", "[db][bills]") {
+  BillStoreFixture f;
+  for (const char* id : {"B3", "B1", "B2", "C1"}) REQUIRE(f.store->PutBill(MakeBill("water-hz", id)).ok());
+  REQUIRE(f.store->PutBill(MakeBill("power-hz", "B2")).ok());
+  auto ids = [](const std::vector<StoredBill>& bills) {
+    std::vector<std::string> out;
+    for (const StoredBill& b : bills) out.push_back(b.bill_id + "/" + b.utility);
+    return out;
+  };
+  auto all = f.store->ListBillsByIdRange("B1", "B3", 10);
+  REQUIRE(all.ok());
+  REQUIRE(ids(*all) == std::vector<std::string>{"B1/water-hz", "B2/power-hz", "B2/water-hz",
+                                                "B3/water-hz"});
+  REQUIRE((*all)[0] == MakeBill("water-hz", "B1"));
+  REQUIRE(ids(*f.store->ListBillsByIdRange("B1", "B3", 2)) ==
+          std::vector<std::string>{"B1/water-hz", "B2/power-hz"});
+  REQUIRE(ids(*f.store->ListBillsByIdRange("B2", "B2", 10)) ==
+          std::vector<std::string>{"B2/power-hz", "B2/water-hz"});
+  REQUIRE(f.store->ListBillsByIdRange("A", "A9", 10)->empty());
+}
+
 TEST_CASE("A bill comes back exactly as put in each of the compact forms and outside them",
           "[db][bills]") {
   BillStoreFixture f;

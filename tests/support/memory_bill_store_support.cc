@@ -68,6 +68,23 @@ Result<std::vector<StoredBill>> MemoryBillStore::FindBillsById(std::string_view 
   return list;
 }
 
+Result<std::vector<StoredBill>> MemoryBillStore::ListBillsByIdRange(
+    std::string_view first_bill_id, std::string_view last_bill_id, size_t limit) {
+  // The map is ordered by (utility, bill id); the contract's order is (bill id, utility).
+  std::map<std::pair<std::string, std::string>, StoredBill> by_id;
+  for (const auto& [key, bill] : state_.bills) {
+    if (bill.bill_id >= first_bill_id && bill.bill_id <= last_bill_id) {
+      by_id.emplace(std::make_pair(bill.bill_id, bill.utility), bill);
+    }
+  }
+  std::vector<StoredBill> list;
+  for (auto& [key, bill] : by_id) {
+    if (list.size() == limit) break;
+    list.push_back(std::move(bill));
+  }
+  return list;
+}
+
 Status MemoryBillStore::PutBill(const StoredBill& bill) {
   state_.bills[BillKey{bill.utility, bill.bill_id}] = bill;
   return Status::Ok();

@@ -30,6 +30,9 @@ class MemoryBillStore final : public BillStore {
   Result<std::optional<StoredBill>> FindBill(std::string_view utility,
                                              std::string_view bill_id) override;
   Result<std::vector<StoredBill>> FindBillsById(std::string_view bill_id) override;
+  Result<std::vector<StoredBill>> ListBillsByIdRange(std::string_view first_bill_id,
+                                                     std::string_view last_bill_id,
+                                                     size_t limit) override;
   Status PutBill(const StoredBill& bill) override;
   Result<std::optional<BillImportProgress>> FindImport(std::string_view file_sha256) override;
   Status PutImport(const BillImportProgress& progress) override;
