@@ -60,7 +60,31 @@ IngestEngine::~IngestEngine() = default;
 
 Result<std::vector<std::vector<IngestOutcome>>> IngestEngine::Ingest(
     std::span<const UploadedBatch> batches) {
-  return impl_->Ingest(batches);
+  return impl_->Ingest(batches, {});
+}
+Result<std::vector<std::vector<IngestOutcome>>> IngestEngine::Ingest(
+    std::span<const UploadedBatch> batches, std::span<const PrecheckedProofs> proofs) {
+  CITYCARD_ASSERT(proofs.empty() || proofs.size() == batches.size());
+  return impl_->Ingest(batches, proofs);
+}
+
+PrecheckedProofs PrecheckProofs(TapAuthenticator& authenticator, const Terminal& terminal,
+                                std::span<const TapRecord> records) {
+  PrecheckedProofs out;
+  out.checked = true;
+  out.terminal_keys = terminal.keys;
+  out.records.resize(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    const TapRecord& r = records[i];
+    // The same conditions under which Authenticate checks a MAC; an invalid record may not
+    // even be encodable, so it is never handed to the authenticator.
+    if (r.terminal_id != terminal.id || !ValidateTapRecord(r).ok()) continue;
+    RecordProofs& p = out.records[i];
+    p.checked = true;
+    p.mac = authenticator.VerifyTerminalMac(terminal, r);
+    if (p.mac == TerminalMacVerdict::valid) p.tac = authenticator.VerifyTac(r);
+  }
+  return out;
 }
 Result<TopupDecision> IngestEngine::AuthoriseTopup(const TopupAsk& ask) {
   return impl_->AuthoriseTopup(ask);
@@ -145,25 +169,25 @@ Status IngestEngine::Impl::SyncDenylist() {
   return Status::Ok();
 }
 
-Result<std::optional<IngestCardEntry>> IngestEngine::Impl::LoadCard(uint64_t card_no) {
+Result<IngestCardRef> IngestEngine::Impl::LoadCard(uint64_t card_no) {
   auto it = cards.find(card_no);
-  if (it != cards.end()) return std::optional<IngestCardEntry>(it->second);
+  if (it != cards.end()) return it->second;
   std::string text = CardText(card_no);
   auto card = registry.FindCard(text);
   if (!card.ok()) return card.status();
-  if (!card->has_value()) return std::optional<IngestCardEntry>();
-  IngestCardEntry entry;
-  entry.card = std::move(**card);
+  if (!card->has_value()) return IngestCardRef();
+  auto entry = std::make_shared<IngestCardEntry>();
+  entry->card = std::move(**card);
   auto deny = registry.DenylistFind(text);
   if (!deny.ok()) return deny.status();
-  entry.deny = std::move(*deny);
+  entry->deny = std::move(*deny);
   // A replaced card's balance moves after its hold period without a denylist change, so it
   // is read afresh every time rather than cached.
-  if (entry.card.status != CardStatus::replaced) {
+  if (entry->card.status != CardStatus::replaced) {
     if (cards.size() >= config.card_cache_max) cards.clear();
     cards.emplace(card_no, entry);
   }
-  return std::optional<IngestCardEntry>(std::move(entry));
+  return IngestCardRef(std::move(entry));
 }
 
 Result<std::optional<Operator>> IngestEngine::Impl::LoadOperator(const std::string& id) {
@@ -205,7 +229,7 @@ Result<std::optional<CardCounterState>> IngestEngine::Impl::CounterState(IngestG
 // ---- The group commit ------------------------------------------------------------------
 
 Result<std::vector<std::vector<IngestOutcome>>> IngestEngine::Impl::Ingest(
-    std::span<const UploadedBatch> batches) {
+    std::span<const UploadedBatch> batches, std::span<const PrecheckedProofs> proofs) {
   size_t total = 0;
   for (const UploadedBatch& b : batches) total += b.records.size();
   if (total > kIngestRecordsMax) {
@@ -216,7 +240,7 @@ Result<std::vector<std::vector<IngestOutcome>>> IngestEngine::Impl::Ingest(
   CITYCARD_RETURN_IF_ERROR(SyncDenylist());
   std::vector<IngestCandidate> candidates;
   candidates.reserve(total);
-  CITYCARD_RETURN_IF_ERROR(Authenticate(batches, &candidates));
+  CITYCARD_RETURN_IF_ERROR(Authenticate(batches, proofs, &candidates));
 
   // A posting the ledger declines (it never should: docs/ingest.md "Posting") takes its
   // record out of the group, which is then run again without it; each attempt excludes at
@@ -242,24 +266,33 @@ Result<std::vector<std::vector<IngestOutcome>>> IngestEngine::Impl::Ingest(
 }
 
 // Steps 1 and 2, outside any storage transaction: the terminal and its MAC, the card and its
-// TAC. These are the CPU-heavy checks; the store is only read (registry, cached).
+// TAC. These are the CPU-heavy checks; the store is only read (registry, cached). A verdict
+// checked ahead (PrecheckProofs) replaces the authenticator's call only where it is the
+// verdict that call would give now (core/ingest.h PrecheckedProofs).
 Status IngestEngine::Impl::Authenticate(std::span<const UploadedBatch> batches,
+                                        std::span<const PrecheckedProofs> proofs,
                                         std::vector<IngestCandidate>* candidates) {
   std::map<std::string, std::optional<Terminal>> terminals;
   for (size_t b = 0; b < batches.size(); ++b) {
     const UploadedBatch& batch = batches[b];
+    const PrecheckedProofs* ahead = proofs.empty() ? nullptr : &proofs[b];
+    if (ahead != nullptr && (!ahead->checked || ahead->records.size() != batch.records.size())) {
+      ahead = nullptr;
+    }
+    bool ahead_keys_current = false;  // decided at the batch's first MAC
+    bool ahead_keys_compared = false;
     for (size_t i = 0; i < batch.records.size(); ++i) {
       IngestCandidate c;
       c.position = candidates->size();
       c.batch = b;
       c.index = i;
-      c.record = batch.records[i];
-      if (!ValidateTapRecord(c.record).ok()) {
+      c.record = &batch.records[i];
+      if (!ValidateTapRecord(*c.record).ok()) {
         c.outcome = IngestOutcome::invalid_record;
         candidates->push_back(std::move(c));
         continue;
       }
-      const TapRecord& r = c.record;
+      const TapRecord& r = *c.record;
       if (r.terminal_id != batch.terminal_id) {
         c.outcome = IngestOutcome::wrong_terminal;
         candidates->push_back(std::move(c));
@@ -271,6 +304,7 @@ Status IngestEngine::Impl::Authenticate(std::span<const UploadedBatch> batches,
         if (!found.ok()) return found.status();
         ti = terminals.emplace(r.terminal_id, std::move(*found)).first;
       }
+      const RecordProofs* checked = nullptr;  // this record's proofs checked ahead, if usable
       if (!ti->second.has_value()) {
         c.outcome = IngestOutcome::unknown_terminal;
       } else if (ti->second->status != TerminalStatus::active) {
@@ -278,7 +312,18 @@ Status IngestEngine::Impl::Authenticate(std::span<const UploadedBatch> batches,
       } else if (r.operator_id != ti->second->operator_id) {
         c.outcome = IngestOutcome::wrong_operator;
       } else {
-        switch (auth.VerifyTerminalMac(*ti->second, r)) {
+        if (ahead != nullptr && !ahead_keys_compared) {
+          // Every record that gets here names the batch's terminal, so one comparison serves
+          // the whole batch.
+          ahead_keys_current = ahead->terminal_keys == ti->second->keys;
+          ahead_keys_compared = true;
+        }
+        if (ahead != nullptr && ahead_keys_current && ahead->records[i].checked) {
+          checked = &ahead->records[i];
+        }
+        TerminalMacVerdict mac =
+            checked != nullptr ? checked->mac : auth.VerifyTerminalMac(*ti->second, r);
+        switch (mac) {
           case TerminalMacVerdict::valid: c.authentic = true; break;
           case TerminalMacVerdict::unknown_key_version:
             c.outcome = IngestOutcome::unknown_terminal_key; break;
@@ -291,11 +336,13 @@ Status IngestEngine::Impl::Authenticate(std::span<const UploadedBatch> batches,
       if (c.authentic) {
         auto card = LoadCard(r.card_no);
         if (!card.ok()) return card.status();
-        if (!card->has_value()) {
+        if (*card == nullptr) {
           c.outcome = IngestOutcome::unknown_card;
         } else {
           c.card = std::move(*card);
-          switch (auth.VerifyTac(r)) {
+          // A record checked ahead had its TAC checked there, its MAC being valid.
+          TacVerdict tac = checked != nullptr ? checked->tac : auth.VerifyTac(r);
+          switch (tac) {
             case TacVerdict::valid: c.passed_proofs = true; break;
             case TacVerdict::missing: c.outcome = IngestOutcome::tac_missing; break;
             case TacVerdict::unknown_key_version:
@@ -321,20 +368,20 @@ Status IngestEngine::Impl::RunGroup(std::vector<IngestCandidate>& candidates, In
       IngestCandidate& c = candidates[i];
       if (!c.authentic) continue;
       if (c.excluded) continue;
-      auto ti = terminals.find(c.record.terminal_id);
+      auto ti = terminals.find(c.record->terminal_id);
       if (ti == terminals.end()) {
-        auto found = registry.FindTerminal(c.record.terminal_id);
+        auto found = registry.FindTerminal(c.record->terminal_id);
         if (!found.ok()) return found.status();
         CITYCARD_ASSERT(found->has_value());  // it was found moments ago and is never deleted
-        ti = terminals.emplace(c.record.terminal_id, std::move(**found)).first;
+        ti = terminals.emplace(c.record->terminal_id, std::move(**found)).first;
       }
       CITYCARD_RETURN_IF_ERROR(TerminalCounter(g, c, ti->second));
       if (c.outcome == IngestOutcome::tac_missing) {
         // The first upload of a torn transaction may arrive after the recovered one was
         // booked: it is that same transaction, answered as a duplicate.
-        auto booked = BookedByTerminal(g, c.record, ti->second);
+        auto booked = BookedByTerminal(g, *c.record, ti->second);
         if (!booked.ok()) return booked.status();
-        if (booked->has_value() && SameRecord((*booked)->record, c.record)) {
+        if (booked->has_value() && SameRecord((*booked)->record, *c.record)) {
           c.outcome = IngestOutcome::duplicate;
         }
       }
@@ -375,7 +422,7 @@ Status IngestEngine::Impl::RunGroup(std::vector<IngestCandidate>& candidates, In
 Status IngestEngine::Impl::TerminalCounter(IngestGroup& g, const IngestCandidate& c,
                                            const Terminal& terminal) {
   const std::string& id = terminal.id;
-  uint32_t ttc = c.record.terminal_counter;
+  uint32_t ttc = c.record->terminal_counter;
   auto it = g.terminal_max.find(id);
   int64_t max = it != g.terminal_max.end() ? it->second : terminal.counter;
   if (ttc > max) {
@@ -395,7 +442,7 @@ Result<std::optional<StoredTap>> IngestEngine::Impl::BookedByTerminal(IngestGrou
                                                                       const TapRecord& r,
                                                                       const Terminal& terminal) {
   auto gi = g.by_terminal.find({r.terminal_id, r.terminal_counter});
-  if (gi != g.by_terminal.end()) return std::optional<StoredTap>(gi->second);
+  if (gi != g.by_terminal.end()) return std::optional<StoredTap>(g.write.taps[gi->second]);
   // Every booked counter is at most the terminal's stored highest one (raised in the same
   // transaction that books), so a counter above it cannot be booked: no lookup needed.
   if (r.terminal_counter > terminal.counter) return std::optional<StoredTap>();
@@ -406,7 +453,7 @@ Result<std::optional<StoredTap>> IngestEngine::Impl::BookedByCard(IngestGroup& g
                                                                   uint64_t card_no,
                                                                   uint32_t ctc) {
   auto gi = g.by_card.find({card_no, ctc});
-  if (gi != g.by_card.end()) return std::optional<StoredTap>(gi->second);
+  if (gi != g.by_card.end()) return std::optional<StoredTap>(g.write.taps[gi->second]);
   return taps.FindByCardCounter(card_no, ctc);
 }
 
@@ -426,7 +473,7 @@ void IngestEngine::Impl::RaiseAlert(IngestGroup& g, AlertKind kind, uint64_t car
 // its balance moved to (following a replacement of the replacement, if any).
 Result<uint64_t> IngestEngine::Impl::ChargedCard(const IngestCardEntry& entry) {
   const Card* card = &entry.card;
-  std::optional<IngestCardEntry> next;
+  IngestCardRef next;
   for (int depth = 0; depth < kReplacementDepthMax; ++depth) {
     if (card->status != CardStatus::replaced || card->balance_moved_s == 0 ||
         card->replaced_by.empty()) {
@@ -434,7 +481,7 @@ Result<uint64_t> IngestEngine::Impl::ChargedCard(const IngestCardEntry& entry) {
     }
     auto loaded = LoadCard(CardNumberToInt(card->replaced_by));
     if (!loaded.ok()) return loaded.status();
-    if (!loaded->has_value()) break;
+    if (*loaded == nullptr) break;
     next = std::move(*loaded);
     card = &next->card;
   }
@@ -463,7 +510,8 @@ Result<int64_t> IngestEngine::Impl::ShadowBound(IngestGroup& g, uint64_t card_no
     for (auto it = g.by_card.lower_bound({card_no, ctc + 1});
          it != g.by_card.end() && it->first.first == card_no; ++it) {
       // Booked in this group, so not yet in the store's sum.
-      if (it->second.record.type != TapType::load) bound += it->second.record.amount_fen;
+      const TapRecord& later = g.write.taps[it->second].record;
+      if (later.type != TapType::load) bound += later.amount_fen;
     }
   }
   return bound;
@@ -471,7 +519,7 @@ Result<int64_t> IngestEngine::Impl::ShadowBound(IngestGroup& g, uint64_t card_no
 
 // Steps 3 to 7 for one record that passed its proofs.
 Status IngestEngine::Impl::Process(IngestGroup& g, IngestCandidate& c, const Terminal& terminal) {
-  const TapRecord& r = c.record;
+  const TapRecord& r = *c.record;
   const IngestCardEntry& entry = *c.card;
   const uint64_t card_no = r.card_no;
 
@@ -674,8 +722,8 @@ Status IngestEngine::Impl::Process(IngestGroup& g, IngestCandidate& c, const Ter
     day.late_taps += tap.late ? 1 : 0;
   }
   if (r.type != TapType::load) CITYCARD_RETURN_IF_ERROR(ProveLoadsByTap(*this, g, c));
-  g.by_terminal[{r.terminal_id, r.terminal_counter}] = tap;
-  g.by_card[{card_no, r.card_counter}] = tap;
+  g.by_terminal[{r.terminal_id, r.terminal_counter}] = g.write.taps.size();
+  g.by_card[{card_no, r.card_counter}] = g.write.taps.size();
   g.write.taps.push_back(std::move(tap));
   return Status::Ok();
 }

@@ -70,6 +70,31 @@ struct UploadedBatch {
   std::vector<TapRecord> records;
 };
 
+// The proofs of one batch checked ahead of its group (PrecheckProofs), on another thread than
+// the engine's, so that the writer need not spend its time on MACs and TACs. Ingest uses a
+// verdict only where it is exactly the one it would reach itself: a TAC verdict always (it
+// depends on the record and the issuer's card keys alone), a terminal MAC verdict only while
+// the terminal's keys are still those the check used (a key rotated or revoked since, and
+// anything not checked, is checked again by the engine).
+struct RecordProofs {
+  bool checked = false;  // false: not checked ahead (an invalid record, another terminal's)
+  TerminalMacVerdict mac = TerminalMacVerdict::mac_mismatch;
+  TacVerdict tac = TacVerdict::mismatch;  // checked only when mac is valid
+};
+struct PrecheckedProofs {
+  bool checked = false;                    // false: nothing was checked ahead
+  std::vector<TerminalKey> terminal_keys;  // the terminal's keys the MACs were checked under
+  std::vector<RecordProofs> records;       // one per record of the batch
+};
+
+// Checks the terminal MAC of every record of a batch under `terminal`'s keys (the terminal
+// of the batch's session as the registry held it) and the TAC of each whose MAC is valid,
+// the way Ingest would. Reads nothing from the store: it may run on any thread, with an
+// authenticator of the same keys that this thread alone uses. Records that fail
+// ValidateTapRecord or name another terminal are left unchecked (Ingest refuses them).
+PrecheckedProofs PrecheckProofs(TapAuthenticator& authenticator, const Terminal& terminal,
+                                std::span<const TapRecord> records);
+
 // ---- Online top-up ----
 
 // What a kiosk asks (terminals/messages.h TopupRequest, after the card proof was checked).
@@ -131,6 +156,11 @@ class IngestEngine {
   // nothing of the group is stored; the caller answers retry_later): Kind::bad_input
   // "too_many_records" (more than kIngestRecordsMax); store failures (Kind::internal).
   Result<std::vector<std::vector<IngestOutcome>>> Ingest(std::span<const UploadedBatch> batches);
+  // The same with the proofs of each batch checked ahead (PrecheckProofs): `proofs` is empty
+  // or holds one entry per batch, in order (anything else is a programmer error). Outcomes
+  // are exactly those of Ingest(batches).
+  Result<std::vector<std::vector<IngestOutcome>>> Ingest(std::span<const UploadedBatch> batches,
+                                                         std::span<const PrecheckedProofs> proofs);
 
   // Online top-up, phase one: checks the card and amount, books a pending transfer top-up
   // clearing -> purse (timeout IngestConfig::topup_timeout_s) and returns the host's load

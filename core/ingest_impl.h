@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -19,18 +20,24 @@ struct IngestCardEntry {
   Card card;
   std::optional<DenylistEntry> deny;
 };
+// Shared between the engine's card cache and the candidates of a group, and never changed
+// once made: a card tapping many times costs no copy of its record per tap (a change is a new
+// entry read from the registry).
+using IngestCardRef = std::shared_ptr<const IngestCardEntry>;
 
 // One record on its way through the checks.
 struct IngestCandidate {
   size_t position = 0;  // in the group's list of candidates
   size_t batch = 0;
   size_t index = 0;
-  TapRecord record;
+  // In the group's batches, which outlive the candidates (IngestEngine::Ingest's span): a
+  // record is not copied to be checked.
+  const TapRecord* record = nullptr;
   IngestOutcome outcome = IngestOutcome::accepted;
   bool authentic = false;        // passed step 1 (the terminal's MAC): the terminal sent it
   bool passed_proofs = false;    // passed steps 1 and 2
   bool excluded = false;         // refused by a failed posting in an earlier attempt
-  std::optional<IngestCardEntry> card;
+  IngestCardRef card;  // set once the card was found (step 2)
 };
 
 // The gaps of one card or terminal as a group changes them.
@@ -46,8 +53,10 @@ struct IngestGroup {
   IngestWrite write;
   std::vector<Transfer> transfers;
   std::vector<size_t> transfer_owner;  // candidate index per transfer (SIZE_MAX: none)
-  std::map<std::pair<std::string, uint32_t>, StoredTap> by_terminal;
-  std::map<std::pair<uint64_t, uint32_t>, StoredTap> by_card;
+  // The taps booked so far in this group, as indexes into write.taps (which only grows), so
+  // that each booked tap is held once.
+  std::map<std::pair<std::string, uint32_t>, size_t> by_terminal;
+  std::map<std::pair<uint64_t, uint32_t>, size_t> by_card;
   std::unordered_map<uint64_t, std::optional<CardCounterState>> counters;
   std::unordered_map<uint64_t, int64_t> purse_delta_fen;  // by card (the purse's owner)
   std::map<std::string, uint32_t> terminal_max;           // highest TTC seen, raised
@@ -77,7 +86,7 @@ struct IngestEngine::Impl {
   // Caches (see core/ingest.h: kept right across commits and registry changes).
   bool opened = false;
   int64_t denylist_version = -1;
-  std::unordered_map<uint64_t, IngestCardEntry> cards;
+  std::unordered_map<uint64_t, IngestCardRef> cards;
   std::unordered_map<uint64_t, std::optional<CardCounterState>> counters;
   std::unordered_map<std::string, Operator> operators;
   std::unordered_map<std::string, std::vector<TerminalDenylistReport>> reports;
@@ -87,12 +96,15 @@ struct IngestEngine::Impl {
   // ---- ingest.cc ----
   Status Open();
   Status SyncDenylist();
-  Result<std::optional<IngestCardEntry>> LoadCard(uint64_t card_no);
+  // The card and its denylist entry; nullptr when the registry has no such card.
+  Result<IngestCardRef> LoadCard(uint64_t card_no);
   Result<std::optional<Operator>> LoadOperator(const std::string& id);
   Result<std::optional<int64_t>> TerminalKnewAt(const std::string& terminal_id, int64_t version);
   Result<std::optional<CardCounterState>> CounterState(IngestGroup& g, uint64_t card_no);
-  Result<std::vector<std::vector<IngestOutcome>>> Ingest(std::span<const UploadedBatch> batches);
+  Result<std::vector<std::vector<IngestOutcome>>> Ingest(std::span<const UploadedBatch> batches,
+                                                         std::span<const PrecheckedProofs> proofs);
   Status Authenticate(std::span<const UploadedBatch> batches,
+                      std::span<const PrecheckedProofs> proofs,
                       std::vector<IngestCandidate>* candidates);
   Status RunGroup(std::vector<IngestCandidate>& candidates, IngestGroup& g,
                   std::vector<size_t>* failed_postings);

@@ -1,6 +1,7 @@
 #include "core/tap_record.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace citycard {
 
@@ -20,7 +21,46 @@ bool IsIdentifier(const std::string& text, size_t width) {
 
 bool IsKnownType(uint8_t value) { return value >= 1 && value <= 5; }
 
-void WriteTacFields(const TapRecord& r, ByteWriter& w) {
+// Writes a layout's fields into bytes sized beforehand: one store per field, where
+// ByteWriter appends (and checks the capacity) byte by byte. Every verified tap has its MAC
+// input and its TAC input built, and every booked tap its encoding, so this is on the
+// ingest's hot path. Big-endian, as ByteWriter.
+class FieldWriter {
+ public:
+  FieldWriter(uint8_t* out, size_t size) : out_(out), size_(size) {}
+  void U8(uint8_t v) { Put(&v, 1); }
+  void U32(uint32_t v) { Big<4>(v); }
+  void U64(uint64_t v) { Big<8>(v); }
+  void I64(int64_t v) { Big<8>(static_cast<uint64_t>(v)); }
+  void Raw(ByteView v) { Put(v.data(), v.size()); }
+  // The text's bytes, then NUL padding to `width`. A longer text is a programmer error (as in
+  // ByteWriter): callers encode records that passed ValidateTapRecord or that they made.
+  void FixedText(std::string_view text, size_t width) {
+    CITYCARD_ASSERT(text.size() <= width && pos_ + width <= size_);
+    std::memcpy(out_ + pos_, text.data(), text.size());
+    std::memset(out_ + pos_ + text.size(), 0, width - text.size());
+    pos_ += width;
+  }
+  size_t written() const { return pos_; }
+
+ private:
+  template <size_t N>
+  void Big(uint64_t v) {
+    uint8_t bytes[N];
+    for (size_t i = 0; i < N; ++i) bytes[i] = static_cast<uint8_t>(v >> (8 * (N - 1 - i)));
+    Put(bytes, N);
+  }
+  void Put(const uint8_t* data, size_t n) {
+    CITYCARD_ASSERT(pos_ + n <= size_);
+    std::memcpy(out_ + pos_, data, n);
+    pos_ += n;
+  }
+  uint8_t* out_;
+  size_t size_;
+  size_t pos_ = 0;
+};
+
+void WriteTacFields(const TapRecord& r, FieldWriter& w) {
   w.U64(r.card_no);
   w.U32(r.card_counter);
   w.I64(r.balance_before_fen);
@@ -31,7 +71,7 @@ void WriteTacFields(const TapRecord& r, ByteWriter& w) {
   w.I64(r.time_s);
 }
 
-void WriteMacInput(const TapRecord& r, ByteWriter& w) {
+void WriteMacInput(const TapRecord& r, FieldWriter& w) {
   w.U8(r.format_version);
   w.U8(static_cast<uint8_t>(r.type));
   w.U8(static_cast<uint8_t>(r.profile));
@@ -68,29 +108,28 @@ Status ValidateTapRecord(const TapRecord& r) {
 }
 
 Bytes TacInput(const TapRecord& r) {
-  Bytes out;
-  out.reserve(kTacInputBytes);
-  ByteWriter w(&out);
+  Bytes out(kTacInputBytes);
+  FieldWriter w(out.data(), out.size());
   WriteTacFields(r, w);
-  CITYCARD_ASSERT(out.size() == kTacInputBytes);
+  CITYCARD_ASSERT(w.written() == kTacInputBytes);
   return out;
 }
 
 Bytes TerminalMacInput(const TapRecord& r) {
-  Bytes out;
-  out.reserve(kTapMacInputBytes);
-  ByteWriter w(&out);
+  Bytes out(kTapMacInputBytes);
+  FieldWriter w(out.data(), out.size());
   WriteMacInput(r, w);
-  CITYCARD_ASSERT(out.size() == kTapMacInputBytes);
+  CITYCARD_ASSERT(w.written() == kTapMacInputBytes);
   return out;
 }
 
 void AppendTapRecord(const TapRecord& r, Bytes* out) {
   size_t start = out->size();
-  ByteWriter w(out);
+  out->resize(start + kTapRecordBytes);
+  FieldWriter w(out->data() + start, kTapRecordBytes);
   WriteMacInput(r, w);
   w.Raw(r.terminal_mac);
-  CITYCARD_ASSERT(out->size() - start == kTapRecordBytes);
+  CITYCARD_ASSERT(w.written() == kTapRecordBytes);
 }
 
 Bytes EncodeTapRecord(const TapRecord& r) {

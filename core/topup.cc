@@ -104,7 +104,7 @@ Transfer SettleTopup(IngestEngine::Impl& impl, IngestGroup& g, TopupRecord t, si
 }  // namespace
 
 Result<bool> IngestEngine::Impl::BookLoad(IngestGroup& g, IngestCandidate& c, uint64_t) {
-  const TapRecord& r = c.record;
+  const TapRecord& r = *c.record;
   for (const auto& [key, stored] : open_topups) {
     auto gi = g.topups.find(key);
     const TopupRecord& t = gi != g.topups.end() ? gi->second : stored;
@@ -122,7 +122,7 @@ Result<bool> IngestEngine::Impl::BookLoad(IngestGroup& g, IngestCandidate& c, ui
 // Called for every booked purchase: a record right after an open top-up's load that starts
 // from the loaded balance proves the load.
 Status ProveLoadsByTap(IngestEngine::Impl& impl, IngestGroup& g, const IngestCandidate& c) {
-  const TapRecord& r = c.record;
+  const TapRecord& r = *c.record;
   for (const auto& [key, stored] : impl.open_topups) {
     auto gi = g.topups.find(key);
     const TopupRecord& t = gi != g.topups.end() ? gi->second : stored;
@@ -154,7 +154,7 @@ Result<TopupDecision> IngestEngine::Impl::AuthoriseTopup(const TopupAsk& ask) {
   }
   auto card = LoadCard(ask.card_no);
   if (!card.ok()) return card.status();
-  if (!card->has_value()) {
+  if (*card == nullptr) {
     d.outcome = TopupOutcome::card_not_found;
     return d;
   }
@@ -261,7 +261,7 @@ Result<TopupConfirmResult> IngestEngine::Impl::ConfirmTopup(std::string_view ter
   UploadedBatch batch;
   batch.terminal_id = std::string(terminal_id);
   batch.records.push_back(r);
-  auto outcomes = Ingest(std::span<const UploadedBatch>(&batch, 1));
+  auto outcomes = Ingest(std::span<const UploadedBatch>(&batch, 1), {});
   if (!outcomes.ok()) return outcomes.status();
   IngestOutcome o = (*outcomes)[0][0];
   result.record_outcome = o;

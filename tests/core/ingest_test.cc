@@ -528,5 +528,119 @@ TEST_CASE("outcome and alert names are stable and parse back", "[core][ingest]")
   CHECK(AlertKindName(AlertKind::lost_uploads) == "lost_uploads");
 }
 
+// ---- Proofs checked ahead (PrecheckProofs) ----
+
+// Counts the checks the engine makes itself; the verdicts are the fake's.
+class CountingAuthenticator final : public TapAuthenticator {
+ public:
+  TerminalMacVerdict VerifyTerminalMac(const Terminal& terminal, const TapRecord& record) override {
+    ++macs;
+    return inner.VerifyTerminalMac(terminal, record);
+  }
+  TacVerdict VerifyTac(const TapRecord& record) override {
+    ++tacs;
+    return inner.VerifyTac(record);
+  }
+  uint8_t CurrentCardKeyVersion() const override { return inner.CurrentCardKeyVersion(); }
+  bool LoadAuthorisation(uint8_t version, const LoadFields& fields, LoadMacBytes* out) override {
+    return inner.LoadAuthorisation(version, fields, out);
+  }
+  bool VerifyLoadConfirmation(uint8_t version, const LoadFields& fields, int64_t balance_after_fen,
+                              ByteView mac) override {
+    return inner.VerifyLoadConfirmation(version, fields, balance_after_fen, mac);
+  }
+  bool VerifyCardProof(uint64_t card_no, uint8_t version, ByteView input,
+                       ByteView proof) override {
+    return inner.VerifyCardProof(card_no, version, input, proof);
+  }
+
+  testing::FakeTapAuthenticator inner;
+  int macs = 0;
+  int tacs = 0;
+};
+
+std::vector<IngestOutcome> IngestChecked(IngestEngine& engine, const UploadedBatch& batch,
+                                         const PrecheckedProofs& proofs) {
+  auto out = engine.Ingest(std::span<const UploadedBatch>(&batch, 1),
+                           std::span<const PrecheckedProofs>(&proofs, 1));
+  REQUIRE(out.ok());
+  return (*out)[0];
+}
+
+TEST_CASE("records whose proofs were checked ahead get the engine's outcomes without a second check",
+          "[core][ingest]") {
+  IngestFixture f;
+  CountingAuthenticator counting;
+  IngestEngine engine(f.registry, f.ledger, f.tap_store, counting, f.digester, f.clock, {});
+  FakeCard card = f.IssueCard(1000);
+  TapRecord good = f.Tap(card, "T1", 200);
+  TapRecord bad_mac = f.Tap(card, "T1", 100);
+  bad_mac.terminal_mac[0] ^= 1;
+  TapRecord bad_tac = f.Tap(card, "T1", 50);
+  bad_tac.amount_fen = 40;
+  f.Sign(&bad_tac, /*keep_tac=*/true);
+  UploadedBatch batch{"T1", {good, bad_mac, bad_tac}};
+
+  testing::FakeTapAuthenticator ahead;
+  PrecheckedProofs proofs = PrecheckProofs(ahead, f.GetTerminal("T1"), batch.records);
+  REQUIRE(proofs.records.size() == 3);
+  CHECK(proofs.records[0].checked);
+  CHECK(proofs.records[0].mac == TerminalMacVerdict::valid);
+  CHECK(proofs.records[0].tac == TacVerdict::valid);
+  CHECK(proofs.records[1].mac == TerminalMacVerdict::mac_mismatch);
+  CHECK(proofs.records[2].tac == TacVerdict::mismatch);
+
+  CHECK(IngestChecked(engine, batch, proofs) ==
+        std::vector<IngestOutcome>{IngestOutcome::accepted, IngestOutcome::bad_terminal_mac,
+                                   IngestOutcome::bad_tac});
+  CHECK(counting.macs == 0);
+  CHECK(counting.tacs == 0);
+  CHECK(f.Purse(card.card_no) == 800);
+  CHECK(f.Payable("BUS1") == 200);
+}
+
+TEST_CASE("a batch checked ahead under keys its terminal no longer has is checked again",
+          "[core][ingest]") {
+  IngestFixture f;
+  CountingAuthenticator counting;
+  IngestEngine engine(f.registry, f.ledger, f.tap_store, counting, f.digester, f.clock, {});
+  FakeCard card = f.IssueCard(1000);
+  TapRecord forged = f.Tap(card, "T1", 200);
+  forged.terminal_mac[0] ^= 1;
+  UploadedBatch batch{"T1", {forged}};
+  testing::FakeTapAuthenticator ahead;
+  PrecheckedProofs proofs = PrecheckProofs(ahead, f.GetTerminal("T1"), batch.records);
+  // Verdicts that would accept the record, under keys that are no longer the terminal's: the
+  // engine must not take them.
+  proofs.records[0].mac = TerminalMacVerdict::valid;
+  proofs.records[0].tac = TacVerdict::valid;
+  REQUIRE(f.terminals.RotateKey("T1").ok());
+
+  CHECK(IngestChecked(engine, batch, proofs) ==
+        std::vector<IngestOutcome>{IngestOutcome::bad_terminal_mac});
+  CHECK(counting.macs == 1);
+  CHECK(f.Purse(card.card_no) == 1000);
+}
+
+TEST_CASE("an invalid record and another terminal's record are not checked ahead",
+          "[core][ingest]") {
+  IngestFixture f;
+  CountingAuthenticator counting;
+  IngestEngine engine(f.registry, f.ledger, f.tap_store, counting, f.digester, f.clock, {});
+  FakeCard card = f.IssueCard(1000);
+  TapRecord invalid = f.Tap(card, "T1", 100);
+  invalid.format_version = 99;
+  TapRecord other = f.Tap(card, "T2", 100);
+  UploadedBatch batch{"T1", {invalid, other}};
+  testing::FakeTapAuthenticator ahead;
+  PrecheckedProofs proofs = PrecheckProofs(ahead, f.GetTerminal("T1"), batch.records);
+  REQUIRE(proofs.records.size() == 2);
+  CHECK_FALSE(proofs.records[0].checked);
+  CHECK_FALSE(proofs.records[1].checked);
+  CHECK(IngestChecked(engine, batch, proofs) ==
+        std::vector<IngestOutcome>{IngestOutcome::invalid_record, IngestOutcome::wrong_terminal});
+  CHECK(counting.macs == 0);
+}
+
 }  // namespace
 }  // namespace citycard

@@ -27,7 +27,8 @@ struct IngestBenchOptions {
   bool via_server = false;     // through loopback TCP and the terminal protocol
   size_t client_threads = 0;   // --via-server: readers uploading at once (0: every reader)
   bool with_postgres = false;  // the same posting logic on PostgreSQL 15 as well
-  int64_t cache_mb = 0;        // the connection's page cache; 0: SQLite's default (2 MB)
+  int64_t cache_mb = 0;        // the connection's page cache, MB; 0: the server's default
+                               // (tools/server/ingest_server.h kServerCacheBytesDefault)
   std::string dir;             // default /tmp/citycard-bench-ingest-<pid>
   bool keep = false;           // keep the scratch files
   unsigned seed = 1;

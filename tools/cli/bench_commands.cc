@@ -23,7 +23,7 @@ void RegisterBenchCommands(CLI::App& app, AppContext& context) {
   sub->add_flag("--with-postgres", ingest->with_postgres,
                 "the same posting logic on a throwaway PostgreSQL 15 cluster as well");
   sub->add_option("--cache-mb", ingest->cache_mb,
-                  "SQLite page cache of the ingest connection, MB (default: SQLite's 2 MB)");
+                  "SQLite page cache of the ingest connection, MB (default: the server's, 512)");
   sub->add_option("--dir", ingest->dir, "scratch directory (default: a new one under /tmp)");
   sub->add_flag("--keep", ingest->keep, "keep the scratch database and key file");
   sub->add_option("--seed", ingest->seed, "random seed (default 1)");

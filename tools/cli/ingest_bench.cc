@@ -161,14 +161,21 @@ struct PushResult {
   server::IngestBackendStats stats;
 };
 
+// The page cache of the ingest connection: --cache-mb, or what `citycard serve` gives it.
+int64_t CacheBytes(const IngestBenchOptions& o) {
+  return o.cache_mb > 0 ? o.cache_mb << 20 : server::kServerCacheBytesDefault;
+}
+
 Result<PushResult> PushInProcess(BenchWorld& world, Workload& w, const IngestBenchOptions& o) {
   Environment& env = world.env();
   auto store = db::SqliteTapStore::Open(env.database());
   if (!store.ok()) return store.status();
-  if (o.cache_mb > 0) CITYCARD_RETURN_IF_ERROR((*store)->SetCacheBytes(o.cache_mb << 20));
+  CITYCARD_RETURN_IF_ERROR((*store)->SetCacheBytes(CacheBytes(o)));
   crypto::KeyedTapAuthenticator auth(env.keys());
+  crypto::KeyedTapAuthenticator precheck_auth(env.keys());  // as StartIngestServer's backend
   server::IngestBackendOptions options;
   options.group_records_max = o.group;
+  options.precheck_authenticator = &precheck_auth;
   server::IngestBackend backend(env.registry(), env.ledger(), **store, auth, env.keys().WrapKey(),
                                 env.digester(), env.clock(), options);
   CITYCARD_RETURN_IF_ERROR(backend.Start());
@@ -180,11 +187,16 @@ Result<PushResult> PushInProcess(BenchWorld& world, Workload& w, const IngestBen
   size_t in_flight = 0;
   double writer_cpu_start = -1;
   double writer_cpu_end = 0;
-  // The writer's CPU clock when the timing starts, read on the writer thread itself.
+  // Each reader's session looks its terminal up at its handshake, as with `citycard serve`
+  // (the backend's checker learns the terminal from it). The writer's CPU clock when the
+  // timing starts is read on the writer thread itself, after the last of them.
   std::promise<double> cpu_at_start;
-  backend.LookupTerminal(world.terminals()[0].id, [&](Result<terminals::TerminalAuthInfo>) {
-    cpu_at_start.set_value(ThreadCpuSeconds());
-  });
+  const size_t readers = world.terminals().size();
+  for (size_t t = 0; t < readers; ++t) {
+    backend.LookupTerminal(world.terminals()[t].id, [&, t](Result<terminals::TerminalAuthInfo>) {
+      if (t + 1 == readers) cpu_at_start.set_value(ThreadCpuSeconds());
+    });
+  }
   writer_cpu_start = cpu_at_start.get_future().get();
   PushResult out;
   double cpu_start = ProcessCpuSeconds();
@@ -230,12 +242,8 @@ Result<PushResult> PushInProcess(BenchWorld& world, Workload& w, const IngestBen
 
 Result<PushResult> PushViaServer(BenchWorld& world, Workload& w, const IngestBenchOptions& o) {
   Environment& env = world.env();
-  if (o.cache_mb > 0) {  // the setting belongs to the connection the server will use
-    auto store = db::SqliteTapStore::Open(env.database());
-    if (!store.ok()) return store.status();
-    CITYCARD_RETURN_IF_ERROR((*store)->SetCacheBytes(o.cache_mb << 20));
-  }
   server::IngestServerOptions options;
+  options.cache_bytes = CacheBytes(o);
   options.listen.push_back(server::ListenAddress{});
   options.io_threads = 2;
   options.backend.group_records_max = o.group;
@@ -487,9 +495,10 @@ Result<CommandOutput> RunIngestBench(const IngestBenchOptions& o) {
               {"batch", o.batch},
               {"batches", w.batches.size()},
               {"group", o.group},
-              {"cache_mb", o.cache_mb},
+              {"cache_mb", CacheBytes(o) >> 20},
               {"groups", pushed->stats.groups},
               {"records_max_in_group", pushed->stats.records_max_in_group},
+              {"records_checked_ahead", pushed->stats.records_checked_ahead},
               {"seconds", pushed->seconds},
               {"taps_per_s", rate},
               {"cpu_seconds", pushed->cpu_seconds},

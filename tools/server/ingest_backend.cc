@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/card_number.h"
@@ -91,6 +92,7 @@ Status IngestBackend::Start() {
   }
   started_ = true;
   writer_ = std::thread([this] { Run(); });
+  if (options_.precheck_authenticator != nullptr) checker_ = std::thread([this] { Check(); });
   return Status::Ok();
 }
 
@@ -104,6 +106,9 @@ void IngestBackend::Stop() {
     }
   }
   wake_.notify_all();
+  wake_checker_.notify_all();
+  // The checker hands on every batch it still has before it ends; the writer then commits them.
+  if (checker_.joinable()) checker_.join();
   if (writer_.joinable()) writer_.join();
 }
 
@@ -127,7 +132,7 @@ void IngestBackend::SubmitBatch(terminals::BatchSubmission batch,
     std::lock_guard lock(mutex_);
     if (!stopping_ && queued_records_ + n <= kQueueRecordsMax) {
       queued_records_ += n;
-      batches_.push_back(BatchJob{std::move(batch), std::move(done)});
+      batches_.push_back(BatchJob{std::move(batch), std::move(done), PrecheckedProofs{}});
       done = nullptr;
     }
   }
@@ -135,27 +140,61 @@ void IngestBackend::SubmitBatch(terminals::BatchSubmission batch,
     done(Status::Internal("backend_busy", "the ingest queue is full or stopping; retry later"));
     return;
   }
+  if (options_.precheck_authenticator != nullptr) {
+    wake_checker_.notify_one();
+  } else {
+    wake_.notify_one();
+  }
+}
+
+bool IngestBackend::Drained() const {
+  return tasks_.empty() && batches_.empty() && checked_.empty() && checking_ == 0;
+}
+
+void IngestBackend::Check() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    wake_checker_.wait(lock, [&] { return stopping_ || !batches_.empty(); });
+    if (batches_.empty()) break;  // stopping, and everything was handed on
+    BatchJob job = std::move(batches_.front());
+    batches_.pop_front();
+    ++checking_;
+    auto ti = terminals_.find(job.batch.terminal.terminal_id);
+    std::shared_ptr<const Terminal> terminal = ti != terminals_.end() ? ti->second : nullptr;
+    lock.unlock();
+    // A terminal the writer has not read yet: its first batch is checked by the writer.
+    if (terminal != nullptr) {
+      job.proofs = PrecheckProofs(*options_.precheck_authenticator, *terminal, job.batch.records);
+    }
+    lock.lock();
+    --checking_;
+    checked_.push_back(std::move(job));
+    wake_.notify_one();
+  }
   wake_.notify_one();
 }
 
 void IngestBackend::Run() {
   using SteadyClock = std::chrono::steady_clock;
   auto next_housekeeping = SteadyClock::now();
+  // With a checker, the writer takes the batches it checked; otherwise those submitted.
+  std::deque<BatchJob>& ready = options_.precheck_authenticator != nullptr ? checked_ : batches_;
   std::unique_lock lock(mutex_);
   while (true) {
-    wake_.wait_until(lock, next_housekeeping,
-                     [&] { return stopping_ || !batches_.empty() || !tasks_.empty(); });
-    if (stopping_ && batches_.empty() && tasks_.empty()) break;
+    wake_.wait_until(lock, next_housekeeping, [&] {
+      return !ready.empty() || !tasks_.empty() || (stopping_ && Drained());
+    });
+    if (stopping_ && Drained()) break;
     std::deque<std::function<void()>> tasks;
     tasks.swap(tasks_);
     std::vector<BatchJob> group;
     size_t records = 0;
-    while (!batches_.empty() &&
+    while (!ready.empty() &&
            (group.empty() ||
-            records + batches_.front().batch.records.size() <= options_.group_records_max)) {
-      records += batches_.front().batch.records.size();
-      group.push_back(std::move(batches_.front()));
-      batches_.pop_front();
+            records + ready.front().batch.records.size() <= options_.group_records_max)) {
+      records += ready.front().batch.records.size();
+      group.push_back(std::move(ready.front()));
+      ready.pop_front();
     }
     queued_records_ -= records;
     lock.unlock();
@@ -172,17 +211,28 @@ void IngestBackend::Run() {
 
 void IngestBackend::RunGroup(std::vector<BatchJob>& group) {
   std::vector<UploadedBatch> batches;
+  std::vector<PrecheckedProofs> proofs;
+  std::vector<std::string> unchecked_terminals;  // read for the checker after this group
   batches.reserve(group.size());
+  size_t checked_ahead = 0;
   for (BatchJob& job : group) {
     batches.push_back(UploadedBatch{job.batch.terminal.terminal_id, std::move(job.batch.records)});
+    if (options_.precheck_authenticator == nullptr) continue;
+    if (job.proofs.checked) {
+      checked_ahead += batches.back().records.size();
+    } else {
+      unchecked_terminals.push_back(job.batch.terminal.terminal_id);
+    }
+    proofs.push_back(std::move(job.proofs));
   }
   SyncCaches();
-  auto outcomes = engine_.Ingest(batches);
+  auto outcomes = engine_.Ingest(batches, proofs);
   size_t records = 0;
   for (const UploadedBatch& b : batches) records += b.records.size();
   {
     std::lock_guard lock(mutex_);
     ++stats_.groups;
+    stats_.records_checked_ahead += checked_ahead;
     if (!outcomes.ok()) ++stats_.failures;
     stats_.batches += group.size();
     stats_.records += records;
@@ -201,6 +251,30 @@ void IngestBackend::RunGroup(std::vector<BatchJob>& group) {
     for (IngestOutcome o : (*outcomes)[i]) codes.push_back(RecordResultCode(o));
     group[i].done(std::move(codes));
   }
+  // After the answers, so that reading terminals never delays an acknowledgement.
+  if (!unchecked_terminals.empty()) RefreshTerminals(unchecked_terminals);
+}
+
+void IngestBackend::RefreshTerminals(const std::vector<std::string>& ids) {
+  std::vector<std::string> wanted = ids;
+  if (wanted.empty()) {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, terminal] : terminals_) wanted.push_back(id);
+  }
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+  for (const std::string& id : wanted) {
+    auto found = registry_.FindTerminal(id);
+    // A failed read leaves the checker without the terminal: the writer checks its batches.
+    std::shared_ptr<const Terminal> terminal;
+    if (found.ok() && found->has_value()) terminal = std::make_shared<const Terminal>(**found);
+    std::lock_guard lock(mutex_);
+    if (terminal != nullptr) {
+      terminals_[id] = std::move(terminal);
+    } else {
+      terminals_.erase(id);
+    }
+  }
 }
 
 void IngestBackend::SyncCaches() {
@@ -215,6 +289,9 @@ void IngestBackend::Housekeeping() {
   if (!expired.ok()) spdlog::error("ingest: top-up expiry failed: {}", expired.status().ToString());
   if (options_.housekeeping) options_.housekeeping();
   RefreshDenylistVersion();
+  // A terminal's keys rotated or revoked make the checker's copy stale; until it is read
+  // again here, the writer checks that terminal's batches itself (correct, only slower).
+  if (options_.precheck_authenticator != nullptr) RefreshTerminals({});
 }
 
 void IngestBackend::RefreshDenylistVersion() {
@@ -247,6 +324,11 @@ void IngestBackend::LookupTerminal(std::string terminal_id,
       return done(Status::NotFound("terminal_not_found", "no terminal " + terminal_id));
     }
     const Terminal& t = **found;
+    if (options_.precheck_authenticator != nullptr) {
+      // The session's first batch can then be checked ahead as well.
+      std::lock_guard lock(mutex_);
+      terminals_[t.id] = std::make_shared<const Terminal>(t);
+    }
     terminals::TerminalAuthInfo info;
     info.terminal_id = t.id;
     info.operator_id = t.operator_id;

@@ -9,6 +9,13 @@
 // Terminal lookups, denylist downloads and online requests are served by the same thread
 // between groups: the connection, the ledger and the engine are used by that thread alone.
 //
+// Proofs checked ahead (IngestBackendOptions::precheck_authenticator): a second thread, the
+// checker, takes each queued batch first and checks its records' terminal MACs and TACs
+// (core/ingest.h PrecheckProofs) under the terminal's keys as the writer last read them from
+// the registry, while the writer commits the group before. The writer's engine then only
+// compares the terminal's current keys with those (a batch whose terminal changed keys since
+// is checked again by the writer). Batches reach the writer in the order they arrived.
+//
 // Limits: at most kQueueRecordsMax records wait; beyond that a batch is answered at once with
 // a failure (the server says backend_unavailable; the reader keeps its records and retries).
 #pragma once
@@ -18,8 +25,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/clock.h"
@@ -62,6 +72,10 @@ struct IngestBackendOptions {
   // Re-prices every booked tap (core/tap_pricer.h: a fare_dispute alert when the reader's
   // price differs); used on the writer thread; must outlive the backend. nullptr: none.
   TapPricer* tap_pricer = nullptr;
+  // A second authenticator over the same keys, for the checker thread alone (not thread-safe;
+  // nothing else may use it while the backend runs); must outlive the backend. nullptr: no
+  // checker, the writer checks every MAC and TAC itself.
+  TapAuthenticator* precheck_authenticator = nullptr;
   // Whether another connection wrote the database since the previous call (a card blocked
   // with the CLI while `serve` runs); when it answers true the writer drops the ingest
   // engine's card and counter caches before its next group or online request. Unset: never.
@@ -74,6 +88,7 @@ struct IngestBackendStats {
   uint64_t records = 0;
   uint64_t failures = 0;      // groups whose commit failed (their batches answered with a failure)
   uint64_t records_max_in_group = 0;
+  uint64_t records_checked_ahead = 0;  // records whose batch the checker thread checked
 };
 
 class IngestBackend final : public terminals::TerminalBackend {
@@ -112,9 +127,16 @@ class IngestBackend final : public terminals::TerminalBackend {
   struct BatchJob {
     terminals::BatchSubmission batch;
     Done<Result<std::vector<terminals::ResultCode>>> done;
+    PrecheckedProofs proofs;  // set by the checker thread
   };
   void Enqueue(std::function<void()> task);
   void Run();
+  // The checker thread: moves batches_ to checked_, their proofs checked.
+  void Check();
+  // True when the writer has nothing more to wait for (mutex_ held).
+  bool Drained() const;
+  // Reads the terminals again for the checker (writer thread): those named, or every one known.
+  void RefreshTerminals(const std::vector<std::string>& ids);
   void RunGroup(std::vector<BatchJob>& group);
   void Housekeeping();
   // Drops the engine's caches when options_.changed_elsewhere says so (writer thread).
@@ -134,12 +156,19 @@ class IngestBackend final : public terminals::TerminalBackend {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<BatchJob> batches_;
+  std::deque<BatchJob> batches_;  // as submitted (to the checker when there is one)
+  std::deque<BatchJob> checked_;  // checked by the checker, for the writer
+  size_t checking_ = 0;           // batches the checker holds right now
+  std::condition_variable wake_checker_;
+  // The terminals as the writer last read them, for the checker; one entry per registered
+  // terminal that uploaded or connected (bounded by the registry).
+  std::unordered_map<std::string, std::shared_ptr<const Terminal>> terminals_;
   std::deque<std::function<void()>> tasks_;
   size_t queued_records_ = 0;
   bool stopping_ = false;
   bool started_ = false;
   std::thread writer_;
+  std::thread checker_;
   IngestBackendStats stats_;
   std::atomic<int64_t> denylist_version_{0};
   std::atomic<uint32_t> fare_version_{0};  // as options_.fare_table last answered

@@ -13,7 +13,7 @@ namespace {
 class Running final : public IngestServer {
  public:
   Running(std::unique_ptr<db::SqliteTapStore> taps, const crypto::KeyFile& keys)
-      : taps_(std::move(taps)), auth_(keys) {}
+      : taps_(std::move(taps)), auth_(keys), precheck_auth_(keys) {}
   ~Running() override { Stop(); }
 
   const std::vector<uint16_t>& ports() const override { return ports_; }
@@ -30,6 +30,7 @@ class Running final : public IngestServer {
 
   std::unique_ptr<db::SqliteTapStore> taps_;
   crypto::KeyedTapAuthenticator auth_;
+  crypto::KeyedTapAuthenticator precheck_auth_;  // the backend's checker thread's own
   std::unique_ptr<IngestBackend> backend_;
   std::unique_ptr<terminals::ServerHost> host_;
   std::vector<uint16_t> ports_;
@@ -46,6 +47,7 @@ Result<std::unique_ptr<IngestServer>> StartIngestServer(db::Database& db, Ledger
                                                         IngestServerOptions options) {
   auto taps = db::SqliteTapStore::Open(db);
   if (!taps.ok()) return taps.status();
+  if (options.cache_bytes > 0) CITYCARD_RETURN_IF_ERROR((*taps)->SetCacheBytes(options.cache_bytes));
   auto running = std::make_unique<Running>(std::move(*taps), keys);
   // The CLI may write the same database while the server runs (a top-up at the counter, a
   // card blocked): the writer drops its caches whenever another connection committed.
@@ -58,6 +60,9 @@ Result<std::unique_ptr<IngestServer>> StartIngestServer(db::Database& db, Ledger
       seen = *version;
       return changed;
     };
+  }
+  if (options.backend.precheck_authenticator == nullptr) {
+    options.backend.precheck_authenticator = &running->precheck_auth_;
   }
   running->backend_ = std::make_unique<IngestBackend>(registry, ledger, *running->taps_,
                                                       running->auth_, keys.WrapKey(), digester,

@@ -34,12 +34,21 @@ struct SerialLine {
   unsigned baud = 115200;
 };
 
+// The page cache the server gives its connection (db::SqliteTapStore::SetCacheBytes), shared
+// by the registry, the ledger and the tap store on it. SQLite's own default is 2 MB, so with
+// more than a few thousand cards most card, purse and counter-state lookups of a group become
+// reads from the file; the cache only grows as pages are touched, so an idle server stays
+// small. docs/benchmarks.md "Tap ingest" has the measurements.
+inline constexpr int64_t kServerCacheBytesDefault = int64_t{512} << 20;
+
 struct IngestServerOptions {
   std::vector<ListenAddress> listen;
   std::vector<SerialLine> serial;
   IngestBackendOptions backend;
   terminals::ServerLimits limits;
   size_t io_threads = 1;
+  // The connection's page cache in bytes; 0 leaves the connection's setting as it is.
+  int64_t cache_bytes = kServerCacheBytesDefault;
 };
 
 class IngestServer {
@@ -55,9 +64,10 @@ class IngestServer {
   virtual terminals::ServerStats server_stats() const = 0;
 };
 
-// Opens the tap store on `db` (the "ingest" schema), and starts the backend's writer and the
-// server. db, ledger and registry must share the connection `db`, and from now until Stop()
-// only the server's writer thread may use them. Everything passed must outlive the server.
+// Opens the tap store on `db` (the "ingest" schema), sets the connection's page cache
+// (options.cache_bytes), and starts the backend's writer and the server. db, ledger and
+// registry must share the connection `db`, and from now until Stop() only the server's writer
+// thread may use them. Everything passed must outlive the server.
 // Failures: the tap store's ("db_error", "schema_too_new"), the server's ("listen_failed",
 // "tls_setup_failed", "serial_open_failed").
 Result<std::unique_ptr<IngestServer>> StartIngestServer(db::Database& db, Ledger& ledger,
