@@ -114,7 +114,7 @@ TEST_CASE("A key file with mode 0644 is refused with a message naming the mode a
   REQUIRE_FALSE(loaded.ok());
   REQUIRE(loaded.status().code() == "key_file_insecure");
   REQUIRE(loaded.status().kind() == Kind::bad_input);
-  const std::string& message = loaded.status().message();
+  const std::string message = loaded.status().message();
   REQUIRE(message.find("0644") != std::string::npos);
   REQUIRE(message.find("chmod 600 " + path) != std::string::npos);
   for (const std::string& key : KeyStrings(ReadAll(path))) {
