@@ -489,14 +489,18 @@ Result<BillImportReport> BillService::ImportBills(std::string_view text,
   }
   BillImportReport report;
   report.file_sha256 = FileSha256Hex(digester_, text);
+  // Looked up before pass 1: a file imported whole before pays nothing, so pass 1 keeps none
+  // of its bills (a repeat of a large file would otherwise hold them all in memory for nothing).
+  auto found = store_.FindImport(report.file_sha256);
+  if (!found.ok()) return found.status();
+  const bool imported_whole = found->has_value() && (*found)->complete;
   std::vector<Bill> kept;
-  CITYCARD_RETURN_IF_ERROR(CheckFile(text, known, options.kept_bills_max, &report, &kept));
+  CITYCARD_RETURN_IF_ERROR(CheckFile(text, known, imported_whole ? 0 : options.kept_bills_max,
+                                     &report, &kept));
   if (!report.errors.empty() && !options.skip_bad) return report;
   report.applied = true;
 
   // Results kept by an earlier run of the same file come first.
-  auto found = store_.FindImport(report.file_sha256);
-  if (!found.ok()) return found.status();
   BillImportProgress progress;
   if (found->has_value()) {
     progress = **found;
