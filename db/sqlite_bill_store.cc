@@ -88,6 +88,17 @@ StoredBill ReadBill(const Statement& s) {
   return b;
 }
 
+// Every row the bound statement gives, as bills.
+Result<std::vector<StoredBill>> ReadBills(Statement& s) {
+  std::vector<StoredBill> bills;
+  while (true) {
+    auto row = s.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return bills;
+    bills.push_back(ReadBill(s));
+  }
+}
+
 BillImportProgress ReadImport(const Statement& s) {
   BillImportProgress p;
   p.file_sha256 = s.ColumnText(0);
@@ -295,28 +306,14 @@ Result<std::optional<StoredBill>> SqliteBillStore::FindBill(std::string_view uti
 Result<std::vector<StoredBill>> SqliteBillStore::FindBillsById(std::string_view bill_id) {
   Using s(s_->find_bills_by_id);
   s->Bind(1, bill_id);
-  std::vector<StoredBill> bills;
-  while (true) {
-    auto row = s->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    bills.push_back(ReadBill(*s));
-  }
-  return bills;
+  return ReadBills(*s);
 }
 
 Result<std::vector<StoredBill>> SqliteBillStore::ListBillsByIdRange(
     std::string_view first_bill_id, std::string_view last_bill_id, size_t limit) {
   Using s(s_->list_bills_by_id_range);
   s->Bind(1, first_bill_id).Bind(2, last_bill_id).Bind(3, static_cast<int64_t>(limit));
-  std::vector<StoredBill> bills;
-  while (true) {
-    auto row = s->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    bills.push_back(ReadBill(*s));
-  }
-  return bills;
+  return ReadBills(*s);
 }
 
 Status SqliteBillStore::PutBill(const StoredBill& b) {
