@@ -87,7 +87,13 @@ PrecheckedProofs PrecheckProofs(TapAuthenticator& authenticator, const Terminal&
   return out;
 }
 Result<TopupDecision> IngestEngine::AuthoriseTopup(const TopupAsk& ask) {
-  return impl_->AuthoriseTopup(ask);
+  auto answers = impl_->AuthoriseTopups(std::span<const TopupAsk>(&ask, 1), {});
+  if (!answers.ok()) return answers.status();
+  return std::move((*answers)[0]);
+}
+Result<std::vector<Result<TopupDecision>>> IngestEngine::AuthoriseTopups(
+    std::span<const TopupAsk> asks, const std::function<Status()>& in_transaction) {
+  return impl_->AuthoriseTopups(asks, in_transaction);
 }
 Result<TopupConfirmResult> IngestEngine::ConfirmTopup(std::string_view terminal_id,
                                                       uint64_t authorisation_id, ByteView record) {

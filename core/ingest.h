@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -50,6 +51,8 @@ inline constexpr int64_t kTopupTimeoutSecondsDefault = 86'400;
 inline constexpr size_t kCardCacheMaxDefault = 1u << 20;
 // The most records one Ingest call takes (one storage transaction, one ledger Apply).
 inline constexpr size_t kIngestRecordsMax = kTransferBatchMax / 2;
+// The most top-up asks one AuthoriseTopups call takes (one pending transfer each, one Apply).
+inline constexpr size_t kTopupGroupMax = 4'096;
 // How many times a replaced card's chain of replacements is followed to find the purse.
 inline constexpr int kReplacementDepthMax = 8;
 // The purse limit of an online top-up, as the card office's (core/card_office.h).
@@ -167,6 +170,25 @@ class IngestEngine {
   // authorisation. The same request again returns the same authorisation; another request
   // under the same (terminal, request id) is duplicate_request. Failures: store (internal).
   Result<TopupDecision> AuthoriseTopup(const TopupAsk& ask);
+
+  // Online top-up, phase one, for a group of asks at once (the server's group commit,
+  // docs/ingest.md "Grouped top-up authorisations"): every new authorisation of the group is
+  // booked in ONE storage transaction, durable when this returns. Each ask gets exactly what
+  // AuthoriseTopup would have given it had the asks come one by one in this order: the same
+  // request twice in the group gets the same authorisation twice, another top-up under a
+  // request id used earlier in the group is duplicate_request, and the purse limit counts the
+  // group's earlier authorisations. One answer per ask, in order; an ask's own failure (its
+  // pending transfer declined by the ledger: Kind::internal "topup_declined"; its card key
+  // missing: "card_key_missing"; a failed read) books nothing for it and leaves the others.
+  // `in_transaction` (may be empty) is called inside the group's transaction, before the
+  // ledger's changes, for the caller's writes that must be durable with the group (the
+  // server's identity-check records); it may be called again after a rollback (when the
+  // ledger declined an ask, the group is booked again without it): only the writes of its
+  // last call are committed. Failures (then nothing of the group is stored or booked and no
+  // ask may be answered as authorised): Kind::bad_input "too_many_topups" (more than
+  // kTopupGroupMax asks); `in_transaction`'s failure; the commit's (Kind::internal).
+  Result<std::vector<Result<TopupDecision>>> AuthoriseTopups(
+      std::span<const TopupAsk> asks, const std::function<Status()>& in_transaction = {});
 
   // Online top-up, phase two: the card's load record (type load) as the kiosk received it,
   // for the authorisation `authorisation_id`. The record goes through every check of a tap;

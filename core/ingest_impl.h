@@ -2,6 +2,7 @@
 // set. Not part of the public surface; include core/ingest.h instead.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -131,7 +132,14 @@ struct IngestEngine::Impl {
   int64_t ExpiredOpenFen(const IngestGroup& g, uint64_t card_no) const;
   // Matches a load record to an open top-up and adds its transfer; false when none matches.
   Result<bool> BookLoad(IngestGroup& g, IngestCandidate& c, uint64_t purse_card);
-  Result<TopupDecision> AuthoriseTopup(const TopupAsk& ask);
+  Result<std::vector<Result<TopupDecision>>> AuthoriseTopups(
+      std::span<const TopupAsk> asks, const std::function<Status()>& in_transaction);
+  // Plans the asks of a group (no writes): answers for all, the new top-ups to book in
+  // `fresh`; asks in `excluded` are answered with their failure from it.
+  struct TopupGroupPlan;
+  Status PlanTopups(std::span<const TopupAsk> asks, const std::map<size_t, Status>& excluded,
+                    TopupGroupPlan* plan);
+  Result<TopupDecision> PlanTopup(const TopupAsk& ask, TopupGroupPlan& plan, bool* fresh);
   Result<TopupConfirmResult> ConfirmTopup(std::string_view terminal_id, uint64_t authorisation_id,
                                           ByteView record);
   Result<size_t> ExpireTopups();

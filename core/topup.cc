@@ -133,24 +133,54 @@ Status ProveLoadsByTap(IngestEngine::Impl& impl, IngestGroup& g, const IngestCan
   return Status::Ok();
 }
 
-Result<TopupDecision> IngestEngine::Impl::AuthoriseTopup(const TopupAsk& ask) {
-  CITYCARD_RETURN_IF_ERROR(SyncDenylist());
+// The working set of one attempt at a group of top-up asks.
+struct IngestEngine::Impl::TopupGroupPlan {
+  std::vector<Result<TopupDecision>> answers;  // one per ask
+  std::vector<TopupRecord> fresh;              // the new top-ups to book, in ask order
+  std::vector<Transfer> pending;               // their pending transfers, same order
+  std::vector<size_t> fresh_owner;             // the ask of each, same order
+  // The new top-ups of the group by (terminal, request id), as indexes into `fresh`.
+  std::map<std::pair<std::string, uint64_t>, size_t> by_key;
+  // Per card, what the group's new top-ups credit its purse (pending).
+  std::unordered_map<uint64_t, int64_t> credits_fen;
+};
+
+namespace {
+
+// The answer to an ask that repeats the top-up `t` (stored, or booked earlier in the group).
+Result<TopupDecision> RepeatedAnswer(TapAuthenticator& auth, const TopupRecord& t,
+                                     const TopupAsk& ask) {
   TopupDecision d;
   d.amount_fen = ask.amount_fen;
+  if (!SameAsk(t, ask)) {
+    d.outcome = TopupOutcome::duplicate_request;
+    return d;
+  }
+  d.authorisation_id = t.authorisation_id;
+  d.balance_after_fen = t.balance_before_fen + t.amount_fen;
+  if (!auth.LoadAuthorisation(t.card_key_version, FieldsOf(t), &d.host_mac)) {
+    return Status::Internal("card_key_missing", "the card key of a stored top-up is gone");
+  }
+  return d;
+}
+
+}  // namespace
+
+// Decides one ask against the store and the group's earlier asks. *fresh is set when the
+// answer is a new authorisation, added to the plan to be booked.
+Result<TopupDecision> IngestEngine::Impl::PlanTopup(const TopupAsk& ask, TopupGroupPlan& plan,
+                                                    bool* fresh) {
+  *fresh = false;
+  TopupDecision d;
+  d.amount_fen = ask.amount_fen;
+  auto in_group = plan.by_key.find({ask.terminal_id, ask.request_id});
+  if (in_group != plan.by_key.end()) {
+    return RepeatedAnswer(auth, plan.fresh[in_group->second], ask);
+  }
   auto existing = taps.FindTopup(ask.terminal_id, ask.request_id);
   if (!existing.ok()) return existing.status();
   if (existing->has_value()) {
-    const TopupRecord& t = **existing;
-    if (!SameAsk(t, ask)) {
-      d.outcome = TopupOutcome::duplicate_request;
-      return d;
-    }
-    d.authorisation_id = t.authorisation_id;
-    d.balance_after_fen = t.balance_before_fen + t.amount_fen;
-    if (!auth.LoadAuthorisation(t.card_key_version, FieldsOf(t), &d.host_mac)) {
-      return Status::Internal("card_key_missing", "the card key of a stored top-up is gone");
-    }
-    return d;
+    return RepeatedAnswer(auth, **existing, ask);
   }
   auto card = LoadCard(ask.card_no);
   if (!card.ok()) return card.status();
@@ -175,7 +205,9 @@ Result<TopupDecision> IngestEngine::Impl::AuthoriseTopup(const TopupAsk& ask) {
   uint64_t purse = AccountIdFor(AccountKind::card_purse, ask.card_no);
   auto account = ledger.LookupAccount(purse);
   if (!account.ok()) return account.status();
-  if (account->balance_fen() + account->credits_pending + ask.amount_fen >
+  // The group's earlier authorisations of this purse are pending credits as well.
+  int64_t group_fen = plan.credits_fen[ask.card_no];
+  if (account->balance_fen() + account->credits_pending + group_fen + ask.amount_fen >
       config.purse_balance_max_fen) {
     d.outcome = TopupOutcome::amount_out_of_range;
     return d;
@@ -206,33 +238,89 @@ Result<TopupDecision> IngestEngine::Impl::AuthoriseTopup(const TopupAsk& ask) {
     return Status::Internal("card_key_missing",
                             fmt::format("no card key version {}", t.card_key_version));
   }
-
-  CITYCARD_RETURN_IF_ERROR(registry.Begin());
-  Ledger::JoinedTransaction joined(ledger);
-  auto run = [&]() -> Status {
-    std::vector<Transfer> batch{pending};
-    auto outcomes = ledger.Apply(batch);
-    if (!outcomes.ok()) return outcomes.status();
-    if (!IsSuccess((*outcomes)[0])) {
-      return Status::Internal("topup_declined",
-                              fmt::format("the pending top-up was declined: {}",
-                                          TransferOutcomeName((*outcomes)[0])));
-    }
-    IngestWrite write;
-    write.topups.push_back(t);
-    CITYCARD_RETURN_IF_ERROR(taps.Write(write));
-    return registry.Commit();
-  };
-  Status status = run();
-  if (!status.ok()) {
-    (void)registry.Rollback();  // the failure above is what the caller needs
-    return status;
-  }
-  joined.Committed();
-  open_topups[{t.terminal_id, t.request_id}] = t;
   d.authorisation_id = t.authorisation_id;
   d.balance_after_fen = t.balance_before_fen + t.amount_fen;
+  plan.credits_fen[ask.card_no] += ask.amount_fen;
+  plan.by_key[{t.terminal_id, t.request_id}] = plan.fresh.size();
+  plan.fresh.push_back(std::move(t));
+  plan.pending.push_back(pending);
+  *fresh = true;
   return d;
+}
+
+Status IngestEngine::Impl::PlanTopups(std::span<const TopupAsk> asks,
+                                      const std::map<size_t, Status>& excluded,
+                                      TopupGroupPlan* plan) {
+  plan->answers.reserve(asks.size());
+  for (size_t i = 0; i < asks.size(); ++i) {
+    auto failed = excluded.find(i);
+    if (failed != excluded.end()) {
+      plan->answers.push_back(failed->second);
+      continue;
+    }
+    bool fresh = false;
+    plan->answers.push_back(PlanTopup(asks[i], *plan, &fresh));
+    if (fresh) plan->fresh_owner.push_back(i);
+  }
+  CITYCARD_ASSERT(plan->fresh_owner.size() == plan->fresh.size());
+  return Status::Ok();
+}
+
+Result<std::vector<Result<TopupDecision>>> IngestEngine::Impl::AuthoriseTopups(
+    std::span<const TopupAsk> asks, const std::function<Status()>& in_transaction) {
+  if (asks.size() > kTopupGroupMax) {
+    return Status::BadInput("too_many_topups",
+                            fmt::format("{} top-up asks in one group; at most {}", asks.size(),
+                                        kTopupGroupMax));
+  }
+  CITYCARD_RETURN_IF_ERROR(SyncDenylist());
+  // Asks whose pending transfer the ledger declined: each attempt books the group again
+  // without them, so at most asks.size() + 1 attempts.
+  std::map<size_t, Status> excluded;
+  while (true) {
+    // The group's reads are made inside its transaction as well: one snapshot, and no lock
+    // taken and released by each read of its own.
+    CITYCARD_RETURN_IF_ERROR(registry.Begin());
+    TopupGroupPlan plan;
+    Status planned = PlanTopups(asks, excluded, &plan);
+    if (!planned.ok() || (plan.fresh.empty() && !in_transaction)) {
+      (void)registry.Rollback();  // nothing was written
+      if (!planned.ok()) return planned;
+      return std::move(plan.answers);
+    }
+    Ledger::JoinedTransaction joined(ledger);
+    size_t declined_before = excluded.size();
+    auto run = [&]() -> Status {
+      if (in_transaction) CITYCARD_RETURN_IF_ERROR(in_transaction());
+      if (!plan.pending.empty()) {
+        auto outcomes = ledger.Apply(plan.pending);
+        if (!outcomes.ok()) return outcomes.status();
+        for (size_t k = 0; k < outcomes->size(); ++k) {
+          if (IsSuccess((*outcomes)[k])) continue;
+          excluded.emplace(plan.fresh_owner[k],
+                           Status::Internal("topup_declined",
+                                            fmt::format("the pending top-up was declined: {}",
+                                                        TransferOutcomeName((*outcomes)[k]))));
+        }
+        if (excluded.size() != declined_before) return Status::Ok();  // rolled back below
+      }
+      IngestWrite write;
+      write.topups = plan.fresh;
+      CITYCARD_RETURN_IF_ERROR(taps.Write(write));
+      return registry.Commit();
+    };
+    Status status = run();
+    if (!status.ok() || excluded.size() != declined_before) {
+      (void)registry.Rollback();  // the failure above is what the caller needs
+      if (!status.ok()) return status;
+      continue;  // book the group again without the declined asks
+    }
+    joined.Committed();
+    for (TopupRecord& t : plan.fresh) {
+      open_topups[{t.terminal_id, t.request_id}] = std::move(t);
+    }
+    return std::move(plan.answers);
+  }
 }
 
 Result<TopupConfirmResult> IngestEngine::Impl::ConfirmTopup(std::string_view terminal_id,

@@ -1,9 +1,11 @@
-// Online top-up, two-phase (core/ingest.h AuthoriseTopup, ConfirmTopup, ExpireTopups).
+// Online top-up, two-phase (core/ingest.h AuthoriseTopup, AuthoriseTopups, ConfirmTopup,
+// ExpireTopups).
 #include <catch2/catch.hpp>
 
 #include "core/account_plan.h"
 #include "core/card_number.h"
 #include "core/ingest.h"
+#include "core/national_id.h"
 #include "core/time.h"
 #include "tests/support/ingest_fixture_support.h"
 
@@ -208,4 +210,207 @@ TEST_CASE("a tap proving a load before its timeout posts the pending top-up",
 }
 
 }  // namespace
+}  // namespace citycard
+
+// ---- Grouped authorisations (IngestEngine::AuthoriseTopups) ----
+
+namespace citycard {
+namespace {
+
+// The cards of the grouped tests, issued the same way in every fixture (so with the same
+// numbers): one for each outcome an ask can have.
+struct GroupCards {
+  FakeCard good;
+  FakeCard other;
+  FakeCard blocked;
+  FakeCard expiring;  // valid until tomorrow: expired once the clock moved two days on
+  FakeCard ghost;     // never issued
+};
+
+IngestConfig GroupConfig() {
+  IngestConfig config;
+  config.purse_balance_max_fen = 1'000;  // two asks of 600 for one purse: the second is refused
+  return config;
+}
+
+GroupCards IssueGroupCards(IngestFixture& f) {
+  GroupCards c;
+  c.good = f.IssueCard(0);
+  c.other = f.IssueCard(0);
+  c.blocked = f.IssueCard(0);
+  REQUIRE(f.office.Block(CardNumberFromInt(c.blocked.card_no), BlockReason::lost).ok());
+  IssueRequest expiring;
+  std::string first17 = "32128119900101999";
+  expiring.national_id = first17 + NationalIdCheckChar(first17);
+  expiring.name = "李四";
+  expiring.expires_day = ClearingDay(f.clock.NowSeconds()) + 1;
+  auto view = f.office.IssueCard(expiring);
+  REQUIRE(view.ok());
+  c.expiring.card_no = CardNumberToInt(view->card.card_no);
+  c.ghost.card_no = CardNumberToInt(MakeCardNumber(4242));
+  f.clock.AdvanceMs(2 * 86'400'000);
+  return c;
+}
+
+// Every outcome an authorisation can have, and repeats inside the group.
+std::vector<TopupAsk> GroupAsks(const GroupCards& c) {
+  return {
+      Ask(c.good, 600, 1),       // authorised
+      Ask(c.good, 600, 1),       // the same request again in the group: the same answer
+      Ask(c.good, 700, 1),       // another top-up under that request id: duplicate_request
+      Ask(c.good, 600, 2),       // the purse limit counts the group's first 600: out of range
+      Ask(c.other, 300, 3),      // authorised
+      Ask(c.ghost, 100, 4),      // card_not_found
+      Ask(c.blocked, 100, 5),    // card_blocked
+      Ask(c.expiring, 100, 6),   // card_expired
+      Ask(c.other, 0, 7),        // amount_out_of_range
+      Ask(c.other, 200, 8),      // authorised: 500 of the 1,000 the purse may hold
+  };
+}
+
+}  // namespace
+
+TEST_CASE("grouped top-up authorisations give each ask what it would get one by one",
+          "[core][topup]") {
+  IngestFixture grouped(GroupConfig());
+  IngestFixture single(GroupConfig());
+  GroupCards gc = IssueGroupCards(grouped);
+  GroupCards sc = IssueGroupCards(single);
+  REQUIRE(gc.good.card_no == sc.good.card_no);
+  // A request stored before the group is answered from the store inside it.
+  REQUIRE(grouped.engine.AuthoriseTopup(Ask(gc.other, 100, 9)).ok());
+  REQUIRE(single.engine.AuthoriseTopup(Ask(sc.other, 100, 9)).ok());
+  std::vector<TopupAsk> asks = GroupAsks(gc);
+  asks.push_back(Ask(gc.other, 100, 9));  // authorised again (stored), nothing more pending
+  asks.push_back(Ask(gc.other, 150, 9));  // duplicate_request against the stored one
+
+  auto answers = grouped.engine.AuthoriseTopups(asks);
+  REQUIRE(answers.ok());
+  REQUIRE(answers->size() == asks.size());
+  std::vector<TopupOutcome> outcomes;
+  for (size_t i = 0; i < asks.size(); ++i) {
+    auto one = single.engine.AuthoriseTopup(asks[i]);
+    REQUIRE(one.ok());
+    REQUIRE((*answers)[i].ok());
+    const TopupDecision& g = *(*answers)[i];
+    CHECK(g.outcome == one->outcome);
+    CHECK(g.authorisation_id == one->authorisation_id);
+    CHECK(g.balance_after_fen == one->balance_after_fen);
+    CHECK(g.amount_fen == one->amount_fen);
+    CHECK(g.host_mac == one->host_mac);
+    outcomes.push_back(g.outcome);
+  }
+  using O = TopupOutcome;
+  CHECK(outcomes == std::vector<O>{O::authorised, O::authorised, O::duplicate_request,
+                                   O::amount_out_of_range, O::authorised, O::card_not_found,
+                                   O::card_blocked, O::card_expired, O::amount_out_of_range,
+                                   O::authorised, O::authorised, O::duplicate_request});
+  CHECK((*answers)[1]->authorisation_id == (*answers)[0]->authorisation_id);
+  CHECK(Pending(grouped, gc.good.card_no) == 600);
+  CHECK(Pending(grouped, gc.other.card_no) == 600);
+  CHECK(Pending(single, sc.good.card_no) == 600);
+  CHECK(Pending(single, sc.other.card_no) == 600);
+  CHECK(grouped.LedgerSum() == 0);
+  // The group's top-ups are stored as one by one, and confirm as they do.
+  auto stored = grouped.tap_store.FindTopup("K1", 3);
+  REQUIRE(stored.ok());
+  REQUIRE(stored->has_value());
+  CHECK((*stored)->status == TopupStatus::pending);
+  CHECK((*stored)->authorisation_id == (*answers)[4]->authorisation_id);
+  TapRecord load = grouped.Tap(gc.other, "K1", 300, TapType::load);
+  load.card_counter = 1;  // the counter the ask named
+  load.balance_before_fen = 0;
+  grouped.Sign(&load);
+  auto confirmed =
+      grouped.engine.ConfirmTopup("K1", (*answers)[4]->authorisation_id, EncodeTapRecord(load));
+  REQUIRE(confirmed.ok());
+  CHECK(confirmed->outcome == TopupOutcome::confirmed);
+}
+
+TEST_CASE("a top-up the ledger declines in a group fails alone; the others are booked",
+          "[core][topup]") {
+  IngestFixture f;
+  FakeCard good = f.IssueCard(0);
+  FakeCard closed = f.IssueCard(0);
+  // The purse account closed while the card is still active: the pending credit is declined.
+  REQUIRE(f.ledger.SetAccountClosed(AccountIdFor(AccountKind::card_purse, closed.card_no)).ok());
+  int calls = 0;
+  auto answers = f.engine.AuthoriseTopups(
+      std::vector<TopupAsk>{Ask(good, 100, 1), Ask(closed, 100, 2), Ask(closed, 100, 2),
+                            Ask(good, 200, 3)},
+      [&calls] {
+        ++calls;
+        return Status::Ok();
+      });
+  REQUIRE(answers.ok());
+  CHECK((*answers)[0].ok());
+  REQUIRE_FALSE((*answers)[1].ok());
+  CHECK((*answers)[1].status().code() == "topup_declined");
+  REQUIRE_FALSE((*answers)[2].ok());
+  CHECK((*answers)[2].status().code() == "topup_declined");
+  REQUIRE((*answers)[3].ok());
+  CHECK((*answers)[3]->outcome == TopupOutcome::authorised);
+  CHECK(calls == 3);  // the first attempt, one without each declined ask
+  CHECK(Pending(f, good.card_no) == 300);
+  CHECK(Pending(f, closed.card_no) == 0);
+  CHECK_FALSE(f.tap_store.FindTopup("K1", 2)->has_value());
+  // Declined asks are not remembered as declined: the ledger took none of their transfers.
+  CHECK(f.LedgerSum() == 0);
+}
+
+TEST_CASE("a group of top-ups whose commit fails books nothing and answers nothing",
+          "[core][topup]") {
+  IngestFixture f;
+  FakeCard a = f.IssueCard(0);
+  FakeCard b = f.IssueCard(0);
+  std::vector<TopupAsk> asks{Ask(a, 100, 1), Ask(b, 200, 2), Ask(a, 100, 1)};
+  f.ledger_store.FailNextCommit();
+  auto failed = f.engine.AuthoriseTopups(asks);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.status().code() == "injected_fault");
+  CHECK(Pending(f, a.card_no) == 0);
+  CHECK(Pending(f, b.card_no) == 0);
+  CHECK_FALSE(f.tap_store.FindTopup("K1", 1)->has_value());
+  CHECK_FALSE(f.tap_store.FindTopup("K1", 2)->has_value());
+  // Nothing was kept in memory either: the same group again is booked whole.
+  auto again = f.engine.AuthoriseTopups(asks);
+  REQUIRE(again.ok());
+  CHECK((*again)[0]->outcome == TopupOutcome::authorised);
+  CHECK((*again)[1]->outcome == TopupOutcome::authorised);
+  CHECK(Pending(f, a.card_no) == 100);
+  CHECK(Pending(f, b.card_no) == 200);
+}
+
+TEST_CASE("a group fails whole when the caller's writes inside its transaction fail",
+          "[core][topup]") {
+  IngestFixture f;
+  FakeCard a = f.IssueCard(0);
+  auto failed = f.engine.AuthoriseTopups(std::vector<TopupAsk>{Ask(a, 100, 1)}, [] {
+    return Status::Internal("audit_write_failed", "injected");
+  });
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.status().code() == "audit_write_failed");
+  CHECK(Pending(f, a.card_no) == 0);
+  CHECK_FALSE(f.tap_store.FindTopup("K1", 1)->has_value());
+  // With no asks at all, the caller's writes still get their transaction.
+  int calls = 0;
+  auto empty = f.engine.AuthoriseTopups({}, [&calls] {
+    ++calls;
+    return Status::Ok();
+  });
+  REQUIRE(empty.ok());
+  CHECK(empty->empty());
+  CHECK(calls == 1);
+}
+
+TEST_CASE("more top-ups than a group may hold are refused whole", "[core][topup]") {
+  IngestFixture f;
+  FakeCard a = f.IssueCard(0);
+  std::vector<TopupAsk> asks(kTopupGroupMax + 1, Ask(a, 1, 1));
+  auto refused = f.engine.AuthoriseTopups(asks);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == "too_many_topups");
+  CHECK(Pending(f, a.card_no) == 0);
+}
+
 }  // namespace citycard

@@ -10,8 +10,11 @@ Status MemoryRegistryStore::Begin() {
 
 Status MemoryRegistryStore::Commit() {
   CITYCARD_ASSERT(snapshot_);
+  // The joined store commits first: when it fails, the transaction stays open here too, so
+  // that the caller's Rollback restores both (as a failed COMMIT in SQLite leaves it to).
+  if (ledger_store_) CITYCARD_RETURN_IF_ERROR(ledger_store_->Commit());
   snapshot_.reset();
-  return ledger_store_ ? ledger_store_->Commit() : Status::Ok();
+  return Status::Ok();
 }
 
 Status MemoryRegistryStore::Rollback() {
