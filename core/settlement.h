@@ -42,6 +42,8 @@
 
 namespace citycard {
 
+class SettlementReads;  // core/settlement_reads.h
+
 // Transfer codes booked by settlement (Transfer::code). Stable numbers, in a range of their
 // own (96..) so that they cannot meet the codes other components use (TransferCode in
 // core/account_plan.h, the medical codes 64..75 of core/health.h).
@@ -58,10 +60,9 @@ inline constexpr std::string_view kFeeIdDomain = "citycard.settlement.fee";
 inline constexpr std::string_view kRebateIdDomain = "citycard.settlement.rebate";
 
 // Limits. A clearing cut-off is a time of day; a day with more operators than this is not a
-// city's; the ledger is read in pages of this many transfers.
+// city's.
 inline constexpr int64_t kClearingCutoffSecondsMax = kSecondsPerDay - 1;
 inline constexpr size_t kSettlementOperatorsMax = 65'536;
-inline constexpr size_t kLedgerScanPageTransfers = 4'096;
 // The most fen one report row may hold in any column (¥1,000,000,000,000): far above a city's
 // day, and small enough that multiplying by kFeeBasisPointsMax cannot overflow.
 inline constexpr int64_t kSettlementFenMax = 100'000'000'000'000;
@@ -210,9 +211,13 @@ struct AccountCodeMovement {
 using LedgerMovements = std::map<std::pair<uint64_t, uint16_t>, AccountCodeMovement>;
 
 // Adds up the ledger's posted transfers whose timestamp is in [from_ms, to_ms), reading
-// `store` directly (the ledger's timestamps never go back, so the window is found by binary
-// search on the transfer sequence, then read in pages). Failures: the store's.
-Result<LedgerMovements> CollectLedgerMovements(LedgerStore& store, int64_t from_ms, int64_t to_ms);
+// `store` directly: the ledger's timestamps never go back, so the window's first and last
+// transfer are found by binary search on the transfer sequence, and the transfers between
+// them are summed (core/settlement_reads.h SumPostedMovements). Failures: the store's.
+// `reads`, when given, sums instead of `store` (db/sqlite_settlement_reads.h sums in SQL); it
+// must read the same ledger.
+Result<LedgerMovements> CollectLedgerMovements(LedgerStore& store, int64_t from_ms, int64_t to_ms,
+                                               SettlementReads* reads = nullptr);
 
 // The transfer codes that move money into or out of operator payables, as the components book
 // them (core/account_plan.h TransferCode, core/health.h).
@@ -302,6 +307,10 @@ class SettlementTapSource {
 struct SettlerConfig {
   PayableCodes codes;
   std::vector<DailyCap> daily_caps;  // from the loaded fare table; empty: no capping
+  // Where the day's ledger movements are summed (over the ledger store's connection, e.g.
+  // db::SqliteSettlementReads); nullptr: from the ledger store's general scan. Must outlive
+  // the Settler.
+  SettlementReads* reads = nullptr;
 };
 
 struct SettlementOutcome {

@@ -104,7 +104,7 @@ Result<uint64_t> Settler::RebateAccount(std::string_view card_no) {
 Result<LedgerMovements> Settler::DayMovements(int64_t day, int64_t cutoff_s) {
   int64_t from_ms = ClearingDayStart(day, cutoff_s) * 1000;
   int64_t to_ms = ClearingDayStart(day + 1, cutoff_s) * 1000;
-  return CollectLedgerMovements(ledger_store_, from_ms, to_ms);
+  return CollectLedgerMovements(ledger_store_, from_ms, to_ms, config_.reads);
 }
 
 Status Settler::Book(const std::vector<Transfer>& transfers, const SettlementRecord& record) {

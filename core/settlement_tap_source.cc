@@ -2,61 +2,76 @@
 
 #include <fmt/format.h>
 
-#include <unordered_map>
+#include <algorithm>
 
 #include "core/card_number.h"
+#include "core/settlement_reads.h"
 #include "core/time.h"
 
 namespace citycard {
 
-TapStoreSettlementSource::TapStoreSettlementSource(TapStore& taps, RegistryStore& registry)
-    : taps_(taps), registry_(registry) {}
+TapStoreSettlementSource::TapStoreSettlementSource(TapStore& taps, RegistryStore& registry,
+                                                   SettlementReads* reads)
+    : taps_(taps), registry_(registry), reads_(reads) {}
 
 Status TapStoreSettlementSource::Scan(int64_t day) {
   if (scanned_day_ == day) return Status::Ok();
   scanned_day_.reset();
   by_operator_.clear();
-  by_card_.clear();
+  operator_ids_.clear();
+  card_taps_.clear();
   auto totals = taps_.DayTotals(day);
   if (!totals.ok()) return totals.status();
   day_totals_ = std::move(*totals);
   auto operators = registry_.ListOperators();
   if (!operators.ok()) return operators.status();
-  std::map<std::string, std::optional<RideMode>> modes;
+  std::map<std::string, std::optional<RideMode>, std::less<>> modes;
   for (const Operator& op : *operators) modes[op.id] = CapModeForOperator(op.kind);
 
-  // Card-days are gathered in a hash map and ordered once at the end (by_card_ is visited in
-  // card order, which keeps the rebates' order stable): a tap's search in the ordered map
-  // was an eighth of settlement's time (docs/benchmarks.md).
-  std::unordered_map<uint64_t, CardDayTaps> cards;
-  std::vector<StoredTap> page;
-  int64_t after = 0;
-  for (;;) {
-    page.clear();
-    CITYCARD_RETURN_IF_ERROR(taps_.ScanDayTaps(day, after, kSettlementScanPageTaps, &page));
-    for (const StoredTap& tap : page) {
-      after = tap.seq;
-      const TapRecord& r = tap.record;
-      if (r.type == TapType::load) continue;
-      Scanned& s = by_operator_[r.operator_id];
-      s.taps += 1;
-      s.paid_fen += r.amount_fen;
-      if (tap.transfer_id.IsZero()) continue;
-      s.paid_taps += 1;
-      if (tap.late) {
-        s.late_paid_fen += r.amount_fen;
-        continue;
-      }
-      auto mode = modes.find(r.operator_id);
-      if (mode == modes.end() || !mode->second.has_value()) continue;
-      CardDayTaps& card = cards[r.card_no];
-      card.card_no = CardNumberFromInt(r.card_no);
-      card.profile = r.profile;
-      card.taps.push_back(PaidTap{r.operator_id, *mode->second, r.amount_fen, r.time_s});
+  // One pass over the day serves both the operator totals and the card-days. The card-days'
+  // taps are kept in one flat vector and sorted by card once at the end: a search per tap in a
+  // map of cards (ordered, then hashed) was the largest part of settlement's time
+  // (docs/benchmarks.md). The day's taps come in runs of one operator, so the operator's
+  // entries are looked up only when it changes.
+  std::map<std::string, uint32_t, std::less<>> operator_index;
+  Scanned* op_sums = nullptr;
+  std::optional<RideMode> op_mode;
+  uint32_t op_index = 0;
+  auto visit = [&](const DayTapSummary& tap) -> Status {
+    if (tap.type == TapType::load) return Status::Ok();
+    if (op_sums == nullptr || tap.operator_id != operator_ids_[op_index]) {
+      auto [found, added] = operator_index.try_emplace(
+          std::string(tap.operator_id), static_cast<uint32_t>(operator_ids_.size()));
+      if (added) operator_ids_.push_back(found->first);
+      op_index = found->second;
+      op_sums = &by_operator_[found->first];
+      auto mode = modes.find(found->first);
+      op_mode = mode == modes.end() ? std::nullopt : mode->second;
     }
-    if (page.size() < kSettlementScanPageTaps) break;
+    op_sums->taps += 1;
+    op_sums->paid_fen += tap.amount_fen;
+    if (!tap.paid) return Status::Ok();
+    op_sums->paid_taps += 1;
+    if (tap.late) {
+      op_sums->late_paid_fen += tap.amount_fen;
+      return Status::Ok();
+    }
+    if (!op_mode.has_value()) return Status::Ok();
+    card_taps_.push_back(
+        CardTap{tap.card_no, tap.seq, tap.amount_fen, tap.time_s, op_index, tap.profile, *op_mode});
+    return Status::Ok();
+  };
+  Status read = reads_ != nullptr ? reads_->ForEachDayTap(day, visit)
+                                  : ForEachDayTapFromStore(taps_, day, visit);
+  if (!read.ok()) {
+    by_operator_.clear();
+    operator_ids_.clear();
+    card_taps_.clear();
+    return read;
   }
-  for (auto& [card_no, taps] : cards) by_card_.emplace(card_no, std::move(taps));
+  std::sort(card_taps_.begin(), card_taps_.end(), [](const CardTap& a, const CardTap& b) {
+    return a.card_no != b.card_no ? a.card_no < b.card_no : a.seq < b.seq;
+  });
   scanned_day_ = day;
   return Status::Ok();
 }
@@ -102,7 +117,22 @@ Result<std::vector<OperatorTapTotals>> TapStoreSettlementSource::OperatorTotals(
 Status TapStoreSettlementSource::ForEachCardDay(
     int64_t day, const std::function<Status(const CardDayTaps&)>& visit) {
   CITYCARD_RETURN_IF_ERROR(Scan(day));
-  for (const auto& [card_no, card] : by_card_) CITYCARD_RETURN_IF_ERROR(visit(card));
+  // One card-day at a time, in one reused value: the card's taps in booking order, and the
+  // profile its last tap carried.
+  CardDayTaps card;
+  size_t i = 0;
+  while (i < card_taps_.size()) {
+    const uint64_t card_no = card_taps_[i].card_no;
+    card.card_no = CardNumberFromInt(card_no);
+    card.taps.clear();
+    for (; i < card_taps_.size() && card_taps_[i].card_no == card_no; ++i) {
+      const CardTap& tap = card_taps_[i];
+      card.profile = tap.profile;
+      card.taps.push_back(
+          PaidTap{operator_ids_[tap.operator_index], tap.mode, tap.amount_fen, tap.time_s});
+    }
+    CITYCARD_RETURN_IF_ERROR(visit(card));
+  }
   return Status::Ok();
 }
 

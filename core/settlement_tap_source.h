@@ -2,9 +2,10 @@
 // a TapStore and the registry. Pure logic over the two interfaces.
 //
 // Per-operator totals come from the totals the ingest keeps per commit (TapStore::DayTotals);
-// the taps of the day are also read once (TapStore::ScanDayTaps) to count the taps that moved
-// money, the money of late taps and each card's taps for the daily caps, and the two are
-// checked against each other: a difference is a "reconciliation_failed".
+// the taps of the day are also read once (SettlementReads::ForEachDayTap, one pass serving both
+// OperatorTotals and ForEachCardDay) to count the taps that moved money, the money of late
+// taps and each card's taps for the daily caps, and the two are checked against each other: a
+// difference is a "reconciliation_failed".
 #pragma once
 
 #include <cstdint>
@@ -19,13 +20,13 @@
 
 namespace citycard {
 
-// Taps read per ScanDayTaps call.
-inline constexpr size_t kSettlementScanPageTaps = 10'000;
-
 class TapStoreSettlementSource final : public SettlementTapSource {
  public:
-  // Both must outlive the source. The scan of a day is kept until another day is asked for.
-  TapStoreSettlementSource(TapStore& taps, RegistryStore& registry);
+  // All must outlive the source. The scan of a day is kept until another day is asked for.
+  // `reads`, when given, reads the day's taps (over the tap store's connection, e.g.
+  // db::SqliteSettlementReads); nullptr: the tap store's ScanDayTaps pages.
+  TapStoreSettlementSource(TapStore& taps, RegistryStore& registry,
+                           SettlementReads* reads = nullptr);
 
   // DayTotals, with paid_taps and late_paid_fen from the scan. Kind::internal
   // "reconciliation_failed" when the kept totals and the scanned taps disagree.
@@ -45,14 +46,28 @@ class TapStoreSettlementSource final : public SettlementTapSource {
     int64_t paid_fen = 0;
     int64_t late_paid_fen = 0;
   };
+  // A paid, not late tap of a capped mode, as the scan keeps it for the card-days: compact and
+  // without allocation (the operator by its index in operator_ids_), sorted by (card, seq)
+  // once the day is read.
+  struct CardTap {
+    uint64_t card_no = 0;
+    int64_t seq = 0;
+    int64_t amount_fen = 0;
+    int64_t time_s = 0;
+    uint32_t operator_index = 0;
+    Profile profile = Profile::adult;
+    RideMode mode = RideMode::bus;
+  };
   Status Scan(int64_t day);
 
   TapStore& taps_;
   RegistryStore& registry_;
+  SettlementReads* reads_;
   std::optional<int64_t> scanned_day_;
   std::vector<DayOperatorTotals> day_totals_;
   std::map<std::string, Scanned> by_operator_;
-  std::map<uint64_t, CardDayTaps> by_card_;
+  std::vector<std::string> operator_ids_;
+  std::vector<CardTap> card_taps_;  // ascending card number, then seq
 };
 
 }  // namespace citycard

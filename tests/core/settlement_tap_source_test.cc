@@ -128,3 +128,46 @@ TEST_CASE("A day without taps settles to an empty report", "[core][settlement]")
   CHECK(outcome->record.report.totals.taps == 0);
   CHECK(outcome->record.transfers == 0);
 }
+
+TEST_CASE("One scan of the day gives the operator totals and the card-days in card order",
+          "[core][settlement]") {
+  IngestedDay d;
+  TapStoreSettlementSource source(d.f.tap_store, d.f.registry);
+  auto totals = source.OperatorTotals(Day("2024-03-01"));
+  REQUIRE(totals.ok());
+  REQUIRE(totals->size() == 2);
+  CHECK((*totals)[0].operator_id == "BUS1");
+  CHECK((*totals)[0].taps == 2);
+  CHECK((*totals)[0].paid_taps == 2);
+  CHECK((*totals)[0].paid_fen == 300);
+  CHECK((*totals)[1].operator_id == "METRO");
+  CHECK((*totals)[1].taps == 2);
+  CHECK((*totals)[1].paid_taps == 1);
+  CHECK((*totals)[1].paid_fen == 500);
+
+  // A tap booked on the day after the first question is in no answer of the source: the
+  // card-days come from the scan the totals were made from, not from a second one.
+  d.f.clock.SetMs(At("2024-03-01 18:00:00") * 1000);
+  REQUIRE(d.f.IngestOne(d.f.Tap(d.b, "T2", 100)) == IngestOutcome::accepted);
+  std::vector<std::pair<std::string, std::vector<int64_t>>> seen;
+  REQUIRE(source
+              .ForEachCardDay(Day("2024-03-01"),
+                              [&](const CardDayTaps& card) -> Status {
+                                std::vector<int64_t> amounts;
+                                for (const PaidTap& tap : card.taps) amounts.push_back(tap.amount_fen);
+                                seen.emplace_back(card.card_no, amounts);
+                                return Status::Ok();
+                              })
+              .ok());
+  std::string a = CardNumberFromInt(d.a.card_no);
+  std::string b = CardNumberFromInt(d.b.card_no);
+  REQUIRE(a < b);
+  // Card a: the bus ride and the metro exit (the entry paid nothing); card b: one ride.
+  CHECK(seen == std::vector<std::pair<std::string, std::vector<int64_t>>>{{a, {200, 500}},
+                                                                          {b, {100}}});
+  // A new source reads the day again and sees the tap.
+  TapStoreSettlementSource fresh(d.f.tap_store, d.f.registry);
+  auto again = fresh.OperatorTotals(Day("2024-03-01"));
+  REQUIRE(again.ok());
+  CHECK((*again)[0].paid_taps == 3);
+}

@@ -110,6 +110,42 @@ TEST_CASE("bench settle settles a day of 2,000 taps and leaves the payable at ze
   CHECK(j.at("dir").is_null());
 }
 
+TEST_CASE("bench settle books a day once and settles it from the kept directory, once",
+          "[tools][bench][settle]") {
+  testing::CliSandbox box{CITYCARD_BIN};
+  auto booked = box.Json({"bench", "settle", "--taps", "2000", "--cards", "200", "--book-only",
+                          "--dir", box.Path("day")});
+  REQUIRE(booked.exit_code == 0);
+  auto b = booked.json();
+  CHECK(b.at("booked_only") == true);
+  CHECK(b.at("taps") == 2000);
+  CHECK(b.at("cards") == 200);
+  CHECK(b.at("dir") == box.Path("day"));
+
+  auto settled = box.Json({"bench", "settle", "--booked-dir", box.Path("day")});
+  REQUIRE(settled.exit_code == 0);
+  auto j = settled.json();
+  CHECK(j.at("taps") == 2000);
+  CHECK(j.at("report_taps") == 2000);
+  CHECK(j.at("day") == b.at("day"));
+  CHECK(j.at("paid_fen") == b.at("spent_fen"));
+  CHECK(j.at("payable_after_fen") == 0);
+  CHECK(j.at("capped_cards") == 200);
+  CHECK(j.at("net_fen") == 200 * 1000);
+  CHECK(j.at("checks_ok") == true);
+  CHECK(j.at("dir") == box.Path("day"));
+
+  // The day is settled now: settling the directory again books nothing and is refused as a
+  // failed check (the bench measures a first settlement only).
+  auto again = box.Json({"bench", "settle", "--booked-dir", box.Path("day")});
+  CHECK(again.exit_code != 0);
+  CHECK(again.json().at("error").at("code") == "bench_check_failed");
+
+  auto missing = box.Json({"bench", "settle", "--booked-dir", box.Path("nothing")});
+  CHECK(missing.exit_code != 0);
+  CHECK(missing.json().at("error").at("code") == "booked_day_not_found");
+}
+
 }  // namespace
 }  // namespace citycard
 

@@ -47,6 +47,12 @@ struct SettleBenchOptions {
   std::string dir;           // default /tmp/citycard-bench-settle-<pid>
   bool keep = false;
   unsigned seed = 1;
+  // For measuring settlement alone, again and again on copies of one booked day: book_only
+  // books the day into `dir`, writes what was booked to dir/settle-day.json and keeps the
+  // directory, settling nothing; booked_dir settles the day such a run kept there (taps and
+  // cards are then read from that file; --taps, --cards and --seed are ignored).
+  bool book_only = false;
+  std::string booked_dir;
 };
 
 // `citycard bench settle`: a clearing day of `taps` taps, booked through the ingest backend
@@ -54,7 +60,9 @@ struct SettleBenchOptions {
 // `citycard settle`) with the adult bus cap. Reports the settlement's seconds and taps/s, and
 // the time 10,000,000 taps would take at that rate. Checks: the report counts every tap and
 // what they paid, and the operator's payable afterwards holds what was paid minus the rebates
-// and the payout. Failures: as RunIngestBench, and the settlement's.
+// and the payout. Failures: as RunIngestBench, and the settlement's; with booked_dir, the
+// environment's (Environment::Open) and Kind::not_found "booked_day_not_found" when the
+// directory holds no settle-day.json.
 Result<CommandOutput> RunSettleBench(const SettleBenchOptions& options);
 
 inline constexpr size_t kBenchOnlineSessionsMax = 4'000;

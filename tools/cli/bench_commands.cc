@@ -39,6 +39,10 @@ void RegisterBenchCommands(CLI::App& app, AppContext& context) {
   sub->add_option("--dir", settle->dir, "scratch directory (default: a new one under /tmp)");
   sub->add_flag("--keep", settle->keep, "keep the scratch database and key file");
   sub->add_option("--seed", settle->seed, "random seed (default 1)");
+  sub->add_flag("--book-only", settle->book_only,
+                "book the day into --dir and keep it, settling nothing");
+  sub->add_option("--booked-dir", settle->booked_dir,
+                  "settle the day a --book-only run kept in this directory");
   sub->callback([&context, settle] {
     RunCommand(context, [&] { return RunSettleBench(*settle); });
   });

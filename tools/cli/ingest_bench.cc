@@ -21,6 +21,7 @@
 #include <condition_variable>
 #include <future>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -37,6 +38,7 @@
 #include "core/settlement_tap_source.h"
 #include "core/time.h"
 #include "db/postgres_tap_bench.h"
+#include "db/sqlite_settlement_reads.h"
 #include "db/sqlite_settlement_store.h"
 #include "tools/cli/pg_cluster.h"
 #include "crypto/keyed_tap_authenticator.h"
@@ -566,13 +568,23 @@ Result<CommandOutput> RunIngestBench(const IngestBenchOptions& o) {
 
 namespace citycard::cli {
 
-Result<CommandOutput> RunSettleBench(const SettleBenchOptions& o) {
-  if (o.taps < 1 || o.taps > kBenchIngestTapsMax || o.cap_fen < 0) {
-    return Status::Usage("invalid_bench_size",
-                         fmt::format("--taps 1..{} and --cap-fen >= 0", kBenchIngestTapsMax));
-  }
-  // The day's taps are booked with the clock two days back, so that the day is over (whatever
-  // the clearing cut-off) when it is settled at the real time.
+namespace {
+
+// What a settle bench booked: the day and what its taps paid, for the checks after settling.
+struct BookedDay {
+  int64_t day = 0;
+  int64_t taps = 0;
+  int64_t cards = 0;
+  int64_t spent_fen = 0;
+  double ingest_seconds = 0;
+  double setup_seconds = 0;
+};
+
+constexpr char kBookedDayFile[] = "/settle-day.json";
+
+// Books the bench's clearing day through the ingest backend with the clock two days back, so
+// that the day is over (whatever the clearing cut-off) when it is settled at the real time.
+Result<BookedDay> BookSettleDay(const SettleBenchOptions& o, std::unique_ptr<BenchWorld>* out) {
   const int64_t booked_s = SystemClock().NowSeconds() - 2 * kSecondsPerDay;
   ::setenv(kNowVariable, fmt::format("@{}", booked_s).c_str(), 1);
   BenchWorldOptions wo;
@@ -593,19 +605,63 @@ Result<CommandOutput> RunSettleBench(const SettleBenchOptions& o) {
   if (pushed->results["accepted"] != w.taps) {
     return Status::Internal("bench_check_failed", "not every tap of the day was booked");
   }
+  auto store = db::SqliteSettlementStore::Open(bw.env().database());
+  if (!store.ok()) return store.status();
+  auto cutoff = (*store)->ClearingCutoff();
+  if (!cutoff.ok()) return cutoff.status();
+  BookedDay booked{ClearingDay(booked_s, *cutoff), w.taps,          bw.cards(),
+                   w.spent_fen,                    pushed->seconds, bw.setup_seconds()};
+  *out = std::move(*world);
+  return booked;
+}
 
-  Environment& env = bw.env();
+Status SaveBookedDay(const BookedDay& b, const std::string& dir) {
+  nlohmann::json j = {{"day", b.day},       {"taps", b.taps},
+                      {"cards", b.cards},   {"spent_fen", b.spent_fen},
+                      {"ingest_seconds", b.ingest_seconds}, {"setup_seconds", b.setup_seconds}};
+  std::ofstream file(dir + kBookedDayFile);
+  file << j.dump() << "\n";
+  if (!file) return Status::Internal("write_failed", "cannot write " + dir + kBookedDayFile);
+  return Status::Ok();
+}
+
+Result<BookedDay> LoadBookedDay(const std::string& dir) {
+  std::ifstream file(dir + kBookedDayFile);
+  if (!file) {
+    return Status::NotFound("booked_day_not_found",
+                            dir + kBookedDayFile + " is missing: book with --book-only first");
+  }
+  nlohmann::json j = nlohmann::json::parse(file, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Status::Internal("booked_day_not_found", dir + kBookedDayFile + " is not JSON");
+  }
+  BookedDay b;
+  b.day = j.value("day", int64_t{0});
+  b.taps = j.value("taps", int64_t{0});
+  b.cards = j.value("cards", int64_t{0});
+  b.spent_fen = j.value("spent_fen", int64_t{0});
+  b.ingest_seconds = j.value("ingest_seconds", 0.0);
+  b.setup_seconds = j.value("setup_seconds", 0.0);
+  return b;
+}
+
+// Settles the booked day on `env` (timed) and checks the report against what was booked.
+Result<CommandOutput> SettleBookedDay(const SettleBenchOptions& o, const BookedDay& booked,
+                                      Environment& env, const std::string& dir) {
   auto store = db::SqliteSettlementStore::Open(env.database());
   if (!store.ok()) return store.status();
   auto taps = db::SqliteTapStore::Open(env.database());
   if (!taps.ok()) return taps.status();
-  auto cutoff = (*store)->ClearingCutoff();
-  if (!cutoff.ok()) return cutoff.status();
-  const int64_t day = ClearingDay(booked_s, *cutoff);
+  // The page cache the day was booked with (a --booked-dir run opens a new connection).
+  CITYCARD_RETURN_IF_ERROR((*taps)->SetCacheBytes(server::kServerCacheBytesDefault));
+  const int64_t day = booked.day;
   // The bench has no medical bills, so the tap store's view is the whole day (`citycard
   // settle` adds the health store's bill count to it).
-  TapStoreSettlementSource source(**taps, env.registry());
+  // As `citycard settle` wires it (tools/cli/settle_commands.cc).
+  db::SqliteSettlementReads reads(env.database());
+  TapStoreSettlementSource source(**taps, env.registry(), &reads);
   SettlerConfig config;
+  config.reads = &reads;
   if (o.cap_fen > 0) config.daily_caps.push_back(DailyCap{Profile::adult, {RideMode::bus}, o.cap_fen});
   SystemClock now;
   Settler settler(env.registry(), env.ledger(), env.ledger_store(), **store, source,
@@ -622,48 +678,86 @@ Result<CommandOutput> RunSettleBench(const SettleBenchOptions& o) {
   if (!op.ok()) return op.status();
   auto payable = env.ledger().LookupAccount((*op)->payable_account_id);
   if (!payable.ok()) return payable.status();
-  bool ok = totals.taps == w.taps && totals.paid_fen == w.spent_fen && payable->balance_fen() == 0;
-  const double rate = static_cast<double>(w.taps) / seconds;
+  bool ok = totals.taps == booked.taps && totals.paid_fen == booked.spent_fen &&
+            payable->balance_fen() == 0 && !outcome->repeated;
+  const double rate = static_cast<double>(booked.taps) / seconds;
   CommandOutput out;
   out.json = {{"benchmark", "settle"},
               {"day", FormatDay(day)},
-              {"cards", bw.cards()},
-              {"taps", w.taps},
+              {"cards", booked.cards},
+              {"taps", booked.taps},
               {"seconds", seconds},
               {"cpu_seconds", cpu},
               {"taps_per_s", rate},
               {"seconds_for_10m_taps", 1e7 / rate},
               {"report_taps", totals.taps},
               {"paid_fen", totals.paid_fen},
-              {"spent_fen", w.spent_fen},
+              {"spent_fen", booked.spent_fen},
               {"capping_rebate_fen", totals.capping_rebate_fen},
               {"capped_cards", totals.capped_cards},
               {"net_fen", totals.net_fen},
               {"transfers", outcome->record.transfers},
               {"payable_after_fen", payable->balance_fen()},
               {"checks_ok", ok},
-              {"ingest_seconds", pushed->seconds},
-              {"setup_seconds", bw.setup_seconds()},
+              {"ingest_seconds", booked.ingest_seconds},
+              {"setup_seconds", booked.setup_seconds},
               {"load_average", LoadAverage()},
-              {"dir", bw.dir()}};
+              {"dir", dir}};
   out.text = fmt::format(
       "bench settle: clearing day {} of {} taps by {} cards settled in {:.2f} s ({:.0f} taps/s; "
       "10,000,000 taps at that rate: {:.1f} s)\n  {} cards capped, rebates {} fen, {} transfers; "
       "checks {}\n  setup {:.1f} s, day booked in {:.1f} s; load average {:.1f}\n",
-      FormatDay(day), w.taps, bw.cards(), seconds, rate, 1e7 / rate, totals.capped_cards,
+      FormatDay(day), booked.taps, booked.cards, seconds, rate, 1e7 / rate, totals.capped_cards,
       totals.capping_rebate_fen, outcome->record.transfers, ok ? "ok" : "FAILED",
-      bw.setup_seconds(), pushed->seconds, LoadAverage());
-  if (!o.keep) {
-    bw.RemoveFiles();
-    out.json["dir"] = nullptr;
-  }
+      booked.setup_seconds, booked.ingest_seconds, LoadAverage());
   if (!ok) {
     return Status::Internal("bench_check_failed",
-                            fmt::format("report: {} taps, {} fen paid; booked {} taps, {} fen; "
+                            fmt::format("report: {} taps, {} fen paid{}; booked {} taps, {} fen; "
                                         "payable after {} fen",
-                                        totals.taps, totals.paid_fen, w.taps, w.spent_fen,
-                                        payable->balance_fen()));
+                                        totals.taps, totals.paid_fen,
+                                        outcome->repeated ? " (settled before)" : "", booked.taps,
+                                        booked.spent_fen, payable->balance_fen()));
   }
+  return out;
+}
+
+}  // namespace
+
+Result<CommandOutput> RunSettleBench(const SettleBenchOptions& o) {
+  if (o.taps < 1 || o.taps > kBenchIngestTapsMax || o.cap_fen < 0) {
+    return Status::Usage("invalid_bench_size",
+                         fmt::format("--taps 1..{} and --cap-fen >= 0", kBenchIngestTapsMax));
+  }
+  if (!o.booked_dir.empty()) {
+    auto booked = LoadBookedDay(o.booked_dir);
+    if (!booked.ok()) return booked.status();
+    GlobalOptions global;
+    global.db_path = o.booked_dir + "/bench.db";
+    global.keys_path = o.booked_dir + "/bench.keys";
+    auto env = Environment::Open(global);
+    if (!env.ok()) return env.status();
+    return SettleBookedDay(o, *booked, **env, o.booked_dir);
+  }
+  std::unique_ptr<BenchWorld> world;
+  auto booked = BookSettleDay(o, &world);
+  if (!booked.ok()) return booked.status();
+  BenchWorld& bw = *world;
+  if (o.book_only) {
+    CITYCARD_RETURN_IF_ERROR(SaveBookedDay(*booked, bw.dir()));
+    CommandOutput out;
+    out.json = {{"benchmark", "settle"}, {"booked_only", true},
+                {"day", FormatDay(booked->day)}, {"taps", booked->taps},
+                {"cards", booked->cards}, {"spent_fen", booked->spent_fen},
+                {"ingest_seconds", booked->ingest_seconds}, {"dir", bw.dir()}};
+    out.text = fmt::format("bench settle: clearing day {} of {} taps by {} cards booked in {:.1f} s "
+                           "into {} (not settled)\n",
+                           FormatDay(booked->day), booked->taps, booked->cards,
+                           booked->ingest_seconds, bw.dir());
+    return out;
+  }
+  auto out = SettleBookedDay(o, *booked, bw.env(), bw.dir());
+  if (!o.keep) bw.RemoveFiles();
+  if (out.ok() && !o.keep) out->json["dir"] = nullptr;
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include "core/settlement_tap_source.h"
 #include "core/time.h"
 #include "db/sqlite_health_store.h"
+#include "db/sqlite_settlement_reads.h"
 #include "db/sqlite_settlement_store.h"
 #include "db/sqlite_tap_store.h"
 #include "tools/cli/commands.h"
@@ -208,9 +209,12 @@ Result<SettlementOutcome> SettleDay(Environment& env, int64_t day) {
   if (!health.ok()) return health.status();
   auto cutoff = (*store)->ClearingCutoff();
   if (!cutoff.ok()) return cutoff.status();
-  TapStoreSettlementSource tap_source(**taps, env.registry());
+  // The day's taps and ledger movements are read in SQL, over the same connection.
+  db::SqliteSettlementReads reads(env.database());
+  TapStoreSettlementSource tap_source(**taps, env.registry(), &reads);
   SettlementSources source(tap_source, **health, *cutoff);
   SettlerConfig config;
+  config.reads = &reads;
   auto caps = CurrentDailyCaps(env);
   if (!caps.ok()) return caps.status();
   config.daily_caps = std::move(*caps);

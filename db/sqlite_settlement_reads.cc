@@ -1,0 +1,196 @@
+#include "db/sqlite_settlement_reads.h"
+
+#include <cstring>
+#include <string>
+#include <utility>
+
+namespace citycard::db {
+
+namespace {
+
+// Where ForEachDayTap finds what it reads in an encoded record (docs/protocol.md "Tap record"):
+// format version, type, profile, then flags, two key versions, card number (8), card counter
+// (4), balance before (8), amount (8), terminal id (16), terminal counter (4), time (8),
+// operator id (16).
+constexpr size_t kRecordTypeOffset = 1;
+constexpr size_t kRecordProfileOffset = 2;
+constexpr size_t kRecordAmountOffset = 6 + 8 + 4 + 8;
+constexpr size_t kRecordTimeOffset = kRecordAmountOffset + 8 + kTerminalIdBytes + 4;
+constexpr size_t kRecordOperatorOffset = kRecordTimeOffset + 8;
+static_assert(kRecordOperatorOffset + kOperatorIdBytes + 3 * 4 + 3 * 8 + kTacBytes +
+                      kTerminalMacBytes ==
+                  kTapRecordBytes,
+              "the offsets follow the tap record layout of docs/protocol.md");
+
+int64_t BigEndianAt(const uint8_t* bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | bytes[i];
+  return static_cast<int64_t>(v);
+}
+
+// A reset on every path out of a read, so that a statement never stays mid-step.
+struct ResetOnExit {
+  Statement& statement;
+  ~ResetOnExit() { statement.Reset(); }
+};
+
+Status Corrupt(int64_t seq, const std::string& what) {
+  return Status::Internal("tap_store_corrupt", "tap " + std::to_string(seq) + ": " + what);
+}
+
+// Sums per (account, code) in one flat table with open addressing: one probe into contiguous
+// memory per transfer, where a node-based hash map's search (bucket, node, key) was the largest
+// part of the sums' time (docs/benchmarks.md). A slot is free while its transfers are 0.
+class AccountCodeTable {
+ public:
+  AccountCodeTable() : slots_(kInitialSlots) {}
+
+  AccountCodeSum& At(uint64_t account, uint16_t code) {
+    if ((used_ + 1) * 2 > slots_.size()) Grow();
+    AccountCodeSum& slot = Find(slots_, account, code);
+    if (slot.transfers == 0) {
+      slot.account_id = account;
+      slot.code = code;
+      ++used_;
+    }
+    return slot;
+  }
+
+  void AppendTo(std::vector<AccountCodeSum>* out) const {
+    out->reserve(out->size() + used_);
+    for (const AccountCodeSum& slot : slots_) {
+      if (slot.transfers != 0) out->push_back(slot);
+    }
+  }
+
+ private:
+  static constexpr size_t kInitialSlots = 1024;  // a power of two
+
+  static AccountCodeSum& Find(std::vector<AccountCodeSum>& slots, uint64_t account,
+                              uint16_t code) {
+    const size_t mask = slots.size() - 1;
+    uint64_t h = (account ^ (uint64_t{code} << 48)) * 0x9E3779B97F4A7C15ull;
+    size_t i = static_cast<size_t>(h >> 20) & mask;
+    while (slots[i].transfers != 0 && (slots[i].account_id != account || slots[i].code != code)) {
+      i = (i + 1) & mask;
+    }
+    return slots[i];
+  }
+
+  void Grow() {
+    std::vector<AccountCodeSum> bigger(slots_.size() * 2);
+    for (const AccountCodeSum& slot : slots_) {
+      if (slot.transfers != 0) Find(bigger, slot.account_id, slot.code) = slot;
+    }
+    slots_ = std::move(bigger);
+  }
+
+  std::vector<AccountCodeSum> slots_;
+  size_t used_ = 0;
+};
+
+}  // namespace
+
+Status SqliteSettlementReads::SumPostedMovements(int64_t first_seq, int64_t last_seq,
+                                                 std::vector<AccountCodeSum>* out) {
+  if (first_seq > last_seq) return Status::Ok();
+  // A range of the rowid: the day's transfers are read in table order, no index involved.
+  auto stmt = db_.Prepare(
+      "SELECT debit_account_id, credit_account_id, amount_fen, code FROM ledger_transfers "
+      "WHERE seq BETWEEN ? AND ? AND (flags & ?) = 0");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, first_seq).Bind(2, last_seq).Bind(3, int64_t{kTransferNotPostedFlags});
+  ResetOnExit reset{*stmt};
+  AccountCodeTable sums;
+  // The run of one credited pair: a day's tap transfers credit the same payable one after
+  // another, so most credits are added up here and enter the table once per run.
+  AccountCodeSum run;
+  for (;;) {
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    const uint64_t debit = static_cast<uint64_t>(stmt->ColumnInt(0));
+    const uint64_t credit = static_cast<uint64_t>(stmt->ColumnInt(1));
+    const int64_t amount = stmt->ColumnInt(2);
+    const uint16_t code = static_cast<uint16_t>(stmt->ColumnInt(3));
+    if (run.transfers != 0 && (run.account_id != credit || run.code != code)) {
+      AccountCodeSum& kept = sums.At(run.account_id, run.code);
+      kept.transfers += run.transfers;
+      kept.credits_fen += run.credits_fen;
+      run = AccountCodeSum{};
+    }
+    run.account_id = credit;
+    run.code = code;
+    run.transfers += 1;
+    run.credits_fen += amount;
+    AccountCodeSum& d = sums.At(debit, code);
+    d.transfers += 1;
+    d.debits_fen += amount;
+  }
+  if (run.transfers != 0) {
+    AccountCodeSum& kept = sums.At(run.account_id, run.code);
+    kept.transfers += run.transfers;
+    kept.credits_fen += run.credits_fen;
+  }
+  sums.AppendTo(out);
+  return Status::Ok();
+}
+
+Status SqliteSettlementReads::ForEachDayTap(
+    int64_t clearing_day, const std::function<Status(const DayTapSummary&)>& visit) {
+  // The day's taps were booked one after another, so they lie between its first and last seq;
+  // reading that stretch of the table in order costs no index lookup per row, and the
+  // clearing_day test (kept off the index by the unary +) drops any other day's rows in it.
+  auto bounds = db_.Prepare(
+      "SELECT (SELECT seq FROM ingest_taps WHERE clearing_day = ?1 ORDER BY seq LIMIT 1), "
+      "(SELECT seq FROM ingest_taps WHERE clearing_day = ?1 ORDER BY seq DESC LIMIT 1)");
+  if (!bounds.ok()) return bounds.status();
+  bounds->Bind(1, clearing_day);
+  int64_t first = 0;
+  int64_t last = 0;
+  {
+    ResetOnExit reset{*bounds};
+    auto found = bounds->Step();
+    if (!found.ok()) return found.status();
+    if (!*found || bounds->ColumnIsNull(0)) return Status::Ok();
+    first = bounds->ColumnInt(0);
+    last = bounds->ColumnInt(1);
+  }
+  auto s = db_.Prepare(
+      "SELECT seq, card_no, record, late, transfer_id IS NOT NULL FROM ingest_taps "
+      "WHERE seq BETWEEN ? AND ? AND +clearing_day = ? ORDER BY seq");
+  if (!s.ok()) return s.status();
+  s->Bind(1, first).Bind(2, last).Bind(3, clearing_day);
+  ResetOnExit reset{*s};
+  for (;;) {
+    auto row = s->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Ok();
+    DayTapSummary tap;
+    tap.seq = s->ColumnInt(0);
+    tap.card_no = static_cast<uint64_t>(s->ColumnInt(1));
+    // A copy of the record's bytes per tap (Statement offers no view of a blob): small beside
+    // the rest of the row's reading.
+    const Bytes record = s->ColumnBlob(2);
+    if (record.size() != kTapRecordBytes || record[0] != kTapRecordFormatVersion) {
+      return Corrupt(tap.seq, "not a tap record");
+    }
+    auto profile = ProfileFromByte(record[kRecordProfileOffset]);
+    const uint8_t type = record[kRecordTypeOffset];
+    if (!profile || type < static_cast<uint8_t>(TapType::purchase) ||
+        type > static_cast<uint8_t>(TapType::gate_entry)) {
+      return Corrupt(tap.seq, "unknown type or profile");
+    }
+    tap.type = static_cast<TapType>(type);
+    tap.profile = *profile;
+    tap.amount_fen = BigEndianAt(record.data() + kRecordAmountOffset);
+    tap.time_s = BigEndianAt(record.data() + kRecordTimeOffset);
+    const char* op = reinterpret_cast<const char*>(record.data() + kRecordOperatorOffset);
+    tap.operator_id = std::string_view(op, ::strnlen(op, kOperatorIdBytes));
+    tap.late = s->ColumnInt(3) != 0;
+    tap.paid = s->ColumnInt(4) != 0;
+    CITYCARD_RETURN_IF_ERROR(visit(tap));
+  }
+}
+
+}  // namespace citycard::db

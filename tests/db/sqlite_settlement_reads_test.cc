@@ -1,0 +1,268 @@
+// Settlement's SQL reads (db/sqlite_settlement_reads.h) against the same reads made over the
+// general store scans (core/settlement_reads.h StoreSettlementReads): same sums, same taps.
+#include "db/sqlite_settlement_reads.h"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/ledger.h"
+#include "crypto/digest.h"
+#include "db/database.h"
+#include "db/sqlite_ledger_store.h"
+#include "db/sqlite_tap_store.h"
+
+namespace citycard::db {
+namespace {
+
+using O = TransferOutcome;
+
+constexpr int64_t kStartMs = 1'700'000'000'000;
+
+Account MakeAccount(uint64_t id, AccountKind kind, uint32_t flags = 0) {
+  Account a;
+  a.id = id;
+  a.kind = kind;
+  a.owner_ref = id;
+  a.flags = flags;
+  return a;
+}
+
+Transfer T(Id128 id, uint64_t debit, uint64_t credit, int64_t amount, uint16_t code,
+           uint16_t flags = 0) {
+  Transfer t;
+  t.id = id;
+  t.debit_account_id = debit;
+  t.credit_account_id = credit;
+  t.amount_fen = amount;
+  t.code = code;
+  t.flags = flags;
+  return t;
+}
+
+TapRecord Record(std::string terminal, uint32_t ttc, uint64_t card, uint32_t ctc, int64_t amount,
+                 TapType type = TapType::purchase) {
+  TapRecord r;
+  r.type = type;
+  r.card_no = card;
+  r.card_counter = ctc;
+  r.balance_before_fen = 5000;
+  r.amount_fen = amount;
+  r.terminal_id = std::move(terminal);
+  r.terminal_counter = ttc;
+  r.time_s = 1'700'000'000 + ttc;
+  r.operator_id = "BUS1";
+  r.full_fare_fen = amount + 10;
+  r.concession_fen = 10;
+  r.tac[0] = 0xAB;
+  r.terminal_mac[15] = 0xCD;
+  return r;
+}
+
+StoredTap Stored(const TapRecord& r, int64_t day, bool late = false) {
+  StoredTap t;
+  t.record = r;
+  t.received_ms = kStartMs;
+  t.clearing_day = day;
+  t.late = late;
+  t.outcome = late ? IngestOutcome::accepted_late : IngestOutcome::accepted;
+  t.charged_card_no = r.card_no;
+  if (r.amount_fen > 0) t.transfer_id = Id128{1, r.terminal_counter};
+  return t;
+}
+
+// One connection holding the ledger's and the ingest's tables, as `citycard` has.
+struct Fixture {
+  ManualClock clock{kStartMs};
+  crypto::Sha256Digester digester;
+  std::unique_ptr<Database> db;
+  std::unique_ptr<SqliteLedgerStore> ledger_store;
+  std::unique_ptr<SqliteTapStore> tap_store;
+  std::unique_ptr<Ledger> ledger;
+
+  Fixture() {
+    auto opened = Database::Open(":memory:", true);
+    REQUIRE(opened.ok());
+    db = std::move(*opened);
+    auto ls = SqliteLedgerStore::Open(*db);
+    REQUIRE(ls.ok());
+    ledger_store = std::move(*ls);
+    auto ts = SqliteTapStore::Open(*db);
+    REQUIRE(ts.ok());
+    tap_store = std::move(*ts);
+    ledger = std::make_unique<Ledger>(*ledger_store, clock, digester);
+  }
+  Status WriteTaps(const IngestWrite& w) {
+    CITYCARD_RETURN_IF_ERROR(db->Begin());
+    Status s = tap_store->Write(w);
+    if (!s.ok()) {
+      (void)db->Rollback();
+      return s;
+    }
+    return db->Commit();
+  }
+};
+
+std::vector<AccountCodeSum> Sorted(std::vector<AccountCodeSum> sums) {
+  std::sort(sums.begin(), sums.end(), [](const AccountCodeSum& a, const AccountCodeSum& b) {
+    return std::pair(a.account_id, a.code) < std::pair(b.account_id, b.code);
+  });
+  return sums;
+}
+
+std::vector<AccountCodeSum> Sums(SettlementReads& reads, int64_t first, int64_t last) {
+  std::vector<AccountCodeSum> out;
+  REQUIRE(reads.SumPostedMovements(first, last, &out).ok());
+  return Sorted(std::move(out));
+}
+
+// The summaries of a day, with each operator id kept beside them (the view dies with the visit).
+std::vector<std::pair<DayTapSummary, std::string>> Taps(SettlementReads& reads, int64_t day) {
+  std::vector<std::pair<DayTapSummary, std::string>> out;
+  REQUIRE(reads
+              .ForEachDayTap(day,
+                             [&](const DayTapSummary& tap) -> Status {
+                               out.emplace_back(tap, std::string(tap.operator_id));
+                               out.back().first.operator_id = {};
+                               return Status::Ok();
+                             })
+              .ok());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("SQL sums of the ledger's posted movements equal the sums of its transfers read whole",
+          "[db][settlement]") {
+  Fixture f;
+  std::vector<Account> accounts = {MakeAccount(1, AccountKind::card_purse, kAccountEnforceFloor),
+                                   MakeAccount(2, AccountKind::topup_clearing),
+                                   MakeAccount(3, AccountKind::operator_payable),
+                                   MakeAccount(4, AccountKind::card_purse, kAccountEnforceFloor)};
+  REQUIRE(f.ledger->CreateAccounts(accounts).ok());
+  std::vector<Transfer> first = {
+      T({2, 1}, 2, 1, 5000, 3),  T({2, 2}, 2, 4, 700, 3),
+      T({2, 3}, 1, 3, 200, 16),  T({2, 4}, 4, 3, 150, 16),
+      T({2, 5}, 1, 3, 300, 32, kTransferPending),  // a reservation moves nothing yet
+      T({2, 6}, 1, 3, 100, 32, kTransferPending),
+  };
+  REQUIRE(*f.ledger->Apply(first) == std::vector<O>(6, O::created));
+  Transfer post = T({2, 7}, 1, 3, 300, 32, kTransferPostPending);  // the post moves the money
+  post.pending_id = Id128{2, 5};
+  Transfer cancel = T({2, 8}, 1, 3, 0, 32, kTransferVoidPending);  // the void moves nothing
+  cancel.pending_id = Id128{2, 6};
+  std::vector<Transfer> second = {post, cancel, T({2, 9}, 1, 3, 250, 16)};
+  REQUIRE(*f.ledger->Apply(second) == std::vector<O>(3, O::created));
+  REQUIRE(f.ledger_store->LoadHead()->last_transfer_seq == 9);
+
+  SqliteSettlementReads sql(*f.db);
+  StoreSettlementReads scanned(*f.ledger_store, *f.tap_store);
+  CHECK(Sums(sql, 1, 9) == Sums(scanned, 1, 9));
+  CHECK(Sums(sql, 1, 9) == std::vector<AccountCodeSum>{
+                               {1, 3, 1, 5000, 0},
+                               {1, 16, 2, 0, 450},
+                               {1, 32, 1, 0, 300},
+                               {2, 3, 2, 0, 5700},
+                               {3, 16, 3, 600, 0},
+                               {3, 32, 1, 300, 0},
+                               {4, 3, 1, 700, 0},
+                               {4, 16, 1, 0, 150},
+                           });
+  // A stretch of the sequence: the second batch alone.
+  CHECK(Sums(sql, 7, 9) == Sums(scanned, 7, 9));
+  CHECK(Sums(sql, 7, 9) == std::vector<AccountCodeSum>{
+                               {1, 16, 1, 0, 250},
+                               {1, 32, 1, 0, 300},
+                               {3, 16, 1, 250, 0},
+                               {3, 32, 1, 300, 0},
+                           });
+  CHECK(Sums(sql, 9, 8).empty());
+  CHECK(Sums(sql, 10, 20).empty());
+  CHECK(Sums(scanned, 9, 8).empty());
+}
+
+TEST_CASE("SQL reads of a day's taps give the summaries of its taps decoded whole",
+          "[db][settlement]") {
+  Fixture f;
+  TapRecord a = Record("T1", 1, 8607550000000011, 1, 200);
+  a.profile = Profile::student;
+  TapRecord free_ride = Record("T1", 2, 8607550000000029, 1, 0);  // no money moved
+  TapRecord other_day = Record("T1", 3, 8607550000000011, 2, 300);
+  TapRecord late = Record("T2", 1, 8607550000000029, 2, 150, TapType::metro_exit);
+  late.operator_id = "METRO-LINE-0001A";  // all 16 bytes of the field
+  TapRecord load = Record("K1", 1, 8607550000000011, 3, 1000, TapType::load);
+  IngestWrite w;
+  w.taps = {Stored(a, 19000), Stored(free_ride, 19000), Stored(other_day, 19001),
+            Stored(late, 19000, true), Stored(load, 19000)};
+  REQUIRE(f.WriteTaps(w).ok());
+  // A tap of the day booked after another day's: the day's rows need not be contiguous.
+  IngestWrite after;
+  after.taps = {Stored(Record("T1", 4, 8607550000000029, 3, 120), 19000)};
+  REQUIRE(f.WriteTaps(after).ok());
+
+  SqliteSettlementReads sql(*f.db);
+  StoreSettlementReads scanned(*f.ledger_store, *f.tap_store);
+  auto read = Taps(sql, 19000);
+  CHECK(read == Taps(scanned, 19000));
+  REQUIRE(read.size() == 5);
+  const DayTapSummary& first = read[0].first;
+  CHECK(first.seq == 1);
+  CHECK(first.card_no == 8607550000000011);
+  CHECK(first.type == TapType::purchase);
+  CHECK(first.profile == Profile::student);
+  CHECK(first.amount_fen == 200);
+  CHECK(first.time_s == 1'700'000'001);
+  CHECK(first.paid);
+  CHECK_FALSE(first.late);
+  CHECK(read[0].second == "BUS1");
+  CHECK_FALSE(read[1].first.paid);
+  CHECK(read[2].first.seq == 4);
+  CHECK(read[2].first.type == TapType::metro_exit);
+  CHECK(read[2].first.late);
+  CHECK(read[2].first.paid);
+  CHECK(read[2].second == "METRO-LINE-0001A");
+  CHECK(read[3].first.type == TapType::load);
+  CHECK(read[4].first.seq == 6);
+  CHECK(read[4].first.amount_fen == 120);
+
+  auto next = Taps(sql, 19001);
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].first.seq == 3);
+  CHECK(next == Taps(scanned, 19001));
+  CHECK(Taps(sql, 18999).empty());
+}
+
+TEST_CASE("A day's tap scan stops at the first failing visit and leaves the connection usable",
+          "[db][settlement]") {
+  Fixture f;
+  IngestWrite w;
+  for (uint32_t i = 1; i <= 3; ++i) w.taps.push_back(Stored(Record("T1", i, 8607550000000011, i, 10), 19000));
+  REQUIRE(f.WriteTaps(w).ok());
+  SqliteSettlementReads sql(*f.db);
+  int visits = 0;
+  Status s = sql.ForEachDayTap(19000, [&](const DayTapSummary&) -> Status {
+    ++visits;
+    return visits == 2 ? Status::Internal("stop_here", "the second tap") : Status::Ok();
+  });
+  CHECK(s.code() == "stop_here");
+  CHECK(visits == 2);
+  CHECK(Taps(sql, 19000).size() == 3);
+}
+
+TEST_CASE("A day's tap whose stored record is not a tap record is reported as corrupt",
+          "[db][settlement]") {
+  Fixture f;
+  IngestWrite w;
+  w.taps.push_back(Stored(Record("T1", 1, 8607550000000011, 1, 10), 19000));
+  REQUIRE(f.WriteTaps(w).ok());
+  REQUIRE(f.db->Exec("UPDATE ingest_taps SET record = x'0102' WHERE seq = 1").ok());
+  SqliteSettlementReads sql(*f.db);
+  Status s = sql.ForEachDayTap(19000, [](const DayTapSummary&) { return Status::Ok(); });
+  CHECK(s.code() == "tap_store_corrupt");
+}
+
+}  // namespace citycard::db
