@@ -38,6 +38,7 @@ class TcpStream final : public ByteStream {
   }
   bool IsOpen() const override { return socket_.is_open(); }
   std::string Peer() const override { return peer_; }
+  int NativeHandle() override { return socket_.is_open() ? socket_.native_handle() : -1; }
 
  private:
   asio::ip::tcp::socket socket_;

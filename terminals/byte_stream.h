@@ -38,6 +38,10 @@ class ByteStream {
   // "tcp:127.0.0.1:4000", "tls:...", "serial:/dev/ttyS0", "fd:7".
   virtual std::string Peer() const = 0;
   virtual bool IsSerial() const { return false; }
+  // The socket's descriptor of a plain TCP stream (to wait for it with poll() beside others);
+  // -1 for the others, whose bytes may wait in a buffer of their own (TLS) or that are no
+  // socket.
+  virtual int NativeHandle() { return -1; }
 };
 
 std::unique_ptr<ByteStream> MakeTcpStream(asio::ip::tcp::socket socket);

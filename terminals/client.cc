@@ -393,4 +393,9 @@ Status TerminalClient::SendRawBytes(ByteView bytes) {
 
 const Bytes& TerminalClient::last_sent_frame() const { return impl_->last_sent; }
 
+int TerminalClient::descriptor() const {
+  if (impl_->closed || !impl_->frames) return -1;
+  return impl_->frames->stream().NativeHandle();
+}
+
 }  // namespace citycard::terminals

@@ -123,6 +123,11 @@ class TerminalClient {
   Status SendRawBytes(ByteView bytes);
   // The encoded bytes of the last frame SendMessage sent.
   const Bytes& last_sent_frame() const;
+  // The descriptor of a plain TCP connection, so that a tool driving many sessions from one
+  // thread (`citycard bench online`) can wait with poll() until an answer arrived before it
+  // calls ReceiveMessage; -1 for TLS, serial lines and descriptors, and once closed. Readable
+  // means bytes arrived, not that a whole frame did: ReceiveMessage still waits for the rest.
+  int descriptor() const;
 
   struct Impl;
 

@@ -1,8 +1,14 @@
 // The ingest backend's checker thread (IngestBackendOptions::precheck_authenticator): batches
-// are answered as the writer alone would answer them, and their proofs are checked ahead.
+// are answered as the writer alone would answer them, and their proofs are checked ahead. Its
+// online groups: top-up authorisations and identity checks answered after one commit.
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <future>
+
+#include "core/account_plan.h"
+#include "core/card_number.h"
 
 #include "tests/support/ingest_fixture_support.h"
 #include "tools/server/ingest_backend.h"
@@ -37,6 +43,77 @@ void Handshake(server::IngestBackend& backend, const std::string& terminal_id) {
     found.set_value(info.ok());
   });
   REQUIRE(future.get());
+}
+
+// Online requests handed to the backend before it starts: its writer then takes them all as
+// one online group.
+struct OnlineCalls {
+  std::vector<std::promise<terminals::OnlineResponse>> answers;
+  std::vector<std::future<terminals::OnlineResponse>> futures;
+  explicit OnlineCalls(size_t n) : answers(n) {
+    for (auto& a : answers) futures.push_back(a.get_future());
+  }
+};
+
+void Ask(server::IngestBackend& backend, OnlineCalls& calls, size_t i,
+         terminals::OnlineRequest request) {
+  terminals::TerminalIdentity terminal;
+  terminal.terminal_id = "K1";
+  terminal.operator_id = "KIOSKS";
+  backend.HandleOnline(terminal, std::move(request),
+                       [&calls, i](terminals::OnlineResponse r) { calls.answers[i].set_value(r); });
+}
+
+// A top-up request with the fake card proof (testing::FakeTapAuthenticator::VerifyCardProof).
+terminals::TopupRequest Topup(const FakeCard& card, uint64_t request_id, int64_t amount_fen,
+                              bool good_proof = true) {
+  terminals::TopupRequest r;
+  r.request_id = request_id;
+  r.card_no = card.card_no;
+  r.card_counter = card.counter;
+  r.balance_before_fen = card.balance_fen;
+  r.amount_fen = amount_fen;
+  r.time_s = 1'700'000'000;
+  Bytes input = terminals::CardProofInput(terminals::OnlineRequest(r));
+  Bytes all = {'p', 'r', 'o', 'o', 'f', 1};
+  ByteWriter(&all).U64(card.card_no);
+  all.insert(all.end(), input.begin(), input.end());
+  Sha256Digest d = testing::FakeDigester().Sha256(all);
+  std::copy_n(d.begin(), r.card_proof.size(), r.card_proof.begin());
+  if (!good_proof) r.card_proof[0] ^= 1;
+  return r;
+}
+
+terminals::IdentityCheckRequest Identity(const FakeCard& card, uint64_t request_id) {
+  terminals::IdentityCheckRequest r;
+  r.request_id = request_id;
+  r.card_no = card.card_no;
+  return r;
+}
+
+int64_t PendingOf(IngestFixture& x, uint64_t card_no) {
+  auto account = x.ledger.LookupAccount(AccountIdFor(AccountKind::card_purse, card_no));
+  REQUIRE(account.ok());
+  return account->credits_pending;
+}
+
+// Identity checks answered in the online groups by a stand-in for the health service: each
+// takes a registry sequence number inside the group's transaction (as the real one appends
+// its audit record there).
+void JoinFakeIdentityChecks(server::IngestBackendOptions& options, IngestFixture& x,
+                            std::atomic<int>* calls) {
+  options.joins_group = [](const terminals::OnlineRequest& r) {
+    return std::holds_alternative<terminals::IdentityCheckRequest>(r);
+  };
+  options.online_in_group = [&x, calls](const terminals::TerminalIdentity&,
+                                        const terminals::OnlineRequest& r) {
+    ++*calls;
+    terminals::IdentityCheckResponse out;
+    out.request_id = terminals::RequestIdOf(r);
+    out.code = x.registry.NextSequence("identity_check").ok() ? terminals::ResultCode::ok
+                                                                : terminals::ResultCode::internal_error;
+    return terminals::OnlineResponse(out);
+  };
 }
 
 }  // namespace
@@ -117,4 +194,121 @@ TEST_CASE("Stopping the ingest backend answers every batch its checker still hel
   for (auto& a : answered) CHECK(a.get_future().get());
   CHECK(backend.stats().records_checked_ahead == kBatches);
   CHECK(x.Purse(card.card_no) == 10'000 - 10 * kBatches);
+}
+
+TEST_CASE("The ingest backend authorises the top-ups queued together in one group, each as alone",
+          "[tools][server][ingest]") {
+  IngestFixture x;
+  FakeCard card = x.IssueCard(0);
+  FakeCard other = x.IssueCard(0);
+  FakeCard ghost;
+  ghost.card_no = CardNumberToInt(MakeCardNumber(4242));
+  std::atomic<int> identity_calls{0};
+  server::IngestBackendOptions options;
+  JoinFakeIdentityChecks(options, x, &identity_calls);
+  server::IngestBackend backend(x.registry, x.ledger, x.tap_store, x.auth, kWrapKey, x.digester,
+                                x.clock, options);
+  OnlineCalls calls(7);
+  Ask(backend, calls, 0, Topup(card, 1, 500));
+  Ask(backend, calls, 1, Topup(card, 1, 500));         // the same request again
+  Ask(backend, calls, 2, Topup(card, 1, 700));         // another under the same id
+  Ask(backend, calls, 3, Topup(other, 2, 300, false));  // a bad card proof
+  Ask(backend, calls, 4, Topup(ghost, 3, 100));
+  Ask(backend, calls, 5, Identity(other, 4));
+  Ask(backend, calls, 6, Topup(other, 5, 300));
+  REQUIRE(backend.Start().ok());
+  std::vector<terminals::OnlineResponse> r;
+  for (auto& f : calls.futures) r.push_back(f.get());
+  using terminals::ResultCode;
+  CHECK(terminals::CodeOf(r[0]) == ResultCode::ok);
+  CHECK(terminals::CodeOf(r[1]) == ResultCode::ok);
+  CHECK(std::get<terminals::TopupAuthorisation>(r[1]).authorisation_id ==
+        std::get<terminals::TopupAuthorisation>(r[0]).authorisation_id);
+  CHECK(std::get<terminals::TopupAuthorisation>(r[0]).balance_after_fen == 500);
+  CHECK(terminals::CodeOf(r[2]) == ResultCode::duplicate_request);
+  CHECK(terminals::CodeOf(r[3]) == ResultCode::bad_card_proof);
+  CHECK(terminals::CodeOf(r[4]) == ResultCode::card_not_found);
+  CHECK(terminals::CodeOf(r[5]) == ResultCode::ok);
+  CHECK(std::holds_alternative<terminals::IdentityCheckResponse>(r[5]));
+  CHECK(terminals::CodeOf(r[6]) == ResultCode::ok);
+  backend.Stop();
+  CHECK(identity_calls == 1);
+  CHECK(backend.stats().online_groups == 1);
+  CHECK(backend.stats().online_requests == 7);
+  CHECK(backend.stats().online_max_in_group == 7);
+  CHECK(backend.stats().online_failures == 0);
+  CHECK(PendingOf(x, card.card_no) == 500);
+  CHECK(PendingOf(x, other.card_no) == 300);
+  // The identity check's write was committed with the group.
+  CHECK(*x.registry.NextSequence("identity_check") == 2);
+}
+
+TEST_CASE("A failed online group commit answers every request of it with an error, posting nothing",
+          "[tools][server][ingest]") {
+  IngestFixture x;
+  FakeCard card = x.IssueCard(0);
+  FakeCard other = x.IssueCard(0);
+  std::atomic<int> identity_calls{0};
+  server::IngestBackendOptions options;
+  JoinFakeIdentityChecks(options, x, &identity_calls);
+  server::IngestBackend backend(x.registry, x.ledger, x.tap_store, x.auth, kWrapKey, x.digester,
+                                x.clock, options);
+  OnlineCalls calls(4);
+  Ask(backend, calls, 0, Topup(card, 1, 500));
+  Ask(backend, calls, 1, Topup(other, 2, 300));
+  Ask(backend, calls, 2, Identity(other, 3));
+  Ask(backend, calls, 3, Topup(card, 1, 500));
+  x.ledger_store.FailNextCommit();
+  REQUIRE(backend.Start().ok());
+  for (auto& f : calls.futures) {
+    CHECK(terminals::CodeOf(f.get()) == terminals::ResultCode::backend_unavailable);
+  }
+  backend.Stop();
+  CHECK(identity_calls == 1);
+  CHECK(backend.stats().online_failures == 1);
+  CHECK(PendingOf(x, card.card_no) == 0);
+  CHECK(PendingOf(x, other.card_no) == 0);
+  CHECK_FALSE(x.tap_store.FindTopup("K1", 1)->has_value());
+  CHECK_FALSE(x.tap_store.FindTopup("K1", 2)->has_value());
+}
+
+TEST_CASE("Online requests keep coming while a group commits and form the next group",
+          "[tools][server][ingest]") {
+  IngestFixture x;
+  FakeCard card = x.IssueCard(0);
+  std::atomic<int> identity_calls{0};
+  server::IngestBackendOptions options;
+  JoinFakeIdentityChecks(options, x, &identity_calls);
+  // The first group's identity check holds the writer inside its transaction until the test
+  // has queued more requests: those must wait for their own group, not be lost or mixed in.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> entered;
+  auto inner = options.online_in_group;
+  options.online_in_group = [&, inner, first = true](const terminals::TerminalIdentity& t,
+                                                       const terminals::OnlineRequest& r) mutable {
+    if (first) {
+      first = false;
+      entered.set_value();
+      released.wait();
+    }
+    return inner(t, r);
+  };
+  server::IngestBackend backend(x.registry, x.ledger, x.tap_store, x.auth, kWrapKey, x.digester,
+                                x.clock, options);
+  REQUIRE(backend.Start().ok());
+  OnlineCalls calls(4);
+  Ask(backend, calls, 0, Identity(card, 1));
+  Ask(backend, calls, 1, Topup(card, 2, 100));
+  entered.get_future().wait();
+  Ask(backend, calls, 2, Identity(card, 3));
+  Ask(backend, calls, 3, Topup(card, 4, 100));
+  CHECK(calls.futures[0].wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout);
+  release.set_value();
+  for (auto& f : calls.futures) CHECK(terminals::CodeOf(f.get()) == terminals::ResultCode::ok);
+  backend.Stop();
+  CHECK(identity_calls == 2);
+  CHECK(backend.stats().online_requests == 4);
+  CHECK(backend.stats().online_groups >= 2);
+  CHECK(PendingOf(x, card.card_no) == 200);
 }

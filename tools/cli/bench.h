@@ -66,6 +66,7 @@ struct SettleBenchOptions {
 Result<CommandOutput> RunSettleBench(const SettleBenchOptions& options);
 
 inline constexpr size_t kBenchOnlineSessionsMax = 4'000;
+inline constexpr size_t kBenchOnlineClientThreadsMax = 64;
 inline constexpr size_t kBenchIdleSessionsMax = 16'000;
 
 struct OnlineBenchOptions {
@@ -74,6 +75,13 @@ struct OnlineBenchOptions {
   int64_t cards = 10'000;
   unsigned topup_percent = 50;  // the rest are identity checks
   size_t io_threads = 2;        // the server's
+  // The threads of the bench's own client, each driving its share of the sessions with
+  // epoll (at most kBenchOnlineClientThreadsMax).
+  size_t client_threads = 2;
+  // 0: every session sends its next request as soon as the last is answered. Otherwise the
+  // requests per second offered by all sessions together: each session sends at most one
+  // every sessions / rate_per_s seconds (to measure latency at a given load).
+  double rate_per_s = 0;
   std::string dir;              // default /tmp/citycard-bench-online-<pid>
   bool keep = false;
   unsigned seed = 1;

@@ -56,6 +56,10 @@ void RegisterBenchCommands(CLI::App& app, AppContext& context) {
   sub->add_option("--topup-percent", online->topup_percent,
                   "share of top-ups, the rest identity checks (default 50)");
   sub->add_option("--io-threads", online->io_threads, "server I/O threads (default 2)");
+  sub->add_option("--client-threads", online->client_threads,
+                  "the bench client's threads, each driving its share of the sessions (default 2)");
+  sub->add_option("--rate", online->rate_per_s,
+                  "requests/s offered by all sessions together (default 0: back to back)");
   sub->add_option("--dir", online->dir, "scratch directory (default: a new one under /tmp)");
   sub->add_flag("--keep", online->keep, "keep the scratch database and key file");
   sub->add_option("--seed", online->seed, "random seed (default 1)");

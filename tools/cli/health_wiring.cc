@@ -170,6 +170,15 @@ terminals::OnlineResponse HandleHealthOnline(HealthService& service,
   return terminals::RefusalFor(request, ResultCode::unsupported_request);
 }
 
+bool IsIdentityCheck(const terminals::OnlineRequest& request) {
+  return std::holds_alternative<terminals::IdentityCheckRequest>(request);
+}
+
+void JoinIdentityChecksToGroups(server::IngestBackendOptions& backend, HealthService& service) {
+  backend.joins_group = IsIdentityCheck;
+  backend.online_in_group = HealthOnlineFallback(service);
+}
+
 std::function<terminals::OnlineResponse(const terminals::TerminalIdentity&,
                                         const terminals::OnlineRequest&)>
 HealthOnlineFallback(HealthService& service) {

@@ -14,6 +14,7 @@
 #include "terminals/backend.h"
 #include "terminals/messages.h"
 #include "tools/cli/environment.h"
+#include "tools/server/ingest_backend.h"
 
 namespace citycard::cli {
 
@@ -71,6 +72,15 @@ bool IsHealthRequest(const terminals::OnlineRequest& request);
 terminals::OnlineResponse HandleHealthOnline(HealthService& service,
                                              const terminals::TerminalIdentity& terminal,
                                              const terminals::OnlineRequest& request);
+
+// True for identity_check_request alone: for IngestBackendOptions::joins_group, so that each
+// check's audit record is written in the writer's online group transaction (durable before
+// the answer, one commit for the whole group) rather than one commit per check.
+bool IsIdentityCheck(const terminals::OnlineRequest& request);
+
+// Makes `backend` answer identity checks in its online groups (joins_group, online_in_group)
+// with HandleHealthOnline over `service`, which must be over the backend's own connection.
+void JoinIdentityChecksToGroups(server::IngestBackendOptions& backend, HealthService& service);
 
 // For the server's backend (tools/server/ingest_backend.h IngestBackendOptions::online_fallback):
 // answers the health requests with HandleHealthOnline and any other with unsupported_request.

@@ -2,8 +2,8 @@
 //
 // online: a scratch installation and an in-process server (tools/server/ingest_server.h, with
 // the health service's identity checks wired as `citycard serve` wires them) on loopback TCP;
-// `sessions` authenticated terminal sessions, each on its own thread, send online requests one
-// after the other for `seconds`: identity checks (hospital purpose) and top-up authorisations
+// `sessions` authenticated terminal sessions, driven by a few client threads with epoll, send
+// online requests one after the other (or at a given total rate) for `seconds`: identity checks (hospital purpose) and top-up authorisations
 // (phase one of the two-phase top-up: a durable pending transfer), each with its card proof.
 // Reports requests/s and the latency of each request as its session saw it (send to answer):
 // p50, p99, max. Checks that every request was answered ok and that the top-up clearing
@@ -19,9 +19,12 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <queue>
 #include <random>
 #include <thread>
 
+#include <pthread.h>
+#include <sys/epoll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -101,14 +104,176 @@ terminals::ResultCode ResponseCode(const terminals::OnlineResponse& response) {
   return std::visit([](const auto& r) { return r.code; }, response);
 }
 
+// How long a client thread waits without any answer before it calls its sessions broken.
+constexpr int64_t kAnswerWaitNsMax = 30'000'000'000;
+
+// One session as a client thread drives it.
+struct BenchSession {
+  terminals::TerminalClient* client = nullptr;
+  std::mt19937_64 rng;
+  uint64_t request_id = 0;
+  terminals::OnlineRequest request;  // the one outstanding, when `outstanding`
+  bool topup = false;
+  bool outstanding = false;
+  bool broken = false;
+  int64_t sent_ns = 0;
+  int64_t next_send_ns = 0;  // not before (with a rate)
+};
+
+struct DriveContext {
+  BenchWorld& world;
+  const Clock& clock;
+  const std::vector<crypto::Mac16>& card_keys;
+  const OnlineBenchOptions& options;
+  int64_t deadline_ns;
+};
+
+// Makes and sends the session's next request. False when the send failed (tallied).
+bool SendNext(const DriveContext& c, BenchSession& s, SessionTally& tally) {
+  size_t card = s.rng() % c.card_keys.size();
+  uint64_t card_no = BenchWorld::CardNo(static_cast<int64_t>(card));
+  s.topup = s.rng() % 100 < c.options.topup_percent;
+  if (s.topup) {
+    terminals::TopupRequest r;
+    r.request_id = ++s.request_id;
+    r.card_no = card_no;
+    r.balance_before_fen = kOnlinePurseFen;
+    r.amount_fen = kOnlineTopupFen;
+    r.time_s = c.clock.NowSeconds();
+    s.request = r;
+  } else {
+    terminals::IdentityCheckRequest r;
+    r.request_id = ++s.request_id;
+    r.card_no = card_no;
+    r.time_s = c.clock.NowSeconds();
+    s.request = r;
+  }
+  Prove(c.card_keys[card], s.request);
+  s.sent_ns = BenchNowNs();
+  Status sent = s.client->SendMessage(terminals::TypeOf(s.request),
+                                      terminals::EncodeOnline(s.request));
+  if (!sent.ok()) {
+    ++tally.failures;
+    tally.codes[sent.code()]++;
+    s.broken = true;
+    return false;
+  }
+  s.outstanding = true;
+  return true;
+}
+
+// Reads the answer of the session's outstanding request (its socket is readable).
+void ReceiveAnswer(const DriveContext& c, BenchSession& s, SessionTally& tally) {
+  auto message = s.client->ReceiveMessage();
+  Result<terminals::OnlineResponse> response =
+      message.ok() ? terminals::DecodeOnlineResponse(message->type, message->body)
+                   : Result<terminals::OnlineResponse>(message.status());
+  const int64_t now = BenchNowNs();
+  s.outstanding = false;
+  if (response.ok() && (!terminals::Answers(*response, s.request) ||
+                        terminals::RequestIdOf(*response) != terminals::RequestIdOf(s.request))) {
+    response = Status::BadInput("unexpected_message", "the response does not answer the request");
+  }
+  if (!response.ok()) {
+    ++tally.failures;
+    tally.codes[response.status().code()]++;
+    s.broken = true;
+    return;
+  }
+  tally.latency_ms.push_back(static_cast<double>(now - s.sent_ns) / 1e6);
+  terminals::ResultCode code = ResponseCode(*response);
+  tally.codes[std::string(terminals::ResultCodeName(code))]++;
+  (s.topup ? tally.topups : tally.identity)++;
+  if (s.topup && code == terminals::ResultCode::ok) ++tally.topups_ok;
+  // With a rate, the session's next request is due one interval after this one was sent.
+  const double rate = c.options.rate_per_s;
+  const int64_t interval_ns =
+      rate > 0 ? static_cast<int64_t>(static_cast<double>(c.options.sessions) * 1e9 / rate) : 0;
+  s.next_send_ns = std::max(now, s.sent_ns + interval_ns);
+}
+
+// One client thread: its sessions each keep one request outstanding (or wait for their next
+// slot, with a rate) until the deadline; the answers of the last requests are waited for.
+// The thread waits for any of its sessions with epoll, so that a few threads carry a
+// thousand sessions (a thread per session made the client the bottleneck).
+void DriveSessions(const DriveContext& c, std::vector<BenchSession>& sessions,
+                   SessionTally& tally) {
+  ::pthread_setname_np(::pthread_self(), "cc-bench-client");
+  const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll < 0) {
+    tally.failures += static_cast<int64_t>(sessions.size());
+    tally.codes["epoll_failed"] += static_cast<int64_t>(sessions.size());
+    return;
+  }
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    epoll_event e{};
+    e.events = EPOLLIN;
+    e.data.u64 = i;
+    if (::epoll_ctl(epoll, EPOLL_CTL_ADD, sessions[i].client->descriptor(), &e) != 0) {
+      ++tally.failures;
+      tally.codes["epoll_failed"]++;
+      sessions[i].broken = true;
+    }
+  }
+  // Sessions waiting for their next slot, earliest first.
+  using Due = std::pair<int64_t, size_t>;
+  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> due;
+  const double interval_ns =
+      c.options.rate_per_s > 0 ? static_cast<double>(c.options.sessions) * 1e9 / c.options.rate_per_s
+                               : 0;
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    if (sessions[i].broken) continue;
+    // With a rate, the first requests are spread over one interval.
+    int64_t offset = static_cast<int64_t>(static_cast<double>(sessions[i].rng() % 1'000'000) /
+                                          1e6 * interval_ns);
+    due.push({BenchNowNs() + offset, i});
+  }
+  size_t outstanding = 0;
+  int64_t last_progress_ns = BenchNowNs();
+  std::vector<epoll_event> events(std::max<size_t>(sessions.size(), 1));
+  while (true) {
+    int64_t now = BenchNowNs();
+    while (!due.empty() && due.top().first <= now && now < c.deadline_ns) {
+      BenchSession& s = sessions[due.top().second];
+      due.pop();
+      if (SendNext(c, s, tally)) ++outstanding;
+    }
+    if (outstanding == 0 && (now >= c.deadline_ns || due.empty())) break;
+    if (now - last_progress_ns > kAnswerWaitNsMax) {
+      tally.failures += static_cast<int64_t>(outstanding);
+      tally.codes["timeout"] += static_cast<int64_t>(outstanding);
+      break;
+    }
+    int64_t wait_ns = 100'000'000;
+    if (!due.empty() && now < c.deadline_ns) wait_ns = std::min(wait_ns, due.top().first - now);
+    int n = ::epoll_wait(epoll, events.data(), static_cast<int>(events.size()),
+                         static_cast<int>(std::max<int64_t>(0, wait_ns + 999'999) / 1'000'000));
+    for (int k = 0; k < n; ++k) {
+      BenchSession& s = sessions[events[k].data.u64];
+      if (!s.outstanding) continue;
+      ReceiveAnswer(c, s, tally);
+      --outstanding;
+      last_progress_ns = BenchNowNs();
+      if (s.broken) {
+        ::epoll_ctl(epoll, EPOLL_CTL_DEL, s.client->descriptor(), nullptr);
+        continue;
+      }
+      due.push({s.next_send_ns, static_cast<size_t>(events[k].data.u64)});
+    }
+  }
+  ::close(epoll);
+}
+
 }  // namespace
 
 Result<CommandOutput> RunOnlineBench(const OnlineBenchOptions& o) {
   if (o.sessions < 1 || o.sessions > kBenchOnlineSessionsMax || o.seconds <= 0 ||
-      o.seconds > 3600 || o.topup_percent > 100) {
+      o.seconds > 3600 || o.topup_percent > 100 || o.client_threads < 1 ||
+      o.client_threads > kBenchOnlineClientThreadsMax || !(o.rate_per_s >= 0)) {
     return Status::Usage("invalid_bench_size",
-                         fmt::format("--sessions 1..{}, --seconds up to 3600, --topup-percent 0..100",
-                                     kBenchOnlineSessionsMax));
+                         fmt::format("--sessions 1..{}, --seconds up to 3600, --topup-percent "
+                                     "0..100, --client-threads 1..{}, --rate at least 0",
+                                     kBenchOnlineSessionsMax, kBenchOnlineClientThreadsMax));
   }
   BenchWorldOptions wo;
   wo.dir = o.dir.empty() ? fmt::format("/tmp/citycard-bench-online-{}", ::getpid()) : o.dir;
@@ -134,6 +299,7 @@ Result<CommandOutput> RunOnlineBench(const OnlineBenchOptions& o) {
   options.io_threads = o.io_threads;
   options.limits.sessions_max = o.sessions + 16;
   options.backend.online_fallback = HealthOnlineFallback((*health)->service());
+  JoinIdentityChecksToGroups(options.backend, (*health)->service());
   auto started = server::StartIngestServer(env.database(), env.ledger(), env.registry(),
                                            env.keys(), env.digester(), env.clock(),
                                            std::move(options));
@@ -146,60 +312,30 @@ Result<CommandOutput> RunOnlineBench(const OnlineBenchOptions& o) {
     clients.push_back(std::move(*client));
   }
 
-  std::vector<SessionTally> tallies(o.sessions);
-  std::atomic<bool> go{false};
   const int64_t start = BenchNowNs();
   const int64_t deadline = start + static_cast<int64_t>(o.seconds * 1e9);
-  auto session = [&](size_t k) {
-    SessionTally& tally = tallies[k];
-    std::mt19937_64 rng(o.seed * 1'000'003 + k);
-    uint64_t request_id = k * kRequestIdsPerSession;
-    while (!go.load()) std::this_thread::yield();
-    while (BenchNowNs() < deadline) {
-      size_t card = rng() % card_keys.size();
-      uint64_t card_no = BenchWorld::CardNo(static_cast<int64_t>(card));
-      bool topup = rng() % 100 < o.topup_percent;
-      terminals::OnlineRequest request;
-      if (topup) {
-        terminals::TopupRequest r;
-        r.request_id = ++request_id;
-        r.card_no = card_no;
-        r.balance_before_fen = kOnlinePurseFen;
-        r.amount_fen = kOnlineTopupFen;
-        r.time_s = env.clock().NowSeconds();
-        request = r;
-      } else {
-        terminals::IdentityCheckRequest r;
-        r.request_id = ++request_id;
-        r.card_no = card_no;
-        r.time_s = env.clock().NowSeconds();
-        request = r;
-      }
-      Prove(card_keys[card], request);
-      int64_t sent = BenchNowNs();
-      auto response = clients[k]->SendOnline(request);
-      double ms = static_cast<double>(BenchNowNs() - sent) / 1e6;
-      if (!response.ok()) {
-        ++tally.failures;
-        tally.codes[response.status().code()]++;
-        break;  // the session is broken
-      }
-      tally.latency_ms.push_back(ms);
-      terminals::ResultCode code = ResponseCode(*response);
-      tally.codes[std::string(terminals::ResultCodeName(code))]++;
-      (topup ? tally.topups : tally.identity)++;
-      if (topup && code == terminals::ResultCode::ok) ++tally.topups_ok;
-    }
-  };
+  DriveContext drive{bw, env.clock(), card_keys, o, deadline};
+  const size_t client_threads = std::min(o.client_threads, o.sessions);
+  std::vector<SessionTally> tallies(client_threads);
+  std::vector<std::vector<BenchSession>> shares(client_threads);
+  for (size_t k = 0; k < o.sessions; ++k) {
+    BenchSession s;
+    s.client = clients[k].get();
+    s.rng.seed(o.seed * 1'000'003 + k);
+    s.request_id = k * kRequestIdsPerSession;
+    shares[k % client_threads].push_back(std::move(s));
+  }
   std::vector<std::thread> threads;
-  threads.reserve(o.sessions);
-  for (size_t k = 0; k < o.sessions; ++k) threads.emplace_back(session, k);
+  threads.reserve(client_threads);
   int64_t timed_start = BenchNowNs();
-  go = true;
+  for (size_t t = 0; t < client_threads; ++t) {
+    threads.emplace_back([&, t] { DriveSessions(drive, shares[t], tallies[t]); });
+  }
   for (std::thread& t : threads) t.join();
   double seconds = BenchSecondsSince(timed_start);
   for (auto& c : clients) c->Close();
   srv.Stop();
+  const server::IngestBackendStats backend = srv.backend().stats();
 
   SessionTally all;
   for (SessionTally& t : tallies) {
@@ -235,6 +371,8 @@ Result<CommandOutput> RunOnlineBench(const OnlineBenchOptions& o) {
               {"failures", all.failures},
               {"pending_topup_fen", pending_fen},
               {"checks_ok", ok},
+              {"online_groups", backend.online_groups},
+              {"online_requests_max_in_group", backend.online_max_in_group},
               {"setup_seconds", bw.setup_seconds()},
               {"load_average", LoadAverageNow()},
               {"dir", bw.dir()}};

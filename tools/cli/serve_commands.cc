@@ -96,6 +96,9 @@ Result<CommandOutput> Serve(Environment& env, const ServeOptions& o) {
   KeyFileCardProofVerifier bill_card_proofs(env.keys());
   options.backend.online_fallback = WithBillPayments(
       (*bills)->service(), bill_card_proofs, HealthOnlineFallback((*health)->service()));
+  // Identity checks are answered in the writer's online groups, their records committed with
+  // the group's top-ups (tools/server/ingest_backend.h).
+  JoinIdentityChecksToGroups(options.backend, (*health)->service());
   // Fare tables for download, and the core's re-pricing with the table current at start
   // (a table loaded while serving is downloaded at once, and re-prices after a restart).
   auto fares = FaresRuntime::Open(env);

@@ -9,6 +9,15 @@
 // Terminal lookups, denylist downloads and online requests are served by the same thread
 // between groups: the connection, the ledger and the engine are used by that thread alone.
 //
+// Online group commit (docs/ingest.md "Grouped top-up authorisations"): top-up
+// authorisations, and the online requests IngestBackendOptions::joins_group claims (identity
+// checks, whose audit record must be durable before the answer), queue apart from the other
+// tasks. The writer takes every one queued (up to kOnlineGroupMax) and authorises the top-ups
+// in ONE storage transaction (IngestEngine::AuthoriseTopups), the claimed requests making
+// their writes inside it; nothing of the group is answered before that commit is durable.
+// Each request gets its own answer, exactly as one by one; a failed commit answers every
+// request of the group with backend_unavailable and posts nothing.
+//
 // Proofs checked ahead (IngestBackendOptions::precheck_authenticator): a second thread, the
 // checker, takes each queued batch first and checks its records' terminal MACs and TACs
 // (core/ingest.h PrecheckProofs) under the terminal's keys as the writer last read them from
@@ -48,6 +57,11 @@ namespace citycard::server {
 inline constexpr size_t kGroupRecordsMaxDefault = 16'384;
 inline constexpr size_t kQueueRecordsMax = 1'000'000;
 inline constexpr int64_t kHousekeepingIntervalMsDefault = 1'000;
+// The most online requests of one online group (one storage transaction).
+inline constexpr size_t kOnlineGroupMax = kTopupGroupMax;
+// The most online requests waiting for a group; beyond, a request is answered at once with
+// backend_unavailable (the reader asks again later).
+inline constexpr size_t kOnlineQueueMax = 65'536;
 
 // The per-record result code the protocol answers for an ingest outcome.
 terminals::ResultCode RecordResultCode(IngestOutcome outcome);
@@ -64,6 +78,17 @@ struct IngestBackendOptions {
   std::function<terminals::OnlineResponse(const terminals::TerminalIdentity&,
                                           const terminals::OnlineRequest&)>
       online_fallback;
+  // Online requests answered inside the writer's online group transaction: those for which
+  // joins_group (any thread) answers true are handled by online_in_group on the writer
+  // thread while that transaction is open, so that their writes (on the backend's
+  // connection) join it, and answered only after it commits (backend_unavailable when it
+  // fails). online_in_group may be called more than once for a request (the group is made
+  // again after the ledger declined a top-up): the last answer is sent, and only the writes
+  // of its last call are committed. Unset: such requests go to online_fallback.
+  std::function<bool(const terminals::OnlineRequest&)> joins_group;
+  std::function<terminals::OnlineResponse(const terminals::TerminalIdentity&,
+                                          const terminals::OnlineRequest&)>
+      online_in_group;
   // The fare table terminals download (DocumentKind::fare_table), called on the writer thread
   // at Start and for each download: e.g. [&store] { return CurrentFareTable(store); } with a
   // FareStore on the backend's connection (core/fare_store.h). Its version is what heartbeats
@@ -89,6 +114,10 @@ struct IngestBackendStats {
   uint64_t failures = 0;      // groups whose commit failed (their batches answered with a failure)
   uint64_t records_max_in_group = 0;
   uint64_t records_checked_ahead = 0;  // records whose batch the checker thread checked
+  uint64_t online_groups = 0;          // online group transactions made
+  uint64_t online_requests = 0;        // requests answered from an online group
+  uint64_t online_failures = 0;        // online groups whose transaction failed
+  uint64_t online_max_in_group = 0;
 };
 
 class IngestBackend final : public terminals::TerminalBackend {
@@ -129,7 +158,16 @@ class IngestBackend final : public terminals::TerminalBackend {
     Done<Result<std::vector<terminals::ResultCode>>> done;
     PrecheckedProofs proofs;  // set by the checker thread
   };
+  struct OnlineJob {
+    terminals::TerminalIdentity terminal;
+    terminals::OnlineRequest request;
+    Done<terminals::OnlineResponse> done;
+  };
   void Enqueue(std::function<void()> task);
+  // True for the requests answered in an online group: top-up authorisations, and those
+  // options_.joins_group claims.
+  bool JoinsOnlineGroup(const terminals::OnlineRequest& request) const;
+  void RunOnlineGroup(std::vector<OnlineJob>& group);
   void Run();
   // The checker thread: moves batches_ to checked_, their proofs checked.
   void Check();
@@ -164,6 +202,7 @@ class IngestBackend final : public terminals::TerminalBackend {
   // terminal that uploaded or connected (bounded by the registry).
   std::unordered_map<std::string, std::shared_ptr<const Terminal>> terminals_;
   std::deque<std::function<void()>> tasks_;
+  std::deque<OnlineJob> online_;  // for the next online group (at most kOnlineQueueMax)
   size_t queued_records_ = 0;
   bool stopping_ = false;
   bool started_ = false;
