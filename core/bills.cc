@@ -3,6 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <thread>
 #include <map>
 #include <unordered_map>
 #include <utility>
@@ -74,6 +79,31 @@ StoredBill StoredFromBill(const Bill& bill, const std::string& sha) {
   stored.due_day = bill.due_day;
   stored.file_sha256 = sha;
   return stored;
+}
+
+// Puts a chunk's transfers in the order of their ids, keeping the two index maps between
+// bills and transfers in step. The ids are hashes, so in file order every transfer's entry in
+// the ledger's unique id index (and its existence check) lands on a random page; in id order
+// consecutive entries share pages that are still in the processor's cache. The order changes
+// nothing else: every payment was checked against the purse's balance after all the chunk's
+// earlier payments, so each succeeds in any order.
+void OrderTransfersById(std::vector<Transfer>* transfers, std::vector<size_t>* transfer_bill,
+                        std::vector<size_t>* bill_transfer) {
+  std::vector<size_t> order(transfers->size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return (*transfers)[a].id < (*transfers)[b].id; });
+  std::vector<Transfer> sorted;
+  std::vector<size_t> sorted_bill;
+  sorted.reserve(order.size());
+  sorted_bill.reserve(order.size());
+  for (size_t k : order) {
+    (*bill_transfer)[(*transfer_bill)[k]] = sorted.size();
+    sorted.push_back((*transfers)[k]);
+    sorted_bill.push_back((*transfer_bill)[k]);
+  }
+  *transfers = std::move(sorted);
+  *transfer_bill = std::move(sorted_bill);
 }
 
 }  // namespace
@@ -342,8 +372,9 @@ Status BillService::ProcessChunk(std::span<const Bill> bills, const std::string&
       transfers.push_back(*transfer);
       transfer_bill.push_back(i);
     }
-    if (progress_) progress_(decided_ + static_cast<int64_t>(i) + 1, progress->bills_total);
+    if (progress_) progress_(decided_ + static_cast<int64_t>(i) + 1, ProgressTotal(*progress));
   }
+  OrderTransfersById(&transfers, &transfer_bill, &bill_transfer);
   std::vector<TransferOutcome> outcomes;
   if (!transfers.empty()) {
     auto applied = ledger_.Apply(transfers);
@@ -392,6 +423,187 @@ Status BillService::ProcessChunk(std::span<const Bill> bills, const std::string&
   report->bills_paid_now += paid_now;
   report->paid_now_fen += paid_now_fen;
   return Status::Ok();
+}
+
+// ---- Checking while paying ---------------------------------------------------------------
+
+namespace {
+// bills_total of a new file's progress while its checking pass has not finished.
+constexpr int64_t kBillsTotalUnknown = std::numeric_limits<int64_t>::max();
+}  // namespace
+
+// The good bills of a file being checked, handed from the checking thread to the paying one
+// in blocks of one chunk each.
+struct BillService::CheckedBlocks {
+  std::mutex mu;
+  std::condition_variable changed;
+  std::deque<std::vector<Bill>> ready;  // published, not yet taken (guarded by mu)
+  bool done = false;                    // the checker has returned (guarded by mu)
+  Status status;                        // what it returned (guarded by mu)
+  bool kept_all = true;                 // false: past kept_bills_max, bills were not kept (mu)
+  std::atomic<bool> bad_line{false};    // a bad line was found
+  std::atomic<bool> cancel{false};      // the payer gave up: stop checking
+  std::atomic<int64_t> good{0};         // good bills found so far
+
+  void Publish(std::vector<Bill>* block) {
+    std::lock_guard<std::mutex> lock(mu);
+    ready.push_back(std::move(*block));
+    block->clear();
+    changed.notify_all();
+  }
+};
+
+// The checking thread's pass: CheckFile's, except that the good bills go out in blocks as
+// they are found. *report is this thread's alone until it returns.
+Status BillService::CheckIntoBlocks(std::string_view text,
+                                    const std::unordered_set<std::string>& known,
+                                    const BillImportOptions& options, BillImportReport* report,
+                                    CheckedBlocks* blocks) {
+  BillFileReader reader(text, known);
+  CITYCARD_RETURN_IF_ERROR(reader.ReadHeader());
+  Bill bill;
+  LineError error;
+  std::vector<Bill> block;
+  bool keeping = true;
+  while (!blocks->cancel.load(std::memory_order_relaxed)) {
+    auto step = reader.Next(&bill, &error);
+    if (!step.ok()) return step.status();
+    if (*step == BillFileReader::Step::end) break;
+    if (*step == BillFileReader::Step::bad_line) {
+      report->errors.push_back(error);
+      blocks->bad_line.store(true);
+      continue;
+    }
+    ++report->bills;
+    blocks->good.store(report->bills, std::memory_order_relaxed);
+    if (options.on_checked) options.on_checked(report->bills);
+    if (!keeping) continue;
+    if (report->bills > options.kept_bills_max) {
+      // Memory stays bounded: the rest is read again by the paying pass (PayFile).
+      keeping = false;
+      std::vector<Bill>().swap(block);
+      std::lock_guard<std::mutex> lock(blocks->mu);
+      blocks->kept_all = false;
+      continue;
+    }
+    block.push_back(std::move(bill));
+    if (block.size() == options.chunk_bills) blocks->Publish(&block);
+  }
+  if (keeping && !block.empty()) blocks->Publish(&block);
+  report->lines = reader.lines();
+  return Status::Ok();
+}
+
+int64_t BillService::ProgressTotal(const BillImportProgress& progress) const {
+  if (progress.bills_total == kBillsTotalUnknown && checked_so_far_ != nullptr) {
+    return checked_so_far_->load(std::memory_order_relaxed);
+  }
+  return progress.bills_total;
+}
+
+// The body of the first transaction of a new file: pays the blocks the checker publishes
+// until it has finished, holding their results (they are handed on only once committed).
+// With bad lines and !skip_bad whatever it pays is rolled back by the caller, so it stops
+// paying as soon as the checker has found one.
+Status BillService::PayCheckedBlocks(CheckedBlocks* blocks, const BillImportOptions& options,
+                                     BillImportProgress* progress, BillImportReport* report,
+                                     std::vector<std::vector<BillResult>>* held) {
+  while (true) {
+    std::vector<Bill> block;
+    {
+      std::unique_lock<std::mutex> lock(blocks->mu);
+      blocks->changed.wait(lock, [&] { return !blocks->ready.empty() || blocks->done; });
+      // Once the file is known good, every further chunk is its own transaction again.
+      if (blocks->done) break;
+      block = std::move(blocks->ready.front());
+      blocks->ready.pop_front();
+    }
+    if (blocks->bad_line.load() && !options.skip_bad) continue;  // all of it will be undone
+    std::vector<BillResult> results;
+    CITYCARD_RETURN_IF_ERROR(
+        ProcessChunk(block, report->file_sha256, progress, &results, report));
+    decided_ += static_cast<int64_t>(block.size());
+    held->push_back(std::move(results));
+  }
+  return Status::Ok();
+}
+
+// A new file: checked on a second thread while its first chunks are paid in one transaction
+// that commits only when the check has finished and found the file good (docs/bills.md
+// "Checking while paying"). The rest is paid chunk by chunk as in PayFile.
+Status BillService::ImportWhileChecking(std::string_view text,
+                                        const std::unordered_set<std::string>& known,
+                                        const BillImportOptions& options,
+                                        BillImportProgress* progress, BillImportReport* report,
+                                        std::map<std::string, UtilitySummary>* totals) {
+  CheckedBlocks blocks;
+  BillImportReport checked;  // the checker's until it is joined
+  checked_so_far_ = &blocks.good;
+  std::thread checker([&] {
+    Status status = CheckIntoBlocks(text, known, options, &checked, &blocks);
+    std::lock_guard<std::mutex> lock(blocks.mu);
+    blocks.status = std::move(status);
+    blocks.done = true;
+    blocks.changed.notify_all();
+  });
+  // However this function ends, the checker is stopped and joined first: it reads `text`.
+  struct Joiner {
+    CheckedBlocks& blocks;
+    std::thread& thread;
+    ~Joiner() {
+      blocks.cancel.store(true);
+      if (thread.joinable()) thread.join();
+    }
+  } joiner{blocks, checker};
+
+  std::vector<std::vector<BillResult>> held;
+  bool abandoned = false;
+  Status first = RunUnit([&]() -> Status {
+    CITYCARD_RETURN_IF_ERROR(
+        PayCheckedBlocks(&blocks, options, progress, report, &held));
+    checker.join();  // it has finished (blocks.done)
+    CITYCARD_RETURN_IF_ERROR(blocks.status);
+    report->lines = checked.lines;
+    report->bills = checked.bills;
+    report->errors = std::move(checked.errors);
+    if (!report->errors.empty() && !options.skip_bad) {
+      abandoned = true;
+      return Status::Refused("bad_lines", "the file has bad lines: nothing is paid");
+    }
+    progress->bills_total = report->bills;
+    if (progress->bills_done == progress->bills_total) {
+      progress->complete = true;
+      progress->finished_ms = clock_.NowMs();
+    }
+    return store_.PutImport(*progress);
+  });
+  checked_so_far_ = nullptr;
+  if (abandoned) return Status::Ok();  // report->applied stays false
+  CITYCARD_RETURN_IF_ERROR(first);
+  report->applied = true;
+  for (const std::vector<BillResult>& results : held) {
+    MergeSummaries(totals, results);
+    if (options.on_results) CITYCARD_RETURN_IF_ERROR(options.on_results(results));
+  }
+  std::vector<std::vector<BillResult>>().swap(held);
+  std::vector<BillResult> results;
+  while (!progress->complete) {
+    std::vector<Bill> block;
+    {
+      std::lock_guard<std::mutex> lock(blocks.mu);
+      if (blocks.ready.empty()) break;
+      block = std::move(blocks.ready.front());
+      blocks.ready.pop_front();
+    }
+    CITYCARD_RETURN_IF_ERROR(RunUnit(
+        [&] { return ProcessChunk(block, report->file_sha256, progress, &results, report); }));
+    decided_ += static_cast<int64_t>(block.size());
+    MergeSummaries(totals, results);
+    if (options.on_results) CITYCARD_RETURN_IF_ERROR(options.on_results(results));
+  }
+  if (progress->complete) return Status::Ok();
+  // The checker stopped keeping bills (kept_all false): the rest is read from the file again.
+  return PayFile(text, known, {}, options, progress, report, totals);
 }
 
 // Pass 1 of an import: checks every line. The good bills are kept in *kept for pass 2, which
@@ -494,6 +706,22 @@ Result<BillImportReport> BillService::ImportBills(std::string_view text,
   auto found = store_.FindImport(report.file_sha256);
   if (!found.ok()) return found.status();
   const bool imported_whole = found->has_value() && (*found)->complete;
+  if (!found->has_value() && options.check_while_paying) {
+    BillImportProgress progress;
+    progress.file_sha256 = report.file_sha256;
+    progress.bills_total = kBillsTotalUnknown;
+    progress.started_ms = clock_.NowMs();
+    std::map<std::string, UtilitySummary> totals;
+    progress_ = options.on_progress;
+    decided_ = 0;
+    Status paid = ImportWhileChecking(text, known, options, &progress, &report, &totals);
+    progress_ = nullptr;
+    CITYCARD_RETURN_IF_ERROR(paid);
+    if (!report.applied) return report;
+    CITYCARD_ASSERT(progress.complete);
+    for (auto& [utility, summary] : totals) report.summary.push_back(summary);
+    return report;
+  }
   std::vector<Bill> kept;
   CITYCARD_RETURN_IF_ERROR(CheckFile(text, known, imported_whole ? 0 : options.kept_bills_max,
                                      &report, &kept));

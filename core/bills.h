@@ -12,9 +12,13 @@
 // Atomicity: an import works in chunks of at most BillImportOptions::chunk_bills bills. Each
 // chunk is one storage transaction holding the chunk's transfers, the bills' rows, the chunk's
 // results and the file's progress; a crash leaves whole chunks only, and running the same file
-// again resumes after the last committed chunk (docs/bills.md "Atomicity").
+// again resumes after the last committed chunk (docs/bills.md "Atomicity"). A new file is
+// checked on a second thread while the first chunks are paid: those chunks share one
+// transaction that commits only once the whole file is known to be good (or is rolled back),
+// so that a file with bad lines still changes nothing (docs/bills.md "Checking while paying").
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -172,9 +176,16 @@ struct BillImportOptions {
   // Called with each chunk's results, in file order, once per import run: first the chunks
   // kept by an earlier run (a repeated or resumed file), then the new ones after they commit.
   std::function<Status(std::span<const BillResult>)> on_results;
-  // Called after each bill is decided (bills decided in this run, total good bills), e.g. for
-  // a progress bar. A test hook may stop the process here (mid-chunk, transaction open).
+  // Called after each bill is decided (bills decided in this run, total good bills; while the
+  // file is still being checked, the good bills found so far), e.g. for a progress bar. A
+  // test hook may stop the process here (mid-chunk, transaction open).
   std::function<void(int64_t done, int64_t total)> on_progress;
+  // Check a new file on a second thread while its first chunks are paid (see the top of this
+  // file). false: check the whole file first, then pay (the way a resumed file always goes).
+  bool check_while_paying = true;
+  // Test hook: called on the checking thread after each good bill it finds (good bills so
+  // far), e.g. to hold the check back until the first chunks have been paid.
+  std::function<void(int64_t good)> on_checked;
 };
 
 struct BillImportReport {
@@ -260,6 +271,18 @@ class BillService {
                  const std::vector<Bill>& kept, const BillImportOptions& options,
                  BillImportProgress* progress, BillImportReport* report,
                  std::map<std::string, UtilitySummary>* totals);
+  struct CheckedBlocks;
+  static Status CheckIntoBlocks(std::string_view text, const std::unordered_set<std::string>& known,
+                                const BillImportOptions& options, BillImportReport* report,
+                                CheckedBlocks* blocks);
+  Status ImportWhileChecking(std::string_view text, const std::unordered_set<std::string>& known,
+                             const BillImportOptions& options, BillImportProgress* progress,
+                             BillImportReport* report,
+                             std::map<std::string, UtilitySummary>* totals);
+  Status PayCheckedBlocks(CheckedBlocks* blocks, const BillImportOptions& options,
+                          BillImportProgress* progress, BillImportReport* report,
+                          std::vector<std::vector<BillResult>>* held);
+  int64_t ProgressTotal(const BillImportProgress& progress) const;
   Status ProcessChunk(std::span<const Bill> bills, const std::string& sha,
                       BillImportProgress* progress, std::vector<BillResult>* results,
                       BillImportReport* report);
@@ -278,6 +301,8 @@ class BillService {
   std::unordered_map<std::string, Operator> utilities_;
   std::function<void(int64_t, int64_t)> progress_;
   int64_t decided_ = 0;
+  // While a file is checked and paid at once: the good bills found so far (else nullptr).
+  const std::atomic<int64_t>* checked_so_far_ = nullptr;
 };
 
 // "file:<sha>" paid_by of an import.

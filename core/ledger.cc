@@ -13,11 +13,14 @@ namespace citycard {
 // Names and encodings.
 
 std::string Id128::ToHex() const {
-  Bytes bytes;
-  ByteWriter w(&bytes);
-  w.U64(hi);
-  w.U64(lo);
-  return citycard::ToHex(bytes);
+  // Written digit by digit into one string: an import formats a million of them.
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(32, '0');
+  for (int k = 0; k < 16; ++k) {
+    out[static_cast<size_t>(15 - k)] = kDigits[(hi >> (4 * k)) & 15];
+    out[static_cast<size_t>(31 - k)] = kDigits[(lo >> (4 * k)) & 15];
+  }
+  return out;
 }
 
 Result<Id128> Id128::FromHex(std::string_view hex) {

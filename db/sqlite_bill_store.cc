@@ -1,5 +1,6 @@
 #include "db/sqlite_bill_store.h"
 
+#include <array>
 #include <optional>
 
 #include "core/bytes.h"
@@ -38,6 +39,14 @@ class Using {
  private:
   Statement& statement_;
 };
+
+// Whether b.paid_by is BillPaidByFile(b.file_sha256), without building that string.
+bool IsPaidByOwnFile(const StoredBill& b) {
+  const std::string_view paid_by = b.paid_by;
+  const std::string own = BillPaidByFile("");
+  return !b.file_sha256.empty() && paid_by.size() == own.size() + b.file_sha256.size() &&
+         paid_by.starts_with(own) && paid_by.substr(own.size()) == b.file_sha256;
+}
 
 bool IsLowerHex(std::string_view text) {
   for (char c : text) {
@@ -318,32 +327,40 @@ Result<std::vector<StoredBill>> SqliteBillStore::ListBillsByIdRange(
 
 Status SqliteBillStore::PutBill(const StoredBill& b) {
   Using s(s_->put_bill);
-  s->Bind(1, b.bill_id).Bind(2, b.utility).Bind(3, b.account_no).Bind(4, b.card_no);
-  s->Bind(5, b.period).Bind(6, b.amount_fen).Bind(7, b.due_day);
+  // Every value is bound without a copy: b and the locals below outlive Run.
+  s->BindUnowned(1, b.bill_id).BindUnowned(2, b.utility).BindUnowned(3, b.account_no);
+  s->BindUnowned(4, b.card_no).BindUnowned(5, b.period);
+  s->Bind(6, b.amount_fen).Bind(7, b.due_day);
   s->Bind(8, int64_t{static_cast<uint8_t>(b.status)});
-  Bytes transfer_id;
+  std::array<uint8_t, 16> transfer_id;
   if (b.paid()) {
-    ByteWriter w(&transfer_id);
-    w.U64(b.transfer_id.hi);
-    w.U64(b.transfer_id.lo);
-    s->Bind(9, ByteView(transfer_id));
+    for (int k = 0; k < 8; ++k) {
+      transfer_id[k] = static_cast<uint8_t>(b.transfer_id.hi >> (56 - 8 * k));
+      transfer_id[8 + k] = static_cast<uint8_t>(b.transfer_id.lo >> (56 - 8 * k));
+    }
+    s->BindUnowned(9, ByteView(transfer_id.data(), transfer_id.size()));
   } else {
     s->BindNull(9);
   }
   s->Bind(10, b.amount_paid_fen).Bind(11, b.paid_ms);
   // The compact forms of schema version 2 (see Migrations), each taken only where ReadBill
   // gives back exactly what was put.
-  if (!b.file_sha256.empty() && b.paid_by == BillPaidByFile(b.file_sha256)) {
+  if (IsPaidByOwnFile(b)) {
     s->BindNull(12);
   } else {
-    s->Bind(12, b.paid_by);
+    s->BindUnowned(12, b.paid_by);
   }
-  Bytes sha;
-  if (b.file_sha256.size() == 2 * kFileShaBytes && IsLowerHex(b.file_sha256) &&
-      FromHex(b.file_sha256, &sha)) {
-    s->Bind(13, ByteView(sha));
+  // An import puts a million bills of one file: its hash is converted once, not per bill.
+  if (b.file_sha256 != sha_hex_) {
+    sha_hex_ = b.file_sha256;
+    sha_bytes_.clear();
+    sha_compact_ = b.file_sha256.size() == 2 * kFileShaBytes && IsLowerHex(b.file_sha256) &&
+                   FromHex(b.file_sha256, &sha_bytes_);
+  }
+  if (sha_compact_) {
+    s->BindUnowned(13, ByteView(sha_bytes_));
   } else {
-    s->Bind(13, b.file_sha256);
+    s->BindUnowned(13, b.file_sha256);
   }
   return s->Run();
 }

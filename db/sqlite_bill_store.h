@@ -66,6 +66,10 @@ class SqliteBillStore final : public BillStore {
 
   Database& db_;
   std::unique_ptr<Statements> s_;
+  // The last file hash PutBill converted, and its bytes (sha_compact_: stored as bytes).
+  std::string sha_hex_;
+  Bytes sha_bytes_;
+  bool sha_compact_ = false;
 };
 
 }  // namespace citycard::db

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
 #include "core/account_plan.h"
 #include "core/bills.h"
 #include "core/card_number.h"
@@ -408,6 +412,212 @@ TEST_CASE("A chunk whose range of bill ids is crowded with other bills finds its
   REQUIRE(results[2].transfer_id == BillTransferId(b.f.digester, "power-hz", "B5").ToHex());
   REQUIRE(results[3].status == BillStatus::paid);
   REQUIRE(b.f.Balance(card.purse_account_id) == 100000 - 900 - 600);
+  REQUIRE(b.f.LedgerSum() == 0);
+}
+
+namespace {
+
+// Holds the checking thread of an import at its `hold_at`-th good bill until the paying
+// thread has decided `decided_first` bills, so that the first chunks are surely paid while
+// the file is still being checked. The wait is bounded, and `held` says whether it ended
+// because the payer got there (a test asserts it: otherwise it tested nothing).
+struct CheckGate {
+  int64_t hold_at = 0;
+  int64_t decided_first = 0;
+  std::mutex mu;
+  std::condition_variable cv;
+  int64_t decided = 0;
+  bool held = false;
+
+  void Install(BillImportOptions* options) {
+    options->on_checked = [this](int64_t good) {
+      if (good != hold_at) return;
+      std::unique_lock<std::mutex> lock(mu);
+      held = cv.wait_for(lock, std::chrono::seconds(20), [&] { return decided >= decided_first; });
+    };
+    auto previous = options->on_progress;
+    options->on_progress = [this, previous](int64_t done, int64_t total) {
+      if (previous) previous(done, total);
+      std::lock_guard<std::mutex> lock(mu);
+      decided = done;
+      cv.notify_all();
+    };
+  }
+};
+
+// Cards of three kinds and a file of 30 bills over them: paid, then insufficient_funds as the
+// second card runs dry, and no_mandate; `tail` is appended after them.
+struct MixedFile {
+  MixedFile(BillsFixture& b, const std::string& tail = "")
+      : rich(b.NewCard(1, 1500)), poor(b.NewCard(2, 100)), unbound(b.NewCard(3, 10000)) {
+    b.Mandate(rich, "water-hz", "W1");
+    b.Mandate(poor, "water-hz", "W2");
+    text = kHeader;
+    for (int i = 0; i < 30; ++i) {
+      const std::string id = fmt::format("M{:02d}", i);
+      if (i % 3 == 0) text += Line(id, "water-hz", "W1", rich.card_no, "1.00");
+      if (i % 3 == 1) text += Line(id, "water-hz", "W2", poor.card_no, "0.60");
+      if (i % 3 == 2) text += Line(id, "water-hz", "W3", unbound.card_no, "1.00");
+    }
+    text += tail;
+  }
+
+  Card rich;
+  Card poor;
+  Card unbound;
+  std::string text;
+};
+
+}  // namespace
+
+TEST_CASE("A file checked while its first chunks are paid gives the results of one checked first",
+          "[core][bills]") {
+  BillsFixture serial;
+  BillsFixture overlapped;
+  const std::string text = MixedFile(serial).text;
+  REQUIRE(MixedFile(overlapped).text == text);  // the fixtures issue the same card numbers
+
+  std::vector<BillResult> serial_results;
+  BillImportOptions first;
+  first.chunk_bills = 4;
+  first.check_while_paying = false;
+  first.on_results = [&](std::span<const BillResult> chunk) {
+    serial_results.insert(serial_results.end(), chunk.begin(), chunk.end());
+    return Status::Ok();
+  };
+  auto serial_report = serial.service.ImportBills(text, first);
+  REQUIRE(serial_report.ok());
+
+  std::vector<BillResult> results;
+  std::vector<int64_t> totals_seen;
+  BillImportOptions options;
+  options.chunk_bills = 4;
+  options.on_results = [&](std::span<const BillResult> chunk) {
+    results.insert(results.end(), chunk.begin(), chunk.end());
+    return Status::Ok();
+  };
+  options.on_progress = [&](int64_t, int64_t total) { totals_seen.push_back(total); };
+  CheckGate gate;
+  gate.hold_at = 9;        // two blocks of 4 are out
+  gate.decided_first = 8;  // and paid before the check goes on
+  gate.Install(&options);
+  auto report = overlapped.service.ImportBills(text, options);
+  REQUIRE(report.ok());
+  REQUIRE(gate.held);
+  // While the file was being checked, the progress total was the good bills found so far.
+  REQUIRE(totals_seen.front() >= 4);
+  REQUIRE(totals_seen.front() <= 9);
+  REQUIRE(totals_seen.back() == 30);
+
+  REQUIRE(report->applied);
+  REQUIRE(report->bills == 30);
+  REQUIRE(report->lines == 30);
+  REQUIRE(report->bills_paid_now == serial_report->bills_paid_now);
+  REQUIRE(report->paid_now_fen == serial_report->paid_now_fen);
+  REQUIRE(report->summary == serial_report->summary);
+  REQUIRE(results == serial_results);
+  REQUIRE(results.size() == 30);
+  REQUIRE(results[1].status == BillStatus::paid);
+  REQUIRE(results[4].status == BillStatus::insufficient_funds);
+  REQUIRE(results[2].status == BillStatus::no_mandate);
+  auto kept = overlapped.store.FindImport(report->file_sha256);
+  REQUIRE(kept.ok());
+  REQUIRE(kept->has_value());
+  REQUIRE((*kept)->complete);
+  REQUIRE((*kept)->bills_total == 30);
+  REQUIRE((*kept)->bills_done == 30);
+  REQUIRE((*kept)->chunks_done == 8);
+  REQUIRE(overlapped.f.LedgerSum() == 0);
+
+  // The same file again is a repeat with the same results.
+  std::vector<BillResult> again;
+  auto repeat = overlapped.Import(text, &again, false, 4);
+  REQUIRE(repeat.ok());
+  REQUIRE(repeat->repeated);
+  REQUIRE(repeat->bills_paid_now == 0);
+  REQUIRE(again == results);
+}
+
+TEST_CASE("A bad line found while the first chunks are paid changes nothing", "[core][bills]") {
+  BillsFixture b;
+  MixedFile file(b, Line("Z", "gas-hz", "W1", "6200000000000001", "1.00"));
+  const std::string& text = file.text;
+  std::vector<BillResult> results;
+  BillImportOptions options;
+  options.chunk_bills = 4;
+  options.on_results = [&](std::span<const BillResult> chunk) {
+    results.insert(results.end(), chunk.begin(), chunk.end());
+    return Status::Ok();
+  };
+  CheckGate gate;
+  gate.hold_at = 9;
+  gate.decided_first = 8;
+  gate.Install(&options);
+  auto report = b.service.ImportBills(text, options);
+  REQUIRE(report.ok());
+  REQUIRE(gate.held);
+  REQUIRE_FALSE(report->applied);
+  REQUIRE(report->bills == 30);
+  REQUIRE(report->errors.size() == 1);
+  REQUIRE(report->errors[0].line == 32);
+  REQUIRE(report->errors[0].reason_code == "unknown_utility");
+  REQUIRE(results.empty());
+  REQUIRE(b.f.Balance(file.rich.purse_account_id) == 1500);
+  REQUIRE(b.f.Balance(file.poor.purse_account_id) == 100);
+  REQUIRE(b.f.Balance(b.Payable("water-hz")) == 0);
+  auto kept = b.store.FindImport(report->file_sha256);
+  REQUIRE(kept.ok());
+  REQUIRE_FALSE(kept->has_value());
+  auto bill = b.service.ShowBill("M00");
+  REQUIRE(bill.status().code() == "bill_not_found");
+
+  // With the bad line skipped the 30 good ones are paid as usual.
+  options.skip_bad = true;
+  CheckGate again;
+  again.hold_at = 9;
+  again.decided_first = 8;
+  again.Install(&options);
+  auto skipped = b.service.ImportBills(text, options);
+  REQUIRE(skipped.ok());
+  REQUIRE(again.held);
+  REQUIRE(skipped->applied);
+  REQUIRE(skipped->errors.size() == 1);
+  REQUIRE(results.size() == 30);
+  REQUIRE(skipped->bills_paid_now == 10 + 1);  // every rich bill, the poor card's first
+}
+
+TEST_CASE("A failure while the first chunks are paid and the file is checked undoes them all, "
+          "and a rerun pays the file",
+          "[core][bills]") {
+  BillsFixture b;
+  MixedFile file(b);
+  const std::string& text = file.text;
+  BillImportOptions options;
+  options.chunk_bills = 4;
+  options.on_progress = [&](int64_t done, int64_t) {
+    if (done == 6) b.store.FailNextPutImport();  // the end of the second chunk fails
+  };
+  CheckGate gate;
+  gate.hold_at = 9;
+  gate.decided_first = 6;
+  gate.Install(&options);
+  auto failed = b.service.ImportBills(text, options);
+  REQUIRE(failed.status().code() == "injected_fault");
+  REQUIRE(gate.held);
+  REQUIRE(b.f.Balance(file.rich.purse_account_id) == 1500);
+  REQUIRE(b.f.Balance(b.Payable("water-hz")) == 0);
+  auto kept = b.store.FindImport(FileSha256Hex(b.f.digester, text));
+  REQUIRE(kept.ok());
+  REQUIRE_FALSE(kept->has_value());
+
+  std::vector<BillResult> results;
+  auto rerun = b.Import(text, &results, false, 4);
+  REQUIRE(rerun.ok());
+  REQUIRE_FALSE(rerun->resumed);
+  REQUIRE(rerun->bills_paid_now == 11);
+  REQUIRE(results.size() == 30);
+  REQUIRE(b.f.Balance(file.rich.purse_account_id) == 1500 - 1000);
+  REQUIRE(b.f.Balance(b.Payable("water-hz")) == 1000 + 60);
   REQUIRE(b.f.LedgerSum() == 0);
 }
 
