@@ -84,7 +84,10 @@ struct IngestBackendOptions {
   // connection) join it, and answered only after it commits (backend_unavailable when it
   // fails). online_in_group may be called more than once for a request (the group is made
   // again after the ledger declined a top-up): the last answer is sent, and only the writes
-  // of its last call are committed. Unset: such requests go to online_fallback.
+  // of its last call are committed. Only requests whose handling writes without a
+  // transaction of its own may be claimed (an identity check's audit insert; not a medical
+  // settlement or a bill payment, which begin and commit their own). Unset: such requests go
+  // to online_fallback.
   std::function<bool(const terminals::OnlineRequest&)> joins_group;
   std::function<terminals::OnlineResponse(const terminals::TerminalIdentity&,
                                           const terminals::OnlineRequest&)>
