@@ -133,12 +133,21 @@ struct BillService::CardMandates {
   bool complete = false;  // false: the list was cut at kMandateListMax
 };
 
-// What one chunk has looked up so far: cards by number (nullopt: no such card), each card's
-// mandates and the available balance of each purse after the payments planned so far in the
-// chunk.
-struct BillService::ChunkState {
+// Cards by number (nullopt: no such card) and each card's mandates, as read by the chunks of
+// one import. An import changes no card and no mandate, so what one chunk read stays true for
+// the next as long as no other connection has committed in between: each chunk compares
+// BillStore::ChangesByOthers, read inside its transaction, with the previous chunk's and
+// starts afresh when it moved (or when kImportCacheCardsMax cards are held).
+struct BillService::ImportCache {
   std::unordered_map<std::string, std::optional<Card>> cards;
   std::unordered_map<std::string, CardMandates> mandates;
+  std::optional<int64_t> changes_by_others;
+};
+
+// What one chunk has looked up so far: the import's cards and mandates, and the available
+// balance of each purse after the payments planned so far in the chunk.
+struct BillService::ChunkState {
+  ImportCache* cache = nullptr;
   // Every kept bill in the range of the chunk's bill ids, by (utility, bill id), when one
   // range read them all (LoadEarlierBills); nullopt: each bill is looked up on its own.
   std::optional<std::map<std::pair<std::string, std::string>, StoredBill>> earlier;
@@ -150,6 +159,8 @@ struct BillService::ChunkState {
 BillService::BillService(BillStore& store, RegistryStore& registry, Ledger& ledger,
                          const Digester& digester, const Clock& clock)
     : store_(store), registry_(registry), ledger_(ledger), digester_(digester), clock_(clock) {}
+
+BillService::~BillService() = default;
 
 int64_t BillService::Today() const { return ClearingDay(clock_.NowSeconds()); }
 
@@ -262,8 +273,8 @@ Result<std::optional<StoredBill>> BillService::FindEarlierBill(const Bill& bill,
 }
 
 Result<bool> BillService::HasMandate(const Bill& bill, ChunkState* state) {
-  auto cached = state->mandates.find(bill.card_no);
-  if (cached == state->mandates.end()) {
+  auto cached = state->cache->mandates.find(bill.card_no);
+  if (cached == state->cache->mandates.end()) {
     MandateFilter filter;
     filter.card_no = bill.card_no;
     auto listed = store_.ListMandates(filter);
@@ -271,7 +282,7 @@ Result<bool> BillService::HasMandate(const Bill& bill, ChunkState* state) {
     CardMandates card;
     card.complete = listed->size() < kMandateListMax;
     card.mandates = std::move(*listed);
-    cached = state->mandates.emplace(bill.card_no, std::move(card)).first;
+    cached = state->cache->mandates.emplace(bill.card_no, std::move(card)).first;
   }
   for (const Mandate& m : cached->second.mandates) {
     if (m.utility == bill.utility && m.account_no == bill.account_no) return true;
@@ -298,11 +309,17 @@ Status BillService::DecideBill(const Bill& bill, const std::string& sha, ChunkSt
     result->reason = fmt::format("paid on {} ({})", FormatLocalTime(paid.paid_ms / 1000), paid.paid_by);
     return Status::Ok();
   }
-  auto cached = state->cards.find(bill.card_no);
-  if (cached == state->cards.end()) {
+  auto cached = state->cache->cards.find(bill.card_no);
+  if (cached == state->cache->cards.end()) {
     auto card = registry_.FindCard(bill.card_no);
     if (!card.ok()) return card.status();
-    cached = state->cards.emplace(bill.card_no, std::move(*card)).first;
+    if (card->has_value()) {
+      // Only what deciding a bill reads is kept (the memory is per card of the file).
+      (*card)->holder_name.clear();
+      (*card)->holder_id_masked.clear();
+      (*card)->replaces.clear();
+    }
+    cached = state->cache->cards.emplace(bill.card_no, std::move(*card)).first;
   }
   if (!cached->second.has_value()) {
     result->status = BillStatus::unknown_card;
@@ -353,10 +370,25 @@ Status BillService::DecideBill(const Bill& bill, const std::string& sha, ChunkSt
   return Status::Ok();
 }
 
+// Called first in each chunk's transaction: keeps the cards and mandates of earlier chunks
+// only while nobody else has committed since they were read (see ImportCache).
+Status BillService::RefreshImportCache() {
+  auto changes = store_.ChangesByOthers();
+  if (!changes.ok()) return changes.status();
+  if (!cache_ || cache_->changes_by_others != *changes ||
+      cache_->cards.size() >= kImportCacheCardsMax) {
+    cache_ = std::make_unique<ImportCache>();
+  }
+  cache_->changes_by_others = *changes;
+  return Status::Ok();
+}
+
 Status BillService::ProcessChunk(std::span<const Bill> bills, const std::string& sha,
                                  BillImportProgress* progress, std::vector<BillResult>* results,
                                  BillImportReport* report) {
+  CITYCARD_RETURN_IF_ERROR(RefreshImportCache());
   ChunkState state;
+  state.cache = cache_.get();
   state.utilities = &utilities_;
   state.today = Today();
   results->assign(bills.size(), BillResult{});
@@ -693,6 +725,7 @@ Result<BillImportReport> BillService::ImportBills(std::string_view text,
   }
   auto utilities = Utilities();
   if (!utilities.ok()) return utilities.status();
+  cache_.reset();  // nothing is remembered from one import to the next
   utilities_.clear();
   std::unordered_set<std::string> known;
   for (const Operator& op : *utilities) {

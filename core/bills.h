@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -54,6 +55,9 @@ inline constexpr int64_t kBillImportKeptBillsMax = 2'000'000;
 // chunk's size (ListBillsByIdRange); a range holding more (other bills between the chunk's
 // ids) is given up for one lookup per bill, so that no chunk scans much more than it needs.
 inline constexpr size_t kEarlierBillsRangeFactor = 2;
+// The most cards an import remembers across chunks (with their mandates; about 200 bytes
+// each): past it the memory is emptied and cards are read again.
+inline constexpr size_t kImportCacheCardsMax = 1'000'000;
 // The most mandates ListMandates returns.
 inline constexpr size_t kMandateListMax = 100'000;
 
@@ -127,6 +131,11 @@ class BillStore {
   virtual Status Begin() = 0;
   virtual Status Commit() = 0;
   virtual Status Rollback() = 0;
+  // A number that changes whenever another connection (or process) commits to the storage,
+  // and never for this store's own commits (SQLite's data_version). Read inside two
+  // transactions, equal values mean that nobody else changed anything in between: what the
+  // first read and this store did not change itself is still as read.
+  virtual Result<int64_t> ChangesByOthers() = 0;
 
   // Mandates. Insert: Kind::refused "mandate_exists" for the same (card, utility, account).
   // Delete: Kind::not_found "mandate_not_found". List: ascending (card, utility, account),
@@ -222,6 +231,7 @@ class BillService {
   // one storage transaction (BillStore::Begin).
   BillService(BillStore& store, RegistryStore& registry, Ledger& ledger, const Digester& digester,
               const Clock& clock);
+  ~BillService();
 
   // Adds a mandate. Failures: "invalid_card_no", "invalid_account_no" (Kind::bad_input);
   // "card_not_found", "operator_not_found" (Kind::not_found); Kind::refused "not_a_utility",
@@ -260,6 +270,8 @@ class BillService {
  private:
   struct ChunkState;
   struct CardMandates;
+  struct ImportCache;
+  Status RefreshImportCache();
   Result<bool> HasMandate(const Bill& bill, ChunkState* state);
   Status LoadEarlierBills(std::span<const Bill> bills, ChunkState* state);
   Result<std::optional<StoredBill>> FindEarlierBill(const Bill& bill, ChunkState* state);
@@ -303,6 +315,8 @@ class BillService {
   int64_t decided_ = 0;
   // While a file is checked and paid at once: the good bills found so far (else nullptr).
   const std::atomic<int64_t>* checked_so_far_ = nullptr;
+  // Cards and mandates read by the earlier chunks of the import in progress.
+  std::unique_ptr<ImportCache> cache_;
 };
 
 // "file:<sha>" paid_by of an import.

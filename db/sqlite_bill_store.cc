@@ -251,6 +251,7 @@ Status SqliteBillStore::SetCacheBytes(int64_t bytes) {
 Status SqliteBillStore::Begin() { return db_.Begin(); }
 Status SqliteBillStore::Commit() { return db_.Commit(); }
 Status SqliteBillStore::Rollback() { return db_.Rollback(); }
+Result<int64_t> SqliteBillStore::ChangesByOthers() { return db_.DataVersion(); }
 
 // ---- Mandates ----------------------------------------------------------------------------
 

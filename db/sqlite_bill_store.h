@@ -24,6 +24,7 @@ class SqliteBillStore final : public BillStore {
   Status Begin() override;
   Status Commit() override;
   Status Rollback() override;
+  Result<int64_t> ChangesByOthers() override;
   Status InsertMandate(const Mandate& mandate) override;
   Status DeleteMandate(std::string_view card_no, std::string_view utility,
                        std::string_view account_no) override;

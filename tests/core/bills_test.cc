@@ -621,6 +621,36 @@ TEST_CASE("A failure while the first chunks are paid and the file is checked und
   REQUIRE(b.f.LedgerSum() == 0);
 }
 
+TEST_CASE("A card blocked by another connection during an import is read again by the next "
+          "chunk",
+          "[core][bills]") {
+  BillsFixture b;
+  Card card = b.NewCard(1, 10000);
+  b.Mandate(card, "water-hz", "W");
+  std::string text = kHeader;
+  for (int i = 0; i < 4; ++i) text += Line(fmt::format("K{}", i), "water-hz", "W", card.card_no, "1.00");
+  std::vector<BillResult> results;
+  BillImportOptions options;
+  options.chunk_bills = 2;
+  options.check_while_paying = false;
+  options.on_results = [&](std::span<const BillResult> chunk) {
+    results.insert(results.end(), chunk.begin(), chunk.end());
+    if (results.size() == 2) {
+      // Between the two chunks another connection blocks the card.
+      REQUIRE(b.f.office.Block(card.card_no, BlockReason::lost).ok());
+      b.store.SimulateOtherCommit();
+    }
+    return Status::Ok();
+  };
+  auto report = b.service.ImportBills(text, options);
+  REQUIRE(report.ok());
+  REQUIRE(results.size() == 4);
+  REQUIRE(results[1].status == BillStatus::paid);
+  REQUIRE(results[2].status == BillStatus::card_blocked);
+  REQUIRE(results[3].status == BillStatus::card_blocked);
+  REQUIRE(b.f.Balance(card.purse_account_id) == 10000 - 200);
+}
+
 TEST_CASE("Progress is reported per bill", "[core][bills]") {
   BillsFixture b;
   Card card = b.NewCard(1, 1000);

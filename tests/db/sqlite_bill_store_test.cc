@@ -280,3 +280,32 @@ TEST_CASE("The bills schema survives reopening the database", "[db][bills]") {
   std::filesystem::remove(path + "-wal");
   std::filesystem::remove(path + "-shm");
 }
+
+TEST_CASE("ChangesByOthers moves with another connection's commit and not with the store's own",
+          "[db][bills]") {
+  std::string path = "/tmp/citycard_bill_store_changes_" + std::to_string(::getpid()) + ".db";
+  std::filesystem::remove(path);
+  {
+    auto mine = Database::Open(path, true);
+    REQUIRE(mine.ok());
+    auto store = SqliteBillStore::Open(**mine);
+    REQUIRE(store.ok());
+    auto other = Database::Open(path, false);
+    REQUIRE(other.ok());
+    auto other_store = SqliteBillStore::Open(**other);
+    REQUIRE(other_store.ok());
+
+    auto before = (*store)->ChangesByOthers();
+    REQUIRE(before.ok());
+    REQUIRE((*store)->Begin().ok());
+    REQUIRE((*store)->InsertMandate({"8607550000000012", "water-hz", "W", 1}).ok());
+    REQUIRE((*store)->Commit().ok());
+    REQUIRE(*(*store)->ChangesByOthers() == *before);
+
+    REQUIRE((*other_store)->InsertMandate({"8607550000000012", "power-hz", "P", 1}).ok());
+    REQUIRE(*(*store)->ChangesByOthers() != *before);
+  }
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
+}

@@ -21,6 +21,9 @@ class MemoryBillStore final : public BillStore {
   Status Begin() override;
   Status Commit() override;
   Status Rollback() override;
+  Result<int64_t> ChangesByOthers() override { return changes_by_others_; }
+  // Makes ChangesByOthers move, as another connection's commit would.
+  void SimulateOtherCommit() { ++changes_by_others_; }
   Status InsertMandate(const Mandate& mandate) override;
   Status DeleteMandate(std::string_view card_no, std::string_view utility,
                        std::string_view account_no) override;
@@ -60,6 +63,7 @@ class MemoryBillStore final : public BillStore {
   State state_;
   std::optional<State> snapshot_;
   bool fail_next_put_import_ = false;
+  int64_t changes_by_others_ = 1;
 };
 
 }  // namespace citycard::testing
