@@ -462,6 +462,11 @@ Status BillService::ProcessChunk(std::span<const Bill> bills, const std::string&
 namespace {
 // bills_total of a new file's progress while its checking pass has not finished.
 constexpr int64_t kBillsTotalUnknown = std::numeric_limits<int64_t>::max();
+// The largest file checked while it is paid. The first transaction holds the database's write
+// lock until the check has finished (a few seconds for a million bills, ~80 MB); other
+// writers (a running `serve`) wait up to kBusyTimeoutMs for it. A larger file is checked
+// first, so that no one waits longer than one chunk (docs/bills.md "Checking while paying").
+constexpr size_t kCheckWhilePayingBytesMax = size_t{128} << 20;
 }  // namespace
 
 // The good bills of a file being checked, handed from the checking thread to the paying one
@@ -739,7 +744,8 @@ Result<BillImportReport> BillService::ImportBills(std::string_view text,
   auto found = store_.FindImport(report.file_sha256);
   if (!found.ok()) return found.status();
   const bool imported_whole = found->has_value() && (*found)->complete;
-  if (!found->has_value() && options.check_while_paying) {
+  if (!found->has_value() && options.check_while_paying &&
+      text.size() <= kCheckWhilePayingBytesMax) {
     BillImportProgress progress;
     progress.file_sha256 = report.file_sha256;
     progress.bills_total = kBillsTotalUnknown;
