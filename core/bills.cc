@@ -457,6 +457,18 @@ Status BillService::ProcessChunk(std::span<const Bill> bills, const std::string&
   return Status::Ok();
 }
 
+// Pays one chunk as its own transaction, then passes its results on.
+Status BillService::PayChunk(std::span<const Bill> chunk, const BillImportOptions& options,
+                             BillImportProgress* progress, BillImportReport* report,
+                             std::map<std::string, UtilitySummary>* totals) {
+  std::vector<BillResult> results;
+  CITYCARD_RETURN_IF_ERROR(RunUnit(
+      [&] { return ProcessChunk(chunk, report->file_sha256, progress, &results, report); }));
+  decided_ += static_cast<int64_t>(chunk.size());
+  MergeSummaries(totals, results);
+  return options.on_results ? options.on_results(results) : Status::Ok();
+}
+
 // ---- Checking while paying ---------------------------------------------------------------
 
 namespace {
@@ -623,7 +635,6 @@ Status BillService::ImportWhileChecking(std::string_view text,
     if (options.on_results) CITYCARD_RETURN_IF_ERROR(options.on_results(results));
   }
   std::vector<std::vector<BillResult>>().swap(held);
-  std::vector<BillResult> results;
   while (!progress->complete) {
     std::vector<Bill> block;
     {
@@ -632,11 +643,7 @@ Status BillService::ImportWhileChecking(std::string_view text,
       block = std::move(blocks.ready.front());
       blocks.ready.pop_front();
     }
-    CITYCARD_RETURN_IF_ERROR(RunUnit(
-        [&] { return ProcessChunk(block, report->file_sha256, progress, &results, report); }));
-    decided_ += static_cast<int64_t>(block.size());
-    MergeSummaries(totals, results);
-    if (options.on_results) CITYCARD_RETURN_IF_ERROR(options.on_results(results));
+    CITYCARD_RETURN_IF_ERROR(PayChunk(block, options, progress, report, totals));
   }
   if (progress->complete) return Status::Ok();
   // The checker stopped keeping bills (kept_all false): the rest is read from the file again.
@@ -680,13 +687,8 @@ Status BillService::PayFile(std::string_view text, const std::unordered_set<std:
                             BillImportProgress* progress, BillImportReport* report,
                             std::map<std::string, UtilitySummary>* totals) {
   const size_t kept_bills = static_cast<size_t>(progress->bills_done);
-  std::vector<BillResult> results;
-  auto pay = [&](std::span<const Bill> chunk) -> Status {
-    CITYCARD_RETURN_IF_ERROR(RunUnit(
-        [&] { return ProcessChunk(chunk, report->file_sha256, progress, &results, report); }));
-    decided_ += static_cast<int64_t>(chunk.size());
-    MergeSummaries(totals, results);
-    return options.on_results ? options.on_results(results) : Status::Ok();
+  auto pay = [&](std::span<const Bill> chunk) {
+    return PayChunk(chunk, options, progress, report, totals);
   };
   if (static_cast<int64_t>(kept.size()) == report->bills) {
     for (size_t from = kept_bills; from < kept.size() && !progress->complete;

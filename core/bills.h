@@ -295,6 +295,9 @@ class BillService {
                           BillImportProgress* progress, BillImportReport* report,
                           std::vector<std::vector<BillResult>>* held);
   int64_t ProgressTotal(const BillImportProgress& progress) const;
+  Status PayChunk(std::span<const Bill> chunk, const BillImportOptions& options,
+                  BillImportProgress* progress, BillImportReport* report,
+                  std::map<std::string, UtilitySummary>* totals);
   Status ProcessChunk(std::span<const Bill> bills, const std::string& sha,
                       BillImportProgress* progress, std::vector<BillResult>* results,
                       BillImportReport* report);
