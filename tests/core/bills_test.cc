@@ -275,10 +275,13 @@ TEST_CASE("An import that fails in the middle keeps whole chunks and a rerun com
   std::string text = kHeader;
   for (int i = 0; i < 7; ++i) text += Line(fmt::format("B{}", i), "water-hz", "W", card.card_no, "1.00");
 
-  // Chunks of 3: the first commits, the second fails before its commit.
+  // Chunks of 3: the first commits, the second fails before its commit. The file is checked
+  // before it is paid: checked while paid, how many chunks share the first transaction would
+  // depend on the checker thread's pace (that path has its own tests below).
   int chunks_seen = 0;
   BillImportOptions options;
   options.chunk_bills = 3;
+  options.check_while_paying = false;
   options.on_results = [&](std::span<const BillResult>) {
     if (++chunks_seen == 1) b.store.FailNextPutImport();
     return Status::Ok();
