@@ -337,7 +337,8 @@ Result<int64_t> FirstSeqAtOrAfter(LedgerStore& store, int64_t last_seq, int64_t 
 }  // namespace
 
 Result<LedgerMovements> CollectLedgerMovements(LedgerStore& store, int64_t from_ms,
-                                               int64_t to_ms, SettlementReads* reads) {
+                                               int64_t to_ms, SettlementReads* reads,
+                                               std::optional<AccountKind> only_kind) {
   auto head = store.LoadHead();
   if (!head.ok()) return head.status();
   LedgerMovements movements;
@@ -351,8 +352,9 @@ Result<LedgerMovements> CollectLedgerMovements(LedgerStore& store, int64_t from_
   // (docs/benchmarks.md).
   std::vector<AccountCodeSum> sums;
   CITYCARD_RETURN_IF_ERROR(reads != nullptr
-                               ? reads->SumPostedMovements(*first, *end - 1, &sums)
-                               : SumPostedMovementsFromStore(store, *first, *end - 1, &sums));
+                               ? reads->SumPostedMovements(*first, *end - 1, only_kind, &sums)
+                               : SumPostedMovementsFromStore(store, *first, *end - 1, only_kind,
+                                                             &sums));
   std::sort(sums.begin(), sums.end(), [](const AccountCodeSum& a, const AccountCodeSum& b) {
     return std::pair(a.account_id, a.code) < std::pair(b.account_id, b.code);
   });

@@ -37,12 +37,11 @@
 #include "core/ledger_store.h"
 #include "core/profile.h"
 #include "core/registry.h"
+#include "core/settlement_reads.h"
 #include "core/status.h"
 #include "core/time.h"
 
 namespace citycard {
-
-class SettlementReads;  // core/settlement_reads.h
 
 // Transfer codes booked by settlement (Transfer::code). Stable numbers, in a range of their
 // own (96..) so that they cannot meet the codes other components use (TransferCode in
@@ -215,9 +214,12 @@ using LedgerMovements = std::map<std::pair<uint64_t, uint16_t>, AccountCodeMovem
 // transfer are found by binary search on the transfer sequence, and the transfers between
 // them are summed (core/settlement_reads.h SumPostedMovements). Failures: the store's.
 // `reads`, when given, sums instead of `store` (db/sqlite_settlement_reads.h sums in SQL); it
-// must read the same ledger.
+// must read the same ledger. With `only_kind`, only the movements of accounts of that kind
+// (the Settler asks for operator payables: Reconcile and ServiceTotalsFromLedger look at
+// nothing else).
 Result<LedgerMovements> CollectLedgerMovements(LedgerStore& store, int64_t from_ms, int64_t to_ms,
-                                               SettlementReads* reads = nullptr);
+                                               SettlementReads* reads = nullptr,
+                                               std::optional<AccountKind> only_kind = std::nullopt);
 
 // The transfer codes that move money into or out of operator payables, as the components book
 // them (core/account_plan.h TransferCode, core/health.h).
@@ -297,6 +299,14 @@ class SettlementTapSource {
   // at and returns the first failing visit.
   virtual Status ForEachCardDay(int64_t day,
                                 const std::function<Status(const CardDayTaps&)>& visit) = 0;
+  // Reads what the questions about `day` need ahead of them, so that they then answer from
+  // memory. The Settler calls it on a second thread when SettlerConfig::tap_source_apart says
+  // the source uses a connection of its own; never at the same time as another call of the
+  // source. Failures: those the questions would give. Default: reads nothing ahead.
+  virtual Status ReadDay(int64_t day) {
+    (void)day;
+    return Status::Ok();
+  }
   // Other services of the day (top-ups, medical, bills); empty until those modules feed it.
   virtual Result<std::vector<OperatorServiceTotals>> ServiceTotals(int64_t day) {
     (void)day;
@@ -311,6 +321,11 @@ struct SettlerConfig {
   // db::SqliteSettlementReads); nullptr: from the ledger store's general scan. Must outlive
   // the Settler.
   SettlementReads* reads = nullptr;
+  // The tap source's ReadDay uses no store (no connection) that the Settler's other inputs use
+  // (tools/cli opens a second connection for it): Settle then reads the day's taps on a second
+  // thread while it sums the ledger's day on its own (docs/settlement.md "Reading the day").
+  // false: one after the other, on the calling thread.
+  bool tap_source_apart = false;
 };
 
 struct SettlementOutcome {
@@ -343,8 +358,20 @@ class Settler {
  private:
   Result<std::vector<CardRebate>> ComputeRebates(int64_t day,
                                                  const std::vector<Operator>& operators);
-  Result<uint64_t> RebateAccount(std::string_view card_no);
+  // Each rebated card's account (or the failure its resolution gave), for PlanSettlementTransfers.
+  struct RebateAccounts {
+    std::vector<std::string> card_nos;       // ascending, unique
+    std::vector<Result<uint64_t>> accounts;  // one per card_nos
+    Result<uint64_t> Find(std::string_view card_no) const;
+  };
+  Result<RebateAccounts> ResolveRebateAccounts(const std::vector<CardRebate>& rebates);
+  Result<uint64_t> FollowRebateCard(const std::string& card_no, const RebateAccounts& asked,
+                                    const std::vector<RebateCardState>& states);
+  Result<std::optional<RebateCardState>> RebateCard(const std::string& card_no,
+                                                    const RebateAccounts& asked,
+                                                    const std::vector<RebateCardState>& states);
   Result<LedgerMovements> DayMovements(int64_t day, int64_t cutoff_s);
+  Result<LedgerMovements> ReadDay(int64_t day);
   Status Book(const std::vector<Transfer>& transfers, const SettlementRecord& record);
 
   RegistryStore& registry_;

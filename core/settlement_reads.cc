@@ -1,5 +1,8 @@
 #include "core/settlement_reads.h"
 
+#include "core/account_plan.h"
+
+#include <algorithm>
 #include <unordered_map>
 #include <utility>
 
@@ -17,6 +20,7 @@ struct AccountCodeKeyHash {
 }  // namespace
 
 Status SumPostedMovementsFromStore(LedgerStore& ledger, int64_t first_seq, int64_t last_seq,
+                                   std::optional<AccountKind> only_kind,
                                    std::vector<AccountCodeSum>* out) {
   std::unordered_map<std::pair<uint64_t, uint16_t>, AccountCodeSum, AccountCodeKeyHash> sums;
   std::vector<TransferRecord> page;
@@ -44,6 +48,7 @@ Status SumPostedMovementsFromStore(LedgerStore& ledger, int64_t first_seq, int64
   }
   out->reserve(out->size() + sums.size());
   for (auto& [key, sum] : sums) {
+    if (only_kind.has_value() && AccountIdKind(key.first) != *only_kind) continue;
     sum.account_id = key.first;
     sum.code = key.second;
     out->push_back(sum);
@@ -74,6 +79,21 @@ Status ForEachDayTapFromStore(TapStore& taps, int64_t clearing_day,
     }
     if (page.size() < kSettlementTapPageTaps) return Status::Ok();
   }
+}
+
+Status FindRebateCardsFromRegistry(RegistryStore& registry, std::span<const std::string> card_nos,
+                                   std::vector<RebateCardState>* out) {
+  CITYCARD_ASSERT(std::adjacent_find(card_nos.begin(), card_nos.end(),
+                                     std::greater_equal<>()) == card_nos.end());
+  for (const std::string& card_no : card_nos) {
+    auto card = registry.FindCard(card_no);
+    if (!card.ok()) return card.status();
+    if (!card->has_value()) continue;
+    const Card& c = **card;
+    out->push_back(
+        RebateCardState{c.card_no, c.status, c.purse_account_id, c.replaced_by, c.balance_moved_s});
+  }
+  return Status::Ok();
 }
 
 }  // namespace citycard

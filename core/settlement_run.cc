@@ -1,5 +1,7 @@
 // Settler: the settlement of one clearing day over the storage interfaces (core/settlement.h).
 #include <algorithm>
+#include <future>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -75,16 +77,70 @@ Result<std::vector<CardRebate>> Settler::ComputeRebates(int64_t day,
   return rebates;
 }
 
-Result<uint64_t> Settler::RebateAccount(std::string_view card_no) {
-  std::string current(card_no);
+Result<uint64_t> Settler::RebateAccounts::Find(std::string_view card_no) const {
+  auto found = std::lower_bound(card_nos.begin(), card_nos.end(), card_no);
+  CITYCARD_ASSERT(found != card_nos.end() && *found == card_no);
+  return accounts[static_cast<size_t>(found - card_nos.begin())];
+}
+
+// The day's rebated cards are read in one bulk read (SettlementReads::FindRebateCards): one
+// registry read per rebated card was an eighth of settlement's time (docs/benchmarks.md). Each
+// card's outcome, failures included, is kept and given when PlanSettlementTransfers asks for
+// it, so that the first failure met is the same as when each card was read as it was asked.
+Result<Settler::RebateAccounts> Settler::ResolveRebateAccounts(
+    const std::vector<CardRebate>& rebates) {
+  RebateAccounts resolved;
+  resolved.card_nos.reserve(rebates.size());
+  for (const CardRebate& r : rebates) resolved.card_nos.push_back(r.card_no);
+  std::sort(resolved.card_nos.begin(), resolved.card_nos.end());
+  resolved.card_nos.erase(std::unique(resolved.card_nos.begin(), resolved.card_nos.end()),
+                          resolved.card_nos.end());
+  std::vector<RebateCardState> states;
+  if (!resolved.card_nos.empty()) {
+    CITYCARD_RETURN_IF_ERROR(
+        config_.reads != nullptr
+            ? config_.reads->FindRebateCards(resolved.card_nos, &states)
+            : FindRebateCardsFromRegistry(registry_, resolved.card_nos, &states));
+  }
+  resolved.accounts.reserve(resolved.card_nos.size());
+  for (const std::string& card_no : resolved.card_nos) {
+    resolved.accounts.push_back(FollowRebateCard(card_no, resolved, states));
+  }
+  return resolved;
+}
+
+// The state of `card_no`: from the bulk read when it was asked there (absent: not
+// registered), else from the registry (a card that replaced a rebated one: rare).
+Result<std::optional<RebateCardState>> Settler::RebateCard(
+    const std::string& card_no, const RebateAccounts& asked,
+    const std::vector<RebateCardState>& states) {
+  auto found = std::lower_bound(
+      states.begin(), states.end(), card_no,
+      [](const RebateCardState& state, const std::string& no) { return state.card_no < no; });
+  if (found != states.end() && found->card_no == card_no) return std::optional(*found);
+  if (std::binary_search(asked.card_nos.begin(), asked.card_nos.end(), card_no)) {
+    return std::optional<RebateCardState>();
+  }
+  auto card = registry_.FindCard(card_no);
+  if (!card.ok()) return card.status();
+  if (!card->has_value()) return std::optional<RebateCardState>();
+  const Card& c = **card;
+  return std::optional(
+      RebateCardState{c.card_no, c.status, c.purse_account_id, c.replaced_by, c.balance_moved_s});
+}
+
+Result<uint64_t> Settler::FollowRebateCard(const std::string& card_no,
+                                           const RebateAccounts& asked,
+                                           const std::vector<RebateCardState>& states) {
+  std::string current = card_no;
   for (int i = 0; i < kReplacementChainMax; ++i) {
-    auto card = registry_.FindCard(current);
+    auto card = RebateCard(current, asked, states);
     if (!card.ok()) return card.status();
     if (!card->has_value()) {
       return Status::Internal("card_not_found",
                               fmt::format("card {} paid taps but is not in the registry", current));
     }
-    const Card& c = **card;
+    const RebateCardState& c = **card;
     // A closed card's purse takes no more transfers: the card office owes the holder the
     // rebate, which waits on the refunds account like the rest of a closed card's money.
     if (c.status == CardStatus::closed) return SystemAccountId(AccountKind::refunds);
@@ -104,7 +160,29 @@ Result<uint64_t> Settler::RebateAccount(std::string_view card_no) {
 Result<LedgerMovements> Settler::DayMovements(int64_t day, int64_t cutoff_s) {
   int64_t from_ms = ClearingDayStart(day, cutoff_s) * 1000;
   int64_t to_ms = ClearingDayStart(day + 1, cutoff_s) * 1000;
-  return CollectLedgerMovements(ledger_store_, from_ms, to_ms, config_.reads);
+  // Only the payables' movements: the reconciliation and the services look at nothing else,
+  // and a sum per card purse was a third of the ledger read's time (docs/benchmarks.md).
+  return CollectLedgerMovements(ledger_store_, from_ms, to_ms, config_.reads,
+                                AccountKind::operator_payable);
+}
+
+// The ledger's day, and (with tap_source_apart) the tap source's day read at the same time on
+// a second thread: the two reads are about equal and each holds one core
+// (docs/benchmarks.md). A failure of the ledger's read is given before one of the taps'.
+Result<LedgerMovements> Settler::ReadDay(int64_t day) {
+  if (!config_.tap_source_apart) return DayMovements(day, cutoff_s_);
+  std::future<Status> taps_read;
+  try {
+    taps_read = std::async(std::launch::async, [this, day] { return taps_.ReadDay(day); });
+  } catch (const std::system_error&) {
+    // No thread to be had: the taps are read when they are first asked for, as without it.
+    return DayMovements(day, cutoff_s_);
+  }
+  auto movements = DayMovements(day, cutoff_s_);
+  Status taps_status = taps_read.get();
+  if (!movements.ok()) return movements.status();
+  if (!taps_status.ok()) return taps_status;
+  return movements;
 }
 
 Status Settler::Book(const std::vector<Transfer>& transfers, const SettlementRecord& record) {
@@ -150,7 +228,7 @@ Result<SettlementOutcome> Settler::Settle(int64_t day) {
     return SettlementOutcome{std::move(**kept), true};
   }
 
-  auto movements = DayMovements(day, cutoff_s_);
+  auto movements = ReadDay(day);
   if (!movements.ok()) return movements.status();
   auto totals = taps_.OperatorTotals(day);
   if (!totals.ok()) return totals.status();
@@ -167,9 +245,11 @@ Result<SettlementOutcome> Settler::Settle(int64_t day) {
   if (!report.ok()) return report.status();
   CITYCARD_RETURN_IF_ERROR(Reconcile(*report, *operators, *movements, config_.codes));
 
+  auto accounts = ResolveRebateAccounts(*rebates);
+  if (!accounts.ok()) return accounts.status();
   auto transfers = PlanSettlementTransfers(
       *report, *operators, *rebates, digester_,
-      [this](std::string_view card_no) { return RebateAccount(card_no); });
+      [&accounts](std::string_view card_no) { return accounts->Find(card_no); });
   if (!transfers.ok()) return transfers.status();
   SettlementRecord record{std::move(*report), clock_.NowMs(),
                           static_cast<int64_t>(transfers->size())};

@@ -1,6 +1,10 @@
 #include "db/sqlite_settlement_reads.h"
 
+#include "core/account_plan.h"
+
+#include <algorithm>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -92,6 +96,7 @@ class AccountCodeTable {
 }  // namespace
 
 Status SqliteSettlementReads::SumPostedMovements(int64_t first_seq, int64_t last_seq,
+                                                 std::optional<AccountKind> only_kind,
                                                  std::vector<AccountCodeSum>* out) {
   if (first_seq > last_seq) return Status::Ok();
   // A range of the rowid: the day's transfers are read in table order, no index involved.
@@ -113,19 +118,25 @@ Status SqliteSettlementReads::SumPostedMovements(int64_t first_seq, int64_t last
     const uint64_t credit = static_cast<uint64_t>(stmt->ColumnInt(1));
     const int64_t amount = stmt->ColumnInt(2);
     const uint16_t code = static_cast<uint16_t>(stmt->ColumnInt(3));
-    if (run.transfers != 0 && (run.account_id != credit || run.code != code)) {
-      AccountCodeSum& kept = sums.At(run.account_id, run.code);
-      kept.transfers += run.transfers;
-      kept.credits_fen += run.credits_fen;
-      run = AccountCodeSum{};
+    if (!only_kind.has_value() || AccountIdKind(credit) == *only_kind) {
+      if (run.transfers != 0 && (run.account_id != credit || run.code != code)) {
+        AccountCodeSum& kept = sums.At(run.account_id, run.code);
+        kept.transfers += run.transfers;
+        kept.credits_fen += run.credits_fen;
+        run = AccountCodeSum{};
+      }
+      run.account_id = credit;
+      run.code = code;
+      run.transfers += 1;
+      run.credits_fen += amount;
     }
-    run.account_id = credit;
-    run.code = code;
-    run.transfers += 1;
-    run.credits_fen += amount;
-    AccountCodeSum& d = sums.At(debit, code);
-    d.transfers += 1;
-    d.debits_fen += amount;
+    // A day's tap transfers debit a purse each: left out (only_kind), they cost no search in
+    // a table as large as the day's cards.
+    if (!only_kind.has_value() || AccountIdKind(debit) == *only_kind) {
+      AccountCodeSum& d = sums.At(debit, code);
+      d.transfers += 1;
+      d.debits_fen += amount;
+    }
   }
   if (run.transfers != 0) {
     AccountCodeSum& kept = sums.At(run.account_id, run.code);
@@ -191,6 +202,45 @@ Status SqliteSettlementReads::ForEachDayTap(
     tap.paid = s->ColumnInt(4) != 0;
     CITYCARD_RETURN_IF_ERROR(visit(tap));
   }
+}
+
+Status SqliteSettlementReads::FindRebateCards(std::span<const std::string> card_nos,
+                                              std::vector<RebateCardState>* out) {
+  CITYCARD_ASSERT(std::adjacent_find(card_nos.begin(), card_nos.end(),
+                                     std::greater_equal<>()) == card_nos.end());
+  if (card_nos.empty()) return Status::Ok();
+  // card_no is the table's key (WITHOUT ROWID): the rows come in key order with no sort, and
+  // SQLite's text order (memcmp) is std::string's.
+  auto s = db_.Prepare(
+      "SELECT card_no, status, purse_account_id, replaced_by, balance_moved_s FROM cards "
+      "WHERE card_no >= ?1 AND card_no <= ?2 ORDER BY card_no");
+  if (!s.ok()) return s.status();
+  ResetOnExit reset{*s};
+  size_t next = 0;  // the first card asked for that the walk has not passed yet
+  while (next < card_nos.size()) {
+    s->Reset();
+    s->Bind(1, card_nos[next]).Bind(2, card_nos.back());
+    size_t skipped = 0;
+    for (;;) {
+      auto row = s->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return Status::Ok();  // the cards not met are not registered
+      std::string card_no = s->ColumnText(0);
+      // Cards asked for that sort before this row are not registered.
+      while (next < card_nos.size() && card_nos[next] < card_no) ++next;
+      if (next == card_nos.size()) return Status::Ok();
+      if (card_nos[next] != card_no) {
+        if (++skipped > kRebateCardRowsSkippedMax) break;  // seek to card_nos[next]
+        continue;
+      }
+      skipped = 0;
+      out->push_back(RebateCardState{std::move(card_no), static_cast<CardStatus>(s->ColumnInt(1)),
+                                     static_cast<uint64_t>(s->ColumnInt(2)), s->ColumnText(3),
+                                     s->ColumnInt(4)});
+      if (++next == card_nos.size()) return Status::Ok();
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace citycard::db

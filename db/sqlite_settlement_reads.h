@@ -1,9 +1,11 @@
-// Settlement's reads of a clearing day (core/settlement_reads.h) in SQL over one connection:
-// the ledger's posted movements summed from four columns of ledger_transfers, and the day's
-// taps read from ingest_taps taking only the record bytes settlement needs. Read-only queries
-// over the tables of the ledger's and the ingest's stores (db/sqlite_ledger_store.cc,
-// db/sqlite_tap_store.cc, whose schemas they follow); they live here so that settlement's
-// reads change without touching those stores' interfaces. docs/settlement.md "Reading the day".
+// Settlement's bulk reads (core/settlement_reads.h) in SQL over one connection: the ledger's
+// posted movements summed from four columns of ledger_transfers, the day's taps read from
+// ingest_taps taking only the record bytes settlement needs, and the rebated cards' states
+// read from cards in one walk. Read-only queries over the tables of the ledger's, the
+// ingest's and the registry's stores (db/sqlite_ledger_store.cc, db/sqlite_tap_store.cc,
+// db/sqlite_registry_store.cc, whose schemas they follow); they live here so that
+// settlement's reads change without touching those stores' interfaces. docs/settlement.md
+// "Reading the day".
 #pragma once
 
 #include "core/settlement_reads.h"
@@ -13,13 +15,16 @@ namespace citycard::db {
 
 class SqliteSettlementReads final : public SettlementReads {
  public:
-  // The Database must outlive this, and hold the ledger's and the ingest's schemas (opened by
-  // SqliteLedgerStore::Open and SqliteTapStore::Open).
+  // The Database must outlive this, and hold the ledger's, the ingest's and the registry's
+  // schemas (opened by SqliteLedgerStore::Open, SqliteTapStore::Open and
+  // SqliteRegistryStore::Open) for the reads that use them.
   explicit SqliteSettlementReads(Database& db) : db_(db) {}
 
   // One pass over the rowid range reading four columns per transfer, summed in a hash map
-  // (a GROUP BY would sort every row of the day).
+  // (a GROUP BY would sort every row of the day); with `only_kind`, the other accounts' sides
+  // are never entered in it.
   Status SumPostedMovements(int64_t first_seq, int64_t last_seq,
+                            std::optional<AccountKind> only_kind,
                             std::vector<AccountCodeSum>* out) override;
   // The day's rows between its first and last seq (found on the clearing_day index) in table
   // order, with only the record's type, profile, amount, time and operator taken from its
@@ -27,6 +32,15 @@ class SqliteSettlementReads final : public SettlementReads {
   // was booked).
   Status ForEachDayTap(int64_t clearing_day,
                        const std::function<Status(const DayTapSummary&)>& visit) override;
+  // One walk of the registry's cards table (db/sqlite_registry_store.cc) in card_no order from
+  // the first card asked for to the last, reading five columns, merged with the cards asked
+  // for. Where more than kRebateCardRowsSkippedMax rows in a row were not asked for, the walk
+  // seeks to the next card asked for instead: a dense set of cards costs one pass over their
+  // stretch of the table, a sparse one about a lookup per card.
+  Status FindRebateCards(std::span<const std::string> card_nos,
+                         std::vector<RebateCardState>* out) override;
+
+  static constexpr size_t kRebateCardRowsSkippedMax = 32;
 
  private:
   Database& db_;

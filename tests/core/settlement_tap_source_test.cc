@@ -171,3 +171,28 @@ TEST_CASE("One scan of the day gives the operator totals and the card-days in ca
   REQUIRE(again.ok());
   CHECK((*again)[0].paid_taps == 3);
 }
+
+TEST_CASE("A day read ahead is the day the source's questions answer from",
+          "[core][settlement]") {
+  IngestedDay d;
+  TapStoreSettlementSource source(d.f.tap_store, d.f.registry);
+  REQUIRE(source.ReadDay(Day("2024-03-01")).ok());
+  // Booked after the day was read: in no answer of this source.
+  d.f.clock.SetMs(At("2024-03-01 18:00:00") * 1000);
+  REQUIRE(d.f.IngestOne(d.f.Tap(d.b, "T2", 100)) == IngestOutcome::accepted);
+  auto totals = source.OperatorTotals(Day("2024-03-01"));
+  REQUIRE(totals.ok());
+  REQUIRE(totals->size() == 2);
+  CHECK((*totals)[0].operator_id == "BUS1");
+  CHECK((*totals)[0].paid_taps == 2);
+  CHECK((*totals)[0].paid_fen == 300);
+  int cards = 0;
+  REQUIRE(source
+              .ForEachCardDay(Day("2024-03-01"),
+                              [&](const CardDayTaps&) -> Status {
+                                ++cards;
+                                return Status::Ok();
+                              })
+              .ok());
+  CHECK(cards == 2);
+}

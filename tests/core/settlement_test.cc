@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <map>
+#include <thread>
 
 #include "core/account_plan.h"
 #include "core/card_number.h"
@@ -203,10 +204,17 @@ class World final : public SettlementTapSource {
     return Balance(AccountIdFor(AccountKind::card_purse, CardNumberToInt(card_no)));
   }
 
-  Settler MakeSettler(std::vector<DailyCap> caps) {
+  Settler MakeSettler(std::vector<DailyCap> caps, bool tap_source_apart = false) {
     SettlerConfig config;
     config.daily_caps = std::move(caps);
+    config.tap_source_apart = tap_source_apart;
     return Settler(registry_, ledger_, ledger_store_, store_, *this, digester_, clock_, config);
+  }
+
+  // Records the thread that asked (the Settler's second one when the source is apart).
+  Status ReadDay(int64_t) override {
+    read_day_threads_.push_back(std::this_thread::get_id());
+    return read_day_status_;
   }
 
   // SettlementTapSource over the stored taps.
@@ -256,6 +264,8 @@ class World final : public SettlementTapSource {
   FakeRegistry registry_;
   FakeSettlementStore store_;
   std::vector<StoredTap> taps_;
+  std::vector<std::thread::id> read_day_threads_;
+  Status read_day_status_ = Status::Ok();
   uint64_t operators_ = 0;
   uint64_t cards_ = 0;
   uint64_t transfers_ = 0;
@@ -557,6 +567,97 @@ TEST_CASE("A rebate to a replaced card whose balance moved follows it to the new
   auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
   REQUIRE(outcome.ok());
   CHECK(w.Purse(c) == 250);
+}
+
+TEST_CASE("A rebate to a replaced card whose balance has not moved stays on its own purse",
+          "[core][settlement]") {
+  HandMadeDay day;
+  World& w = day.world;
+  std::string c = w.AddCard(Profile::adult, 0);
+  Card old_card = **w.registry_.FindCard(day.a);
+  old_card.status = CardStatus::replaced;
+  old_card.replaced_by = c;
+  REQUIRE(w.registry_.UpdateCard(old_card).ok());
+  int64_t before = w.Purse(day.a);
+  auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE(outcome.ok());
+  CHECK(w.Purse(day.a) == before + 250);
+  CHECK(w.Purse(c) == 0);
+}
+
+TEST_CASE("A rebate whose replacement chain leads to a card not in the registry fails and books "
+          "nothing",
+          "[core][settlement]") {
+  HandMadeDay day;
+  World& w = day.world;
+  Card old_card = **w.registry_.FindCard(day.a);
+  old_card.status = CardStatus::replaced;
+  old_card.replaced_by = "8607559999999999";
+  old_card.balance_moved_s = At("2024-03-06 08:00:00");
+  REQUIRE(w.registry_.UpdateCard(old_card).ok());
+  const int64_t payable = w.Payable("bus-1");
+  auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.status().code() == "card_not_found");
+  CHECK(outcome.status().message() ==
+        "card 8607559999999999 paid taps but is not in the registry");
+  CHECK(w.store_.runs() == 0);
+  CHECK(w.Payable("bus-1") == payable);
+  CHECK(w.Payable("bus-1") == 900);
+}
+
+TEST_CASE("A rebate whose replacement chain loops fails as too long and books nothing",
+          "[core][settlement]") {
+  HandMadeDay day;
+  World& w = day.world;
+  // Card a is replaced by b and b by a, both with their balance moved: b, not rebated itself,
+  // is read from the registry on the way.
+  Card a = **w.registry_.FindCard(day.a);
+  Card b = **w.registry_.FindCard(day.b);
+  a.status = b.status = CardStatus::replaced;
+  a.replaced_by = day.b;
+  b.replaced_by = day.a;
+  a.balance_moved_s = b.balance_moved_s = At("2024-03-06 08:00:00");
+  REQUIRE(w.registry_.UpdateCard(a).ok());
+  REQUIRE(w.registry_.UpdateCard(b).ok());
+  auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.status().code() == "replacement_chain_too_long");
+  CHECK(outcome.status().message() == "card " + day.a + " has more than 64 replacements");
+  CHECK(w.store_.runs() == 0);
+}
+
+TEST_CASE("With the tap source apart its day is read on a second thread and settles the same",
+          "[core][settlement]") {
+  HandMadeDay together;
+  HandMadeDay apart;
+  auto one = together.world.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  auto two = apart.world.MakeSettler(kCaps, true).Settle(Day("2024-03-05"));
+  REQUIRE(one.ok());
+  REQUIRE(two.ok());
+  CHECK(one->record.report == two->record.report);
+  CHECK(one->record.transfers == 6);
+  CHECK(two->record.transfers == 6);
+  CHECK(apart.world.Payable("bus-1") == together.world.Payable("bus-1"));
+  CHECK(apart.world.Purse(apart.a) == together.world.Purse(together.a));
+  // Not read ahead when the source shares the Settler's connection.
+  CHECK(together.world.read_day_threads_.empty());
+  REQUIRE(apart.world.read_day_threads_.size() == 1);
+  CHECK(apart.world.read_day_threads_[0] != std::this_thread::get_id());
+}
+
+TEST_CASE("A tap source apart that fails to read its day fails the settlement and books nothing",
+          "[core][settlement]") {
+  HandMadeDay day;
+  World& w = day.world;
+  w.read_day_status_ = Status::Internal("tap_store_corrupt", "tap 7: not a tap record");
+  const int64_t payable = w.Payable("bus-1");
+  auto outcome = w.MakeSettler(kCaps, true).Settle(Day("2024-03-05"));
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.status().code() == "tap_store_corrupt");
+  CHECK(w.store_.runs() == 0);
+  CHECK(w.Payable("bus-1") == payable);
+  CHECK(w.Payable("bus-1") == 900);
 }
 
 TEST_CASE("The report's pure builder refuses operators it does not know and impossible figures",

@@ -3,17 +3,21 @@
 #include "db/sqlite_settlement_reads.h"
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/account_plan.h"
 #include "core/clock.h"
 #include "core/ledger.h"
 #include "crypto/digest.h"
 #include "db/database.h"
 #include "db/sqlite_ledger_store.h"
+#include "db/sqlite_registry_store.h"
 #include "db/sqlite_tap_store.h"
 
 namespace citycard::db {
@@ -82,6 +86,7 @@ struct Fixture {
   std::unique_ptr<Database> db;
   std::unique_ptr<SqliteLedgerStore> ledger_store;
   std::unique_ptr<SqliteTapStore> tap_store;
+  std::unique_ptr<SqliteRegistryStore> registry_store;
   std::unique_ptr<Ledger> ledger;
 
   Fixture() {
@@ -94,6 +99,9 @@ struct Fixture {
     auto ts = SqliteTapStore::Open(*db);
     REQUIRE(ts.ok());
     tap_store = std::move(*ts);
+    auto rs = SqliteRegistryStore::Open(*db);
+    REQUIRE(rs.ok());
+    registry_store = std::move(*rs);
     ledger = std::make_unique<Ledger>(*ledger_store, clock, digester);
   }
   Status WriteTaps(const IngestWrite& w) {
@@ -114,9 +122,10 @@ std::vector<AccountCodeSum> Sorted(std::vector<AccountCodeSum> sums) {
   return sums;
 }
 
-std::vector<AccountCodeSum> Sums(SettlementReads& reads, int64_t first, int64_t last) {
+std::vector<AccountCodeSum> Sums(SettlementReads& reads, int64_t first, int64_t last,
+                                 std::optional<AccountKind> only_kind = std::nullopt) {
   std::vector<AccountCodeSum> out;
-  REQUIRE(reads.SumPostedMovements(first, last, &out).ok());
+  REQUIRE(reads.SumPostedMovements(first, last, only_kind, &out).ok());
   return Sorted(std::move(out));
 }
 
@@ -160,7 +169,7 @@ TEST_CASE("SQL sums of the ledger's posted movements equal the sums of its trans
   REQUIRE(f.ledger_store->LoadHead()->last_transfer_seq == 9);
 
   SqliteSettlementReads sql(*f.db);
-  StoreSettlementReads scanned(*f.ledger_store, *f.tap_store);
+  StoreSettlementReads scanned(*f.ledger_store, *f.tap_store, *f.registry_store);
   CHECK(Sums(sql, 1, 9) == Sums(scanned, 1, 9));
   CHECK(Sums(sql, 1, 9) == std::vector<AccountCodeSum>{
                                {1, 3, 1, 5000, 0},
@@ -185,6 +194,55 @@ TEST_CASE("SQL sums of the ledger's posted movements equal the sums of its trans
   CHECK(Sums(scanned, 9, 8).empty());
 }
 
+TEST_CASE("Sums of one kind of account leave the other side of each transfer out",
+          "[db][settlement]") {
+  Fixture f;
+  const uint64_t clearing = SystemAccountId(AccountKind::topup_clearing);
+  const uint64_t purse_a = AccountIdFor(AccountKind::card_purse, 8607550000000011);
+  const uint64_t purse_b = AccountIdFor(AccountKind::card_purse, 8607550000000029);
+  const uint64_t bus = AccountIdFor(AccountKind::operator_payable, 1);
+  const uint64_t metro = AccountIdFor(AccountKind::operator_payable, 2);
+  std::vector<Account> accounts = {
+      MakeAccount(clearing, AccountKind::topup_clearing),
+      MakeAccount(purse_a, AccountKind::card_purse, kAccountEnforceFloor),
+      MakeAccount(purse_b, AccountKind::card_purse, kAccountEnforceFloor),
+      MakeAccount(bus, AccountKind::operator_payable),
+      MakeAccount(metro, AccountKind::operator_payable)};
+  REQUIRE(f.ledger->CreateAccounts(accounts).ok());
+  std::vector<Transfer> day = {
+      T({3, 1}, clearing, purse_a, 5000, 1), T({3, 2}, clearing, purse_b, 800, 1),
+      T({3, 3}, purse_a, bus, 200, 16),      T({3, 4}, purse_b, bus, 150, 16),
+      T({3, 5}, purse_a, metro, 400, 16),    T({3, 6}, purse_a, bus, 120, 16),
+      T({3, 7}, bus, purse_b, 50, 96),       T({3, 8}, purse_a, bus, 90, 32, kTransferPending),
+  };
+  REQUIRE(*f.ledger->Apply(day) == std::vector<O>(8, O::created));
+
+  SqliteSettlementReads sql(*f.db);
+  StoreSettlementReads scanned(*f.ledger_store, *f.tap_store, *f.registry_store);
+  const std::vector<AccountCodeSum> payables = {
+      {bus, 16, 3, 470, 0},
+      {bus, 96, 1, 0, 50},
+      {metro, 16, 1, 400, 0},
+  };
+  CHECK(Sums(sql, 1, 8, AccountKind::operator_payable) == payables);
+  CHECK(Sums(scanned, 1, 8, AccountKind::operator_payable) == payables);
+  const std::vector<AccountCodeSum> purses = {
+      {purse_a, 1, 1, 5000, 0},
+      {purse_a, 16, 3, 0, 720},
+      {purse_b, 1, 1, 800, 0},
+      {purse_b, 16, 1, 0, 150},
+      {purse_b, 96, 1, 50, 0},
+  };
+  CHECK(Sums(sql, 1, 8, AccountKind::card_purse) == purses);
+  CHECK(Sums(scanned, 1, 8, AccountKind::card_purse) == purses);
+  // Without a kind, every account's sums: the two kinds above and the clearing account.
+  std::vector<AccountCodeSum> all = Sums(sql, 1, 8);
+  CHECK(all == Sums(scanned, 1, 8));
+  CHECK(all.size() == payables.size() + purses.size() + 1);
+  CHECK(all[0] == AccountCodeSum{purse_a, 1, 1, 5000, 0});
+  CHECK(Sums(sql, 3, 2, AccountKind::operator_payable).empty());
+}
+
 TEST_CASE("SQL reads of a day's taps give the summaries of its taps decoded whole",
           "[db][settlement]") {
   Fixture f;
@@ -205,7 +263,7 @@ TEST_CASE("SQL reads of a day's taps give the summaries of its taps decoded whol
   REQUIRE(f.WriteTaps(after).ok());
 
   SqliteSettlementReads sql(*f.db);
-  StoreSettlementReads scanned(*f.ledger_store, *f.tap_store);
+  StoreSettlementReads scanned(*f.ledger_store, *f.tap_store, *f.registry_store);
   auto read = Taps(sql, 19000);
   CHECK(read == Taps(scanned, 19000));
   REQUIRE(read.size() == 5);
@@ -263,6 +321,110 @@ TEST_CASE("A day's tap whose stored record is not a tap record is reported as co
   SqliteSettlementReads sql(*f.db);
   Status s = sql.ForEachDayTap(19000, [](const DayTapSummary&) { return Status::Ok(); });
   CHECK(s.code() == "tap_store_corrupt");
+}
+
+}  // namespace citycard::db
+
+namespace citycard::db {
+namespace {
+
+// Card i of the rebate-card tests: "86075500000" and five digits.
+std::string CardNo(int i) { return fmt::format("86075500000{:05d}", i); }
+
+// Registers `count` cards (0 .. count-1) of one holder: card 3 closed, card 5 replaced by card 6
+// with its balance moved, card 7 replaced by card 8 with its balance not moved yet.
+void RegisterCards(SqliteRegistryStore& registry, int count) {
+  Holder holder;
+  holder.number = 1;
+  holder.id_hash = "hash-1";
+  holder.id_masked = "3212**********1234";
+  holder.name = "王小明";
+  REQUIRE(registry.InsertHolder(holder).ok());
+  for (int i = 0; i < count; ++i) {
+    Card card;
+    card.card_no = CardNo(i);
+    card.holder_number = 1;
+    card.purse_account_id = AccountIdFor(AccountKind::card_purse, 8607550000000000 + i);
+    if (i == 3) card.status = CardStatus::closed;
+    if (i == 5 || i == 7) {
+      card.status = CardStatus::replaced;
+      card.replaced_by = CardNo(i + 1);
+    }
+    if (i == 5) card.balance_moved_s = 1'700'000'000;
+    REQUIRE(registry.InsertCard(card).ok());
+  }
+}
+
+RebateCardState StateOf(int i) {
+  RebateCardState s{CardNo(i), CardStatus::active,
+                    AccountIdFor(AccountKind::card_purse, 8607550000000000 + i), "", 0};
+  if (i == 3) s.status = CardStatus::closed;
+  if (i == 5 || i == 7) {
+    s.status = CardStatus::replaced;
+    s.replaced_by = CardNo(i + 1);
+  }
+  if (i == 5) s.balance_moved_s = 1'700'000'000;
+  return s;
+}
+
+std::vector<RebateCardState> Found(SettlementReads& reads, const std::vector<std::string>& cards) {
+  std::vector<RebateCardState> out;
+  REQUIRE(reads.FindRebateCards(cards, &out).ok());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("The rebated cards' states are read in one walk of the cards, registered ones only",
+          "[db][settlement]") {
+  Fixture f;
+  RegisterCards(*f.registry_store, 12);
+  SqliteSettlementReads sql(*f.db);
+  StoreSettlementReads one_by_one(*f.ledger_store, *f.tap_store, *f.registry_store);
+  // Cards before, between and after the registered ones are left out.
+  const std::vector<std::string> asked = {"8607549999999999", CardNo(0), CardNo(3), CardNo(4),
+                                          CardNo(5),          CardNo(7), CardNo(11),
+                                          CardNo(40)};
+  const std::vector<RebateCardState> expected = {StateOf(0), StateOf(3), StateOf(4),
+                                                 StateOf(5), StateOf(7), StateOf(11)};
+  CHECK(Found(sql, asked) == expected);
+  CHECK(Found(one_by_one, asked) == expected);
+  CHECK(Found(sql, {CardNo(40), CardNo(41)}).empty());
+  CHECK(Found(sql, {}).empty());
+  // Appends to what `out` holds.
+  std::vector<RebateCardState> out = {StateOf(1)};
+  const std::vector<std::string> two = {CardNo(2)};
+  REQUIRE(sql.FindRebateCards(two, &out).ok());
+  CHECK(out == std::vector<RebateCardState>{StateOf(1), StateOf(2)});
+}
+
+TEST_CASE("Rebated cards far apart in the table are found by seeking past the cards between",
+          "[db][settlement]") {
+  Fixture f;
+  const int count = 400;
+  RegisterCards(*f.registry_store, count);
+  SqliteSettlementReads sql(*f.db);
+  StoreSettlementReads one_by_one(*f.ledger_store, *f.tap_store, *f.registry_store);
+  // Gaps of more than kRebateCardRowsSkippedMax rows (a seek each), of fewer (walked through),
+  // a missing card at the end of a gap, and the last card of the table.
+  static_assert(SqliteSettlementReads::kRebateCardRowsSkippedMax == 32);
+  const std::vector<int> wanted = {1, 2, 100, 120, 300, 399};
+  std::vector<std::string> asked;
+  std::vector<RebateCardState> expected;
+  for (int i : wanted) {
+    asked.push_back(CardNo(i));
+    expected.push_back(StateOf(i));
+  }
+  asked.insert(asked.begin() + 4, "8607550000000200x");  // between 120 and 300, not a card
+  CHECK(Found(sql, asked) == expected);
+  CHECK(Found(one_by_one, asked) == expected);
+  // Every card: one pass.
+  std::vector<std::string> all;
+  for (int i = 0; i < count; ++i) all.push_back(CardNo(i));
+  std::vector<RebateCardState> every = Found(sql, all);
+  REQUIRE(every.size() == static_cast<size_t>(count));
+  CHECK(every[5] == StateOf(5));
+  CHECK(every[399] == StateOf(399));
 }
 
 }  // namespace citycard::db

@@ -25,6 +25,7 @@
 #include <map>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -46,6 +47,7 @@
 #include "terminals/client.h"
 #include "tools/cli/bench.h"
 #include "tools/cli/bench_world.h"
+#include "tools/cli/settle.h"
 #include "tools/server/ingest_backend.h"
 #include "tools/server/ingest_server.h"
 #include "tools/sim/sim_terminal.h"
@@ -657,11 +659,19 @@ Result<CommandOutput> SettleBookedDay(const SettleBenchOptions& o, const BookedD
   const int64_t day = booked.day;
   // The bench has no medical bills, so the tap store's view is the whole day (`citycard
   // settle` adds the health store's bill count to it).
-  // As `citycard settle` wires it (tools/cli/settle_commands.cc).
+  // As `citycard settle` wires it (tools/cli/settle_commands.cc): the day's taps are read on
+  // a connection of their own, on a second thread.
   db::SqliteSettlementReads reads(env.database());
-  TapStoreSettlementSource source(**taps, env.registry(), &reads);
+  auto apart = OpenApartTapSource(env.database().path());
+  if (!apart.ok()) return apart.status();
+  // The taps' connection keeps SQLite's default page cache, as in `citycard settle`: the day's
+  // taps are read once, and filling a large cache from a second thread cost more than the read.
+  std::optional<TapStoreSettlementSource> shared;
+  if (*apart == nullptr) shared.emplace(**taps, env.registry(), &reads);
+  TapStoreSettlementSource& source = *apart != nullptr ? *(*apart)->source : *shared;
   SettlerConfig config;
   config.reads = &reads;
+  config.tap_source_apart = *apart != nullptr;
   if (o.cap_fen > 0) config.daily_caps.push_back(DailyCap{Profile::adult, {RideMode::bus}, o.cap_fen});
   SystemClock now;
   Settler settler(env.registry(), env.ledger(), env.ledger_store(), **store, source,

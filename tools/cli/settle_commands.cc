@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
@@ -40,6 +41,8 @@ class SettlementSources final : public SettlementTapSource {
                         const std::function<Status(const CardDayTaps&)>& visit) override {
     return taps_.ForEachCardDay(day, visit);
   }
+  // The tap source's day only: the health store's totals are read with the services.
+  Status ReadDay(int64_t day) override { return taps_.ReadDay(day); }
   Result<std::vector<OperatorServiceTotals>> ServiceTotals(int64_t day) override {
     auto services = taps_.ServiceTotals(day);
     if (!services.ok()) return services.status();
@@ -196,6 +199,24 @@ Result<std::vector<DailyCap>> CurrentDailyCaps(Environment& env) {
   return table->daily_caps;
 }
 
+Result<std::unique_ptr<ApartTapSource>> OpenApartTapSource(const std::string& db_path) {
+  if (db_path.empty() || db_path == ":memory:") return std::unique_ptr<ApartTapSource>();
+  auto apart = std::make_unique<ApartTapSource>();
+  auto db = db::Database::Open(db_path, false);
+  if (!db.ok()) return db.status();
+  apart->db = std::move(*db);
+  auto taps = db::SqliteTapStore::Open(*apart->db);
+  if (!taps.ok()) return taps.status();
+  apart->taps = std::move(*taps);
+  auto registry = db::SqliteRegistryStore::Open(*apart->db);
+  if (!registry.ok()) return registry.status();
+  apart->registry = std::move(*registry);
+  apart->reads = std::make_unique<db::SqliteSettlementReads>(*apart->db);
+  apart->source =
+      std::make_unique<TapStoreSettlementSource>(*apart->taps, *apart->registry, apart->reads.get());
+  return apart;
+}
+
 Result<SettlementOutcome> SettleDay(Environment& env, int64_t day) {
   // A replaced card's balance that is due to move moves first, so that a capping rebate to it
   // follows the balance to the new card.
@@ -209,12 +230,17 @@ Result<SettlementOutcome> SettleDay(Environment& env, int64_t day) {
   if (!health.ok()) return health.status();
   auto cutoff = (*store)->ClearingCutoff();
   if (!cutoff.ok()) return cutoff.status();
-  // The day's taps and ledger movements are read in SQL, over the same connection.
+  // The day's taps and ledger movements are read in SQL: the taps on a second connection (and
+  // thread) while the ledger's day is summed on the environment's.
   db::SqliteSettlementReads reads(env.database());
-  TapStoreSettlementSource tap_source(**taps, env.registry(), &reads);
-  SettlementSources source(tap_source, **health, *cutoff);
+  auto apart = OpenApartTapSource(env.database().path());
+  if (!apart.ok()) return apart.status();
+  std::optional<TapStoreSettlementSource> shared;
+  if (*apart == nullptr) shared.emplace(**taps, env.registry(), &reads);
+  SettlementSources source(*apart != nullptr ? *(*apart)->source : *shared, **health, *cutoff);
   SettlerConfig config;
   config.reads = &reads;
+  config.tap_source_apart = *apart != nullptr;
   auto caps = CurrentDailyCaps(env);
   if (!caps.ok()) return caps.status();
   config.daily_caps = std::move(*caps);
