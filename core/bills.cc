@@ -409,7 +409,10 @@ Status BillService::ProcessChunk(std::span<const Bill> bills, const std::string&
   OrderTransfersById(&transfers, &transfer_bill, &bill_transfer);
   std::vector<TransferOutcome> outcomes;
   if (!transfers.empty()) {
-    auto applied = ledger_.Apply(transfers);
+    // Each transfer pays a bill whose kept row is absent or unpaid, and a bill's transfer is
+    // only ever written in the transaction that marks its row paid (here and in PayBill), so
+    // its id is new to the ledger: ApplyNew need not search for it.
+    auto applied = ledger_.ApplyNew(transfers);
     if (!applied.ok()) return applied.status();
     outcomes = std::move(*applied);
   }

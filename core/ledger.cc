@@ -603,8 +603,12 @@ Result<std::vector<TransferOutcome>> Ledger::Apply(std::span<const Transfer> bat
   return ApplyInternal(batch, /*internal=*/false);
 }
 
+Result<std::vector<TransferOutcome>> Ledger::ApplyNew(std::span<const Transfer> batch) {
+  return ApplyInternal(batch, /*internal=*/false, OwnIds::known_new);
+}
+
 Result<std::vector<TransferOutcome>> Ledger::ApplyInternal(std::span<const Transfer> batch,
-                                                           bool internal) {
+                                                           bool internal, OwnIds own_ids_are) {
   if (batch.size() > kTransferBatchMax) {
     return Status::BadInput("batch_too_large", std::to_string(batch.size()) +
                                                    " transfers in one batch; at most " +
@@ -621,19 +625,22 @@ Result<std::vector<TransferOutcome>> Ledger::ApplyInternal(std::span<const Trans
     BatchState s(accounts_, last_transfer_seq_, *head_,
                  std::max(clock_.NowMs(), head_->last_timestamp_ms));
     // Load, in one call each, every transfer the batch names and every account it touches.
+    // Ids known to be new (ApplyNew) are not searched: the store's unique index still
+    // refuses a broken promise at the write.
+    const bool search_own = own_ids_are == OwnIds::search;
     std::vector<Id128> ids;
     std::vector<Id128> own_ids;
     for (const Transfer& t : batch) {
-      if (!t.id.IsZero()) {
+      if (!t.id.IsZero() && search_own) {
         ids.push_back(t.id);
         own_ids.push_back(t.id);
       }
       if (!t.pending_id.IsZero()) ids.push_back(t.pending_id);
     }
     std::vector<TransferRecord> records;
-    CITYCARD_RETURN_IF_ERROR(store_.LoadTransfers(ids, &records));
+    if (!ids.empty()) CITYCARD_RETURN_IF_ERROR(store_.LoadTransfers(ids, &records));
     std::vector<FailedTransfer> failures;
-    CITYCARD_RETURN_IF_ERROR(store_.LoadFailed(own_ids, &failures));
+    if (!own_ids.empty()) CITYCARD_RETURN_IF_ERROR(store_.LoadFailed(own_ids, &failures));
     std::vector<uint64_t> account_ids;
     for (const Transfer& t : batch) {
       account_ids.push_back(t.debit_account_id);

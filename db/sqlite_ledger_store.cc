@@ -374,6 +374,17 @@ Result<bool> SqliteLedgerStore::ChangedElsewhere() {
   return changed;
 }
 
+namespace {
+// A transfer or declined id that is already stored can only reach the write when a caller of
+// Ledger::ApplyNew broke its promise that the ids are new (Apply searches them first): that is
+// a fault to stop on, not a refusal to show to a user.
+Status TakenIdAsInternal(Status written, const Id128& id) {
+  if (written.ok() || written.code() != "db_constraint") return written;
+  return Status::Internal("transfer_id_taken",
+                          "transfer id " + id.ToHex() + " is already stored: " + written.message());
+}
+}  // namespace
+
 Status SqliteLedgerStore::Write(const LedgerWrite& write) {
   for (const Account& a : write.new_accounts) {
     insert_account_->Bind(1, AsInt(a.id))
@@ -421,7 +432,7 @@ Status SqliteLedgerStore::Write(const LedgerWrite& write) {
         .Bind(16, r.credit_balance_after_fen)
         .Bind(17, r.debit_prev_seq)
         .Bind(18, r.credit_prev_seq);
-    CITYCARD_RETURN_IF_ERROR(insert_transfer_->Run());
+    CITYCARD_RETURN_IF_ERROR(TakenIdAsInternal(insert_transfer_->Run(), t.id));
     if (r.pending_status != PendingStatus::none) {
       insert_pending_->Bind(1, r.seq);
       if (r.expires_at_ms == 0) {
@@ -436,7 +447,7 @@ Status SqliteLedgerStore::Write(const LedgerWrite& write) {
   for (const FailedTransfer& f : write.failed) {
     BindId(*insert_failed_, 1, f.id);
     insert_failed_->Bind(2, int64_t{static_cast<uint8_t>(f.outcome)}).Bind(3, f.timestamp_ms);
-    CITYCARD_RETURN_IF_ERROR(insert_failed_->Run());
+    CITYCARD_RETURN_IF_ERROR(TakenIdAsInternal(insert_failed_->Run(), f.id));
   }
   for (const auto& [seq, status] : write.pending_updates) {
     update_pending_->Bind(1, int64_t{static_cast<uint8_t>(status)}).Bind(2, seq);

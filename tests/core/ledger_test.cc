@@ -645,6 +645,46 @@ TEST_CASE("A failed write or commit leaves the ledger unchanged", "[core][ledger
   f.RequireAuditClean();
 }
 
+TEST_CASE("ApplyNew gives Apply's outcomes without searching the store for the batch's ids",
+          "[core][ledger]") {
+  Fixture f;
+  f.Fund(kPurse, 1000);
+  REQUIRE(f.One(T(5, kPurse, kPayable, 100, kTransferPending)) == O::created);
+  int64_t searched = f.store.id_searches();
+  // A payment, one declined for funds, an id repeated in the batch, and a post of a pending
+  // transfer (its pending id is still loaded: 1 search).
+  auto r = f.ledger.ApplyNew(std::vector<Transfer>{T(1, kPurse, kPayable, 300),
+                                                   T(2, kPurse, kPayable, 5000),
+                                                   T(1, kPurse, kPayable, 300),
+                                                   Resolve(3, 5, kTransferPostPending)});
+  REQUIRE(r.ok());
+  REQUIRE(*r == std::vector<O>{O::created, O::insufficient_funds, O::exists, O::created});
+  REQUIRE(f.store.id_searches() - searched == 1);
+  REQUIRE(f.Balance(kPurse) == 1000 - 300 - 100);
+  REQUIRE(f.Balance(kPayable) == 400);
+  // The declined id is remembered as Apply remembers it.
+  REQUIRE(f.One(T(2, kPurse, kPayable, 1)) == O::id_already_failed);
+  f.RequireAuditClean();
+}
+
+TEST_CASE("ApplyNew with an id already stored fails with transfer_id_taken and applies nothing",
+          "[core][ledger]") {
+  Fixture f;
+  f.Fund(kPurse, 1000);
+  REQUIRE(f.One(T(1, kPurse, kPayable, 100)) == O::created);
+  auto r = f.ledger.ApplyNew(std::vector<Transfer>{T(2, kPurse, kPayable, 50),
+                                                   T(1, kPurse, kPayable, 100)});
+  REQUIRE(r.status().code() == "transfer_id_taken");
+  REQUIRE(r.status().kind() == Kind::internal);
+  REQUIRE(f.Balance(kPurse) == 900);
+  REQUIRE_FALSE(f.ledger.LookupTransfer(Id128{0, 2})->has_value());
+  // The ledger goes on as before: the same batch through Apply says what is what.
+  auto again = f.ledger.Apply(std::vector<Transfer>{T(2, kPurse, kPayable, 50), T(1, kPurse, kPayable, 100)});
+  REQUIRE(*again == std::vector<O>{O::created, O::exists});
+  REQUIRE(f.Balance(kPurse) == 850);
+  f.RequireAuditClean();
+}
+
 TEST_CASE("A new Ledger over the same store continues where the old one stopped", "[core][ledger]") {
   Fixture f;
   f.Fund(kPurse, 1000);

@@ -206,6 +206,26 @@ TEST_CASE("Account ids above 2^63 survive the round trip through SQLite", "[db][
   REQUIRE(Audit(*b.store, digester).ok);
 }
 
+TEST_CASE("ApplyNew with an id SQLite already holds fails with transfer_id_taken and keeps nothing",
+          "[db][ledger]") {
+  ManualClock clock(kStartMs);
+  crypto::Sha256Digester digester;
+  Books b(":memory:", clock, digester);
+  std::vector<Account> accounts = {MakeAccount(1, AccountKind::topup_clearing, 0, 0),
+                                   MakeAccount(2, AccountKind::operator_payable, 0, 0)};
+  REQUIRE(b.ledger->CreateAccounts(accounts).ok());
+  REQUIRE(*b.ledger->ApplyNew(std::vector<Transfer>{T({0, 1}, 1, 2, 5)}) == std::vector<O>{O::created});
+  auto taken = b.ledger->ApplyNew(std::vector<Transfer>{T({0, 2}, 1, 2, 7), T({0, 1}, 1, 2, 5)});
+  REQUIRE(taken.status().code() == "transfer_id_taken");
+  REQUIRE(taken.status().kind() == Kind::internal);
+  Ledger cold(*b.store, clock, digester);
+  REQUIRE(cold.LookupAccount(2)->balance_fen() == 5);
+  REQUIRE_FALSE(cold.LookupTransfer(Id128{0, 2})->has_value());
+  REQUIRE(*b.ledger->Apply(std::vector<Transfer>{T({0, 2}, 1, 2, 7)}) == std::vector<O>{O::created});
+  REQUIRE(b.ledger->LookupAccount(2)->balance_fen() == 12);
+  REQUIRE(Audit(*b.store, digester).ok);
+}
+
 TEST_CASE("A joined transaction commits the ledger with the caller's own rows, or neither",
           "[db][ledger]") {
   ManualClock clock(kStartMs);

@@ -51,6 +51,7 @@ Status MemoryLedgerStore::LoadAccounts(std::span<const uint64_t> ids,
 
 Status MemoryLedgerStore::LoadTransfers(std::span<const Id128> ids,
                                         std::vector<TransferRecord>* out) {
+  id_searches_ += static_cast<int64_t>(ids.size());
   for (const Id128& id : ids) {
     if (auto it = state_.seq_by_id.find(id); it != state_.seq_by_id.end()) {
       out->push_back(state_.transfers.at(it->second));
@@ -60,6 +61,7 @@ Status MemoryLedgerStore::LoadTransfers(std::span<const Id128> ids,
 }
 
 Status MemoryLedgerStore::LoadFailed(std::span<const Id128> ids, std::vector<FailedTransfer>* out) {
+  id_searches_ += static_cast<int64_t>(ids.size());
   for (const Id128& id : ids) {
     if (auto it = state_.failed.find(id); it != state_.failed.end()) out->push_back(it->second);
   }
@@ -104,6 +106,18 @@ Status MemoryLedgerStore::Write(const LedgerWrite& write) {
   if (fail_next_write_) {
     fail_next_write_ = false;
     return Status::Internal("injected_fault", "write failed on purpose");
+  }
+  // As the SQLite store's unique indexes do: a taken id (a broken ApplyNew promise) fails the
+  // write before anything of it is kept.
+  for (const TransferRecord& r : write.transfers) {
+    if (state_.seq_by_id.contains(r.transfer.id)) {
+      return Status::Internal("transfer_id_taken", "transfer id " + r.transfer.id.ToHex() + " is already stored");
+    }
+  }
+  for (const FailedTransfer& f : write.failed) {
+    if (state_.failed.contains(f.id)) {
+      return Status::Internal("transfer_id_taken", "declined id " + f.id.ToHex() + " is already stored");
+    }
   }
   for (const Account& a : write.new_accounts) {
     CITYCARD_ASSERT(!state_.accounts.contains(a.id));

@@ -42,6 +42,8 @@ class MemoryLedgerStore final : public LedgerStore {
   // Counters, to check that the engine batches its work.
   int writes() const { return writes_; }
   int account_loads() const { return account_loads_; }
+  // Ids searched by LoadTransfers and LoadFailed, to check that ApplyNew searches none.
+  int64_t id_searches() const { return id_searches_; }
   // Direct access, for tamper tests of the audit.
   std::map<int64_t, TransferRecord>& transfers() { return state_.transfers; }
   std::map<uint64_t, AccountRecord>& accounts() { return state_.accounts; }
@@ -61,6 +63,7 @@ class MemoryLedgerStore final : public LedgerStore {
   bool fail_next_commit_ = false;
   int writes_ = 0;
   int account_loads_ = 0;
+  int64_t id_searches_ = 0;
 };
 
 }  // namespace citycard::testing

@@ -1,0 +1,81 @@
+#include "db/wal_checkpointer.h"
+
+#include <sqlite3.h>
+
+#include "db/database.h"
+
+namespace citycard::db {
+
+Result<std::unique_ptr<WalCheckpointer>> WalCheckpointer::Start(Database& writer) {
+  if (writer.path() == ":memory:" || writer.path().empty()) {
+    return Status::Usage("checkpointer_needs_file",
+                         "an in-memory database has no WAL to checkpoint");
+  }
+  auto own = Database::Open(writer.path(), /*create=*/false);
+  if (!own.ok()) return own.status();
+  std::unique_ptr<WalCheckpointer> self(new WalCheckpointer(writer, std::move(own).value()));
+  // The hook replaces the automatic checkpoint (which is itself a WAL hook) on the writer.
+  sqlite3_wal_hook(writer.handle(), &WalCheckpointer::OnCommit, self.get());
+  self->thread_ = std::thread([s = self.get()] { s->Run(); });
+  return self;
+}
+
+WalCheckpointer::WalCheckpointer(Database& writer, std::unique_ptr<Database> own)
+    : writer_(writer), own_(std::move(own)) {}
+
+WalCheckpointer::~WalCheckpointer() {
+  // The writer's automatic checkpoint comes back first, so that no commit calls the hook of
+  // an object being destroyed.
+  sqlite3_wal_autocheckpoint(writer_.handle(), kWalCheckpointPagesMin);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+int64_t WalCheckpointer::checkpoints() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return checkpoints_;
+}
+
+Status WalCheckpointer::first_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return first_error_;
+}
+
+// Runs on the writer's thread, after each commit, with the WAL's size in pages. It only wakes
+// the checkpointer: the commit it follows is already durable.
+int WalCheckpointer::OnCommit(void* self, sqlite3*, const char*, int pages) {
+  if (pages < kWalCheckpointPagesMin) return SQLITE_OK;
+  auto* checkpointer = static_cast<WalCheckpointer*>(self);
+  {
+    std::lock_guard<std::mutex> lock(checkpointer->mu_);
+    checkpointer->requested_ = true;
+  }
+  checkpointer->wake_.notify_one();
+  return SQLITE_OK;
+}
+
+void WalCheckpointer::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    wake_.wait(lock, [&] { return requested_ || stop_; });
+    if (stop_) return;
+    requested_ = false;
+    lock.unlock();
+    // PASSIVE copies what no reader still needs and never waits on the writer, which goes on
+    // appending to the WAL meanwhile.
+    int rc = sqlite3_wal_checkpoint_v2(own_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                       nullptr, nullptr);
+    std::string message = rc == SQLITE_OK ? "" : sqlite3_errmsg(own_->handle());
+    lock.lock();
+    ++checkpoints_;
+    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY && first_error_.ok()) {
+      first_error_ = Status::Internal("checkpoint_failed", "WAL checkpoint: " + message);
+    }
+  }
+}
+
+}  // namespace citycard::db

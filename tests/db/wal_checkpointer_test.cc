@@ -1,0 +1,110 @@
+#include "db/wal_checkpointer.h"
+
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "db/database.h"
+
+using namespace citycard;
+using citycard::db::Database;
+using citycard::db::WalCheckpointer;
+
+namespace {
+
+// A fresh file for a test, removed (with its WAL) when the test ends.
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::string& name)
+      : path((std::filesystem::temp_directory_path() /
+              ("citycard_" + name + "_" + std::to_string(::getpid()) + ".db"))
+                 .string()) {
+    Remove();
+  }
+  ~TempFile() { Remove(); }
+  void Remove() const {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  }
+  int64_t Bytes(const char* suffix = "") const {
+    return static_cast<int64_t>(std::filesystem::file_size(path + suffix));
+  }
+};
+
+// One transaction that leaves well over kWalCheckpointPagesMin pages in the WAL (2,048 rows
+// of 4,000 bytes: over 8 MB of 4 KiB pages, against a threshold of 1,000 pages).
+void CommitEightMegabytes(Database& db, int64_t n) {
+  REQUIRE(db.Begin().ok());
+  REQUIRE(db.Exec("WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 2048) "
+                  "INSERT INTO blobs SELECT " + std::to_string(n) +
+                  " * 10000 + v, randomblob(4000) FROM s")
+              .ok());
+  REQUIRE(db.Commit().ok());
+}
+
+int64_t CountRows(Database& db) {
+  auto stmt = db.Prepare("SELECT count(*) FROM blobs");
+  REQUIRE(stmt.ok());
+  auto row = stmt->Step();
+  REQUIRE(row.ok());
+  REQUIRE(*row);
+  return stmt->ColumnInt(0);
+}
+
+bool WaitFor(const std::function<bool()>& done) {
+  for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return done();
+}
+
+}  // namespace
+
+TEST_CASE("A checkpointer copies the writer's commits into the database file on its own thread",
+          "[db][checkpointer]") {
+  TempFile file("checkpointer");
+  auto db = Database::Open(file.path, true);
+  REQUIRE(db.ok());
+  REQUIRE((*db)->Exec("CREATE TABLE blobs(id INTEGER PRIMARY KEY, data BLOB NOT NULL)").ok());
+  const int64_t empty_bytes = file.Bytes();
+  {
+    auto checkpointer = WalCheckpointer::Start(**db);
+    REQUIRE(checkpointer.ok());
+    CommitEightMegabytes(**db, 1);
+    // The pages reach the file through the checkpointer, which the commit woke.
+    REQUIRE(WaitFor([&] { return (*checkpointer)->checkpoints() >= 1; }));
+    REQUIRE(WaitFor([&] { return file.Bytes() > empty_bytes + (int64_t{8} << 20); }));
+    CommitEightMegabytes(**db, 2);
+    REQUIRE(WaitFor([&] { return (*checkpointer)->checkpoints() >= 2; }));
+    REQUIRE((*checkpointer)->first_error().ok());
+  }
+  REQUIRE(CountRows(**db) == 2 * 2048);
+  // Another connection sees every committed row.
+  auto other = Database::Open(file.path, false);
+  REQUIRE(other.ok());
+  REQUIRE(CountRows(**other) == 2 * 2048);
+}
+
+TEST_CASE("Without a checkpointer the writer's commit checkpoints by itself, as before",
+          "[db][checkpointer]") {
+  TempFile file("checkpointer_after");
+  auto db = Database::Open(file.path, true);
+  REQUIRE(db.ok());
+  REQUIRE((*db)->Exec("CREATE TABLE blobs(id INTEGER PRIMARY KEY, data BLOB NOT NULL)").ok());
+  { REQUIRE(WalCheckpointer::Start(**db).ok()); }  // started and stopped again
+  const int64_t before = file.Bytes();
+  CommitEightMegabytes(**db, 1);
+  // SQLite's automatic checkpoint is back: the commit returned with its pages in the file.
+  REQUIRE(file.Bytes() > before + (int64_t{8} << 20));
+  REQUIRE(CountRows(**db) == 2048);
+}
+
+TEST_CASE("An in-memory database gets no checkpointer", "[db][checkpointer]") {
+  auto db = Database::Open(":memory:", true);
+  REQUIRE(db.ok());
+  auto checkpointer = WalCheckpointer::Start(**db);
+  REQUIRE(checkpointer.status().code() == "checkpointer_needs_file");
+}
