@@ -6,22 +6,26 @@
 
 namespace citycard::db {
 
-Result<std::unique_ptr<WalCheckpointer>> WalCheckpointer::Start(Database& writer) {
+Result<std::unique_ptr<WalCheckpointer>> WalCheckpointer::Start(Database& writer,
+                                                                int wal_pages_max) {
+  CITYCARD_ASSERT(wal_pages_max >= kWalCheckpointPagesMin);
   if (writer.path() == ":memory:" || writer.path().empty()) {
     return Status::Usage("checkpointer_needs_file",
                          "an in-memory database has no WAL to checkpoint");
   }
   auto own = Database::Open(writer.path(), /*create=*/false);
   if (!own.ok()) return own.status();
-  std::unique_ptr<WalCheckpointer> self(new WalCheckpointer(writer, std::move(own).value()));
+  std::unique_ptr<WalCheckpointer> self(
+      new WalCheckpointer(writer, std::move(own).value(), wal_pages_max));
   // The hook replaces the automatic checkpoint (which is itself a WAL hook) on the writer.
   sqlite3_wal_hook(writer.handle(), &WalCheckpointer::OnCommit, self.get());
   self->thread_ = std::thread([s = self.get()] { s->Run(); });
   return self;
 }
 
-WalCheckpointer::WalCheckpointer(Database& writer, std::unique_ptr<Database> own)
-    : writer_(writer), own_(std::move(own)) {}
+WalCheckpointer::WalCheckpointer(Database& writer, std::unique_ptr<Database> own,
+                                 int wal_pages_max)
+    : writer_(writer), own_(std::move(own)), wal_pages_max_(wal_pages_max) {}
 
 WalCheckpointer::~WalCheckpointer() {
   // The writer's automatic checkpoint comes back first, so that no commit calls the hook of
@@ -32,6 +36,7 @@ WalCheckpointer::~WalCheckpointer() {
     stop_ = true;
   }
   wake_.notify_all();
+  finished_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -45,25 +50,29 @@ Status WalCheckpointer::first_error() const {
   return first_error_;
 }
 
-// Runs on the writer's thread, after each commit, with the WAL's size in pages. It only wakes
-// the checkpointer: the commit it follows is already durable.
+// Runs on the writer's thread, after each commit, with the WAL's size in pages. The commit
+// it follows is already durable; this only wakes the checkpointer, and past wal_pages_max_
+// waits for a checkpoint begun after the commit, so that the writer's next transaction
+// starts the WAL over (see kWalPagesMax).
 int WalCheckpointer::OnCommit(void* self, sqlite3*, const char*, int pages) {
   if (pages < kWalCheckpointPagesMin) return SQLITE_OK;
-  auto* checkpointer = static_cast<WalCheckpointer*>(self);
-  {
-    std::lock_guard<std::mutex> lock(checkpointer->mu_);
-    checkpointer->requested_ = true;
+  auto* c = static_cast<WalCheckpointer*>(self);
+  std::unique_lock<std::mutex> lock(c->mu_);
+  const int64_t asked = ++c->asked_;
+  c->wake_.notify_one();
+  if (pages >= c->wal_pages_max_) {
+    c->finished_.wait(lock, [&] { return c->served_ >= asked || c->stop_; });
   }
-  checkpointer->wake_.notify_one();
   return SQLITE_OK;
 }
 
 void WalCheckpointer::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    wake_.wait(lock, [&] { return requested_ || stop_; });
+    wake_.wait(lock, [&] { return asked_ > served_ || stop_; });
     if (stop_) return;
-    requested_ = false;
+    // Every commit asked for before this point is covered by the checkpoint begun now.
+    const int64_t serving = asked_;
     lock.unlock();
     // PASSIVE copies what no reader still needs and never waits on the writer, which goes on
     // appending to the WAL meanwhile.
@@ -72,6 +81,8 @@ void WalCheckpointer::Run() {
     std::string message = rc == SQLITE_OK ? "" : sqlite3_errmsg(own_->handle());
     lock.lock();
     ++checkpoints_;
+    served_ = serving;
+    finished_.notify_all();
     if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY && first_error_.ok()) {
       first_error_ = Status::Internal("checkpoint_failed", "WAL checkpoint: " + message);
     }

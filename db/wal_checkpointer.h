@@ -30,6 +30,13 @@ class Database;
 // SQLite's own default threshold: a checkpoint is asked for once a commit leaves at least
 // this many pages in the WAL.
 inline constexpr int kWalCheckpointPagesMin = 1000;
+// The WAL's bound, in pages (256 MiB of 4 KiB pages). SQLite starts writing the WAL from its
+// beginning again only when a transaction begins after a checkpoint has copied every frame;
+// a writer that begins its next transaction at once, while the last one is being copied,
+// would otherwise grow the file without end (644 MB for a million bills). A commit that
+// leaves at least this many pages waits for a checkpoint of them, so that the next
+// transaction starts the WAL over.
+inline constexpr int kWalPagesMax = 65'536;
 
 class WalCheckpointer {
  public:
@@ -38,7 +45,9 @@ class WalCheckpointer {
   // and must not be given another WAL hook or automatic checkpoint meanwhile.
   // Failures: Kind::usage "checkpointer_needs_file" for an in-memory database; the open's
   // ("db_open_failed").
-  static Result<std::unique_ptr<WalCheckpointer>> Start(Database& writer);
+  // `wal_pages_max` is kWalPagesMax but for tests.
+  static Result<std::unique_ptr<WalCheckpointer>> Start(Database& writer,
+                                                        int wal_pages_max = kWalPagesMax);
 
   // Stops and joins the thread (a checkpoint under way finishes first) and gives `writer` back
   // SQLite's automatic checkpoint.
@@ -54,15 +63,18 @@ class WalCheckpointer {
   Status first_error() const;
 
  private:
-  WalCheckpointer(Database& writer, std::unique_ptr<Database> own);
+  WalCheckpointer(Database& writer, std::unique_ptr<Database> own, int wal_pages_max);
   static int OnCommit(void* self, ::sqlite3* db, const char* name, int pages);
   void Run();
 
   Database& writer_;
   std::unique_ptr<Database> own_;  // used by the thread only
+  const int wal_pages_max_;
   mutable std::mutex mu_;
-  std::condition_variable wake_;
-  bool requested_ = false;  // a commit asked for a checkpoint (guarded by mu_)
+  std::condition_variable wake_;      // the thread waits for a request
+  std::condition_variable finished_;  // a writer past wal_pages_max_ waits for a checkpoint
+  int64_t asked_ = 0;       // checkpoints asked for by commits (guarded by mu_)
+  int64_t served_ = 0;      // the last request a finished checkpoint began after (mu_)
   bool stop_ = false;       // (guarded by mu_)
   int64_t checkpoints_ = 0;  // (guarded by mu_)
   Status first_error_;       // (guarded by mu_)

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -86,6 +87,32 @@ TEST_CASE("A checkpointer copies the writer's commits into the database file on 
   auto other = Database::Open(file.path, false);
   REQUIRE(other.ok());
   REQUIRE(CountRows(**other) == 2 * 2048);
+}
+
+TEST_CASE("A writer that commits again at once keeps the WAL within its bound",
+          "[db][checkpointer]") {
+  TempFile file("checkpointer_bound");
+  auto db = Database::Open(file.path, true);
+  REQUIRE(db.ok());
+  REQUIRE((*db)->Exec("CREATE TABLE blobs(id INTEGER PRIMARY KEY, data BLOB NOT NULL)").ok());
+  // A bound of 3,000 pages (12 MB); each commit adds over 2,048 pages, ten of them 20,000+.
+  constexpr int kBoundPages = 3'000;
+  int64_t wal_bytes_max = 0;
+  {
+    auto checkpointer = WalCheckpointer::Start(**db, kBoundPages);
+    REQUIRE(checkpointer.ok());
+    for (int64_t n = 1; n <= 10; ++n) {
+      CommitEightMegabytes(**db, n);
+      wal_bytes_max = std::max(wal_bytes_max, file.Bytes("-wal"));
+    }
+    REQUIRE((*checkpointer)->first_error().ok());
+  }
+  // Without restarts the WAL would hold all ten commits (over 80 MB). With them it holds at
+  // most the bound plus the commit that crossed it, plus one more begun while that one was
+  // copied back.
+  constexpr int64_t kFrameBytes = 4096 + 24;
+  REQUIRE(wal_bytes_max < (kBoundPages + 2 * 2'200) * kFrameBytes);
+  REQUIRE(CountRows(**db) == 10 * 2048);
 }
 
 TEST_CASE("Without a checkpointer the writer's commit checkpoints by itself, as before",
