@@ -143,7 +143,8 @@ std::string BenchFile(int64_t bills, int64_t cards) {
 }  // namespace
 
 Result<CommandOutput> RunBillsBench(const GlobalOptions& global, int64_t bills, int64_t cards,
-                                    const std::string& dir_option, bool inline_checkpoints) {
+                                    const std::string& dir_option, bool inline_checkpoints,
+                                    size_t chunk_bills) {
   (void)global;
   if (bills < 1 || bills > kBenchBillsMax || cards < 1 || cards > kBenchCardsMax) {
     return Status::Usage("invalid_bench_size", "--bills 1..10000000 and --cards 1..10000000");
@@ -205,6 +206,7 @@ Result<CommandOutput> RunBillsBench(const GlobalOptions& global, int64_t bills, 
   BillService service(**bill_store, **registry, ledger, digester, clock);
   size_t results_bytes = 0;
   BillImportOptions options;
+  options.chunk_bills = chunk_bills;
   options.on_results = [&](std::span<const BillResult> results) {
     results_bytes += FormatBillResults(results).size();
     return Status::Ok();
@@ -238,6 +240,7 @@ Result<CommandOutput> RunBillsBench(const GlobalOptions& global, int64_t bills, 
               {"repeat_paid", again->bills_paid_now},
               {"results_bytes", results_bytes},
               {"checkpoints", inline_checkpoints ? "inline" : "own_thread"},
+              {"chunk_bills", chunk_bills},
               {"background_checkpoints", checkpoints},
               {"dir", dir}};
   out.text = fmt::format(

@@ -381,7 +381,8 @@ Result<CommandOutput> Show(Environment& env, const BillsOptions& o) {
 
 // Defined in tools/cli/bills_bench.cc.
 Result<CommandOutput> RunBillsBench(const GlobalOptions& global, int64_t bills, int64_t cards,
-                                    const std::string& dir, bool inline_checkpoints);
+                                    const std::string& dir, bool inline_checkpoints,
+                                    size_t chunk_bills);
 
 void RegisterBillsCommands(CLI::App& app, AppContext& context) {
   auto o = std::make_shared<BillsOptions>();
@@ -438,12 +439,13 @@ void RegisterBillsCommands(CLI::App& app, AppContext& context) {
   bench->add_option("--bills", o->bench_bills, "bills in the file (default 1000000)");
   bench->add_option("--cards", o->bench_cards, "cards paying them (default 200000)");
   bench->add_option("--dir", o->bench_dir, "scratch directory (default: a new one under /tmp)");
+  bench->add_option("--chunk-bills", o->chunk_bills, "bills per transaction (default 50000)");
   bench->add_flag("--inline-checkpoints", o->bench_inline_checkpoints,
                   "checkpoint in the importing thread, as SQLite does by itself (to compare)");
   bench->callback([&context, o] {
     RunCommand(context, [&] {
       return RunBillsBench(context.options, o->bench_bills, o->bench_cards, o->bench_dir,
-                           o->bench_inline_checkpoints);
+                           o->bench_inline_checkpoints, o->chunk_bills);
     });
   });
 }
