@@ -129,6 +129,32 @@ TEST_CASE("Without a checkpointer the writer's commit checkpoints by itself, as 
   REQUIRE(CountRows(**db) == 2048);
 }
 
+TEST_CASE("The checkpointer's copies do not look like another connection's commits",
+          "[db][checkpointer]") {
+  // Caches keyed on data_version (the bill import's cards, the server's writer) must not be
+  // dropped by the checkpointer's own connection: it copies pages, it commits nothing.
+  TempFile file("checkpointer_version");
+  auto db = Database::Open(file.path, true);
+  REQUIRE(db.ok());
+  REQUIRE((*db)->Exec("CREATE TABLE blobs(id INTEGER PRIMARY KEY, data BLOB NOT NULL)").ok());
+  auto checkpointer = WalCheckpointer::Start(**db, 3'000);
+  REQUIRE(checkpointer.ok());
+  auto before = (*db)->DataVersion();
+  REQUIRE(before.ok());
+  for (int64_t n = 1; n <= 4; ++n) CommitEightMegabytes(**db, n);  // past the bound: restarts
+  REQUIRE(WaitFor([&] { return (*checkpointer)->checkpoints() >= 2; }));
+  auto after = (*db)->DataVersion();
+  REQUIRE(after.ok());
+  REQUIRE(*after == *before);
+  // A commit by another connection does move it.
+  auto other = Database::Open(file.path, false);
+  REQUIRE(other.ok());
+  REQUIRE((*other)->Exec("INSERT INTO blobs VALUES(1, x'00')").ok());
+  auto moved = (*db)->DataVersion();
+  REQUIRE(moved.ok());
+  REQUIRE(*moved != *before);
+}
+
 TEST_CASE("An in-memory database gets no checkpointer", "[db][checkpointer]") {
   auto db = Database::Open(":memory:", true);
   REQUIRE(db.ok());
