@@ -44,6 +44,7 @@
 #include "tools/cli/pg_cluster.h"
 #include "crypto/keyed_tap_authenticator.h"
 #include "db/sqlite_tap_store.h"
+#include "db/wal_checkpointer.h"
 #include "terminals/client.h"
 #include "tools/cli/bench.h"
 #include "tools/cli/bench_world.h"
@@ -175,6 +176,13 @@ Result<PushResult> PushInProcess(BenchWorld& world, Workload& w, const IngestBen
   auto store = db::SqliteTapStore::Open(env.database());
   if (!store.ok()) return store.status();
   CITYCARD_RETURN_IF_ERROR((*store)->SetCacheBytes(CacheBytes(o)));
+  // As StartIngestServer does, unless asked to compare with SQLite's own checkpoints.
+  std::unique_ptr<db::WalCheckpointer> checkpointer;
+  if (!o.inline_checkpoints) {
+    auto started = db::WalCheckpointer::Start(env.database());
+    if (!started.ok()) return started.status();
+    checkpointer = std::move(started).value();
+  }
   crypto::KeyedTapAuthenticator auth(env.keys());
   crypto::KeyedTapAuthenticator precheck_auth(env.keys());  // as StartIngestServer's backend
   server::IngestBackendOptions options;
@@ -248,6 +256,7 @@ Result<PushResult> PushViaServer(BenchWorld& world, Workload& w, const IngestBen
   Environment& env = world.env();
   server::IngestServerOptions options;
   options.cache_bytes = CacheBytes(o);
+  options.checkpoints_apart = !o.inline_checkpoints;
   options.listen.push_back(server::ListenAddress{});
   options.io_threads = 2;
   options.backend.group_records_max = o.group;
@@ -500,6 +509,7 @@ Result<CommandOutput> RunIngestBench(const IngestBenchOptions& o) {
               {"batches", w.batches.size()},
               {"group", o.group},
               {"cache_mb", CacheBytes(o) >> 20},
+              {"checkpoints", o.inline_checkpoints ? "inline" : "own_thread"},
               {"groups", pushed->stats.groups},
               {"records_max_in_group", pushed->stats.records_max_in_group},
               {"records_checked_ahead", pushed->stats.records_checked_ahead},

@@ -4,6 +4,7 @@
 
 #include "crypto/keyed_tap_authenticator.h"
 #include "db/sqlite_tap_store.h"
+#include "db/wal_checkpointer.h"
 #include "terminals/server_host.h"
 
 namespace citycard::server {
@@ -26,8 +27,13 @@ class Running final : public IngestServer {
     stopped_ = true;
     if (host_) host_->Stop();
     if (backend_) backend_->Stop();
+    // The writer is joined: no commit wakes the checkpointer any more. It goes now, not with
+    // the members, because it gives the writer's connection its automatic checkpoint back,
+    // and callers may close the database once Stop() has returned.
+    checkpointer_.reset();
   }
 
+  std::unique_ptr<db::WalCheckpointer> checkpointer_;
   std::unique_ptr<db::SqliteTapStore> taps_;
   crypto::KeyedTapAuthenticator auth_;
   crypto::KeyedTapAuthenticator precheck_auth_;  // the backend's checker thread's own
@@ -49,6 +55,11 @@ Result<std::unique_ptr<IngestServer>> StartIngestServer(db::Database& db, Ledger
   if (!taps.ok()) return taps.status();
   if (options.cache_bytes > 0) CITYCARD_RETURN_IF_ERROR((*taps)->SetCacheBytes(options.cache_bytes));
   auto running = std::make_unique<Running>(std::move(*taps), keys);
+  if (options.checkpoints_apart && db.path() != ":memory:") {
+    auto checkpointer = db::WalCheckpointer::Start(db);
+    if (!checkpointer.ok()) return checkpointer.status();
+    running->checkpointer_ = std::move(checkpointer).value();
+  }
   // The CLI may write the same database while the server runs (a top-up at the counter, a
   // card blocked): the writer drops its caches whenever another connection committed.
   if (!options.backend.changed_elsewhere) {

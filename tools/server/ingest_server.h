@@ -49,6 +49,11 @@ struct IngestServerOptions {
   size_t io_threads = 1;
   // The connection's page cache in bytes; 0 leaves the connection's setting as it is.
   int64_t cache_bytes = kServerCacheBytesDefault;
+  // WAL checkpoints on a thread and connection of their own (db/wal_checkpointer.h), so that
+  // the writer's group commits do not also copy pages back into the database file and fsync
+  // it; false leaves SQLite's automatic checkpoint on the writer's connection. Ignored for an
+  // in-memory database.
+  bool checkpoints_apart = true;
 };
 
 class IngestServer {
@@ -57,7 +62,8 @@ class IngestServer {
   // The bound TCP ports, in the order of options.listen.
   virtual const std::vector<uint16_t>& ports() const = 0;
   // Stops accepting, lets sessions waiting for the backend get their answers, joins the I/O
-  // threads, commits and answers what is queued, and stops the writer. Idempotent.
+  // threads, commits and answers what is queued, stops the writer and then the checkpointer.
+  // Once it has returned the server no longer touches `db`. Idempotent.
   virtual void Stop() = 0;
   virtual TapStore& tap_store() = 0;
   virtual IngestBackend& backend() = 0;
@@ -65,10 +71,12 @@ class IngestServer {
 };
 
 // Opens the tap store on `db` (the "ingest" schema), sets the connection's page cache
-// (options.cache_bytes), and starts the backend's writer and the server. db, ledger and
+// (options.cache_bytes), starts the checkpointer (options.checkpoints_apart), and starts the
+// backend's writer and the server. db, ledger and
 // registry must share the connection `db`, and from now until Stop() only the server's writer
 // thread may use them. Everything passed must outlive the server.
-// Failures: the tap store's ("db_error", "schema_too_new"), the server's ("listen_failed",
+// Failures: the tap store's ("db_error", "schema_too_new"), the checkpointer's second
+// connection's ("db_open_failed"), the server's ("listen_failed",
 // "tls_setup_failed", "serial_open_failed").
 Result<std::unique_ptr<IngestServer>> StartIngestServer(db::Database& db, Ledger& ledger,
                                                         RegistryStore& registry,
