@@ -600,13 +600,17 @@ TEST_CASE("A failure while the first chunks are paid and the file is checked und
   options.on_progress = [&](int64_t done, int64_t) {
     if (done == 6) b.store.FailNextPutImport();  // the end of the second chunk fails
   };
+  // The checker cannot get past bill 9 before the payer is in the second chunk, so the check
+  // is still running when that chunk fails. (Whether the checker had reached bill 9 by then
+  // depends on the threads' pace: the failure may cancel it just before, so `held` is not
+  // asserted here. That the first transaction was the shared one is shown below: nothing of
+  // the first chunk was kept.)
   CheckGate gate;
   gate.hold_at = 9;
   gate.decided_first = 6;
   gate.Install(&options);
   auto failed = b.service.ImportBills(text, options);
   REQUIRE(failed.status().code() == "injected_fault");
-  REQUIRE(gate.held);
   REQUIRE(b.f.Balance(file.rich.purse_account_id) == 1500);
   REQUIRE(b.f.Balance(b.Payable("water-hz")) == 0);
   auto kept = b.store.FindImport(FileSha256Hex(b.f.digester, text));
