@@ -363,6 +363,22 @@ Status IngestEngine::Impl::Authenticate(std::span<const UploadedBatch> batches,
   return Status::Ok();
 }
 
+namespace {
+
+// A tap's transfer id is derived from (terminal, TTC), and a tap gets a transfer only when no
+// tap with that key is booked (BookedByTerminal), in the same transaction that books its row
+// under the unique key (terminal, TTC). So the ids of a group of tap transfers are new, and
+// the ledger need not search for them (Ledger::ApplyNew; docs/ingest.md "Posting"): were the
+// promise ever broken, the ledger's unique index refuses the group whole (transfer_id_taken)
+// and nothing is booked. Top-up transfers keep the searching Apply.
+bool OnlyTapTransfers(const std::vector<Transfer>& transfers) {
+  return std::all_of(transfers.begin(), transfers.end(), [](const Transfer& t) {
+    return t.code == static_cast<uint16_t>(TransferCode::tap) && t.pending_id.IsZero();
+  });
+}
+
+}  // namespace
+
 Status IngestEngine::Impl::RunGroup(std::vector<IngestCandidate>& candidates, IngestGroup& g,
                                     std::vector<size_t>* failed_postings) {
   // Terminals are read inside the transaction so that the counters raised are current.
@@ -396,7 +412,8 @@ Status IngestEngine::Impl::RunGroup(std::vector<IngestCandidate>& candidates, In
       CITYCARD_RETURN_IF_ERROR(Process(g, c, ti->second));
     }
     if (!g.transfers.empty()) {
-      auto outcomes = ledger.Apply(g.transfers);
+      auto outcomes = OnlyTapTransfers(g.transfers) ? ledger.ApplyNew(g.transfers)
+                                                    : ledger.Apply(g.transfers);
       if (!outcomes.ok()) return outcomes.status();
       for (size_t t = 0; t < outcomes->size(); ++t) {
         if (!IsSuccess((*outcomes)[t])) failed_postings->push_back(g.transfer_owner[t]);

@@ -135,10 +135,14 @@ TEST_CASE("the card's load record in a later batch posts the pending top-up",
   REQUIRE(f.engine.AuthoriseTopup(Ask(card, 500)).ok());
   TapRecord load = f.Tap(card, "K1", 500, TapType::load);
   TapRecord ride = f.Tap(card, "T1", 200);
+  const int64_t searches_before = f.ledger_store.id_searches();
   CHECK(f.IngestMany({load, ride}) ==
         std::vector{IngestOutcome::accepted, IngestOutcome::accepted});
   CHECK(f.Purse(card.card_no) == 400);
   CHECK((*f.tap_store.FindTopup("K1", 1))->status == TopupStatus::posted);
+  // A group with a top-up's transfer is posted with the searching Apply (docs/ingest.md
+  // "Posting"): both transfers' ids, their failures and the pending transfer were looked up.
+  CHECK(f.ledger_store.id_searches() - searches_before == 5);
 }
 
 TEST_CASE("a load record that no authorised top-up matches is refused with an alert",
