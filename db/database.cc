@@ -29,6 +29,20 @@ void ConfigureSqliteOnce() {
 
 }  // namespace
 
+std::string ValuesPlaceholders(int columns, int rows) {
+  CITYCARD_ASSERT(columns > 0 && rows > 0);
+  std::string row = "(";
+  for (int c = 0; c < columns; ++c) row += c == 0 ? "?" : ",?";
+  row += ")";
+  std::string out;
+  out.reserve(static_cast<size_t>(rows) * (row.size() + 1));
+  for (int r = 0; r < rows; ++r) {
+    if (r > 0) out += ",";
+    out += row;
+  }
+  return out;
+}
+
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path, bool create) {
   ConfigureSqliteOnce();
   if (!create && path != ":memory:" && !std::filesystem::exists(path)) {

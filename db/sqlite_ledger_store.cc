@@ -68,6 +68,8 @@ CREATE TABLE ledger_failed(
 )sql";
 
 constexpr size_t kIdBytes = 16;
+// Parameters of one row of the transfer insert.
+constexpr int kTransferInsertColumns = 18;
 
 constexpr std::string_view kAccountColumns =
     "id, kind, owner_ref, floor_fen, flags, debits_posted, credits_posted, debits_pending, "
@@ -270,13 +272,20 @@ Status SqliteLedgerStore::Prepare() {
       "UPDATE ledger_accounts SET flags = ?, debits_posted = ?, credits_posted = ?, "
       "debits_pending = ?, credits_pending = ?, last_transfer_seq = ? WHERE id = ?",
       &update_account_));
+  // OR FAIL: a taken id stops the statement without undoing its earlier rows, so SQLite
+  // keeps no statement journal for the multi-row insert; a failed Write is always rolled back
+  // by its caller (LedgerStore's contract), so no partial batch survives.
+  const std::string insert_transfers_head =
+      "INSERT OR FAIL INTO ledger_transfers(seq, id, debit_account_id, credit_account_id, "
+      "amount_fen, pending_id, timeout_s, code, flags, user_data_128, user_data_64, "
+      "user_data_32, timestamp_ms, batch_seq, debit_balance_after_fen, "
+      "credit_balance_after_fen, debit_prev_seq, credit_prev_seq) VALUES ";
   CITYCARD_RETURN_IF_ERROR(Prepared(
-      db_,
-      "INSERT INTO ledger_transfers(seq, id, debit_account_id, credit_account_id, amount_fen, "
-      "pending_id, timeout_s, code, flags, user_data_128, user_data_64, user_data_32, "
-      "timestamp_ms, batch_seq, debit_balance_after_fen, credit_balance_after_fen, "
-      "debit_prev_seq, credit_prev_seq) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      db_, insert_transfers_head + ValuesPlaceholders(kTransferInsertColumns, 1),
       &insert_transfer_));
+  CITYCARD_RETURN_IF_ERROR(Prepared(
+      db_, insert_transfers_head + ValuesPlaceholders(kTransferInsertColumns, kRowsPerInsert),
+      &insert_transfers_));
   CITYCARD_RETURN_IF_ERROR(Prepared(
       db_, "INSERT INTO ledger_pending(seq, expires_at_ms, status) VALUES(?,?,?)", &insert_pending_));
   CITYCARD_RETURN_IF_ERROR(
@@ -383,7 +392,52 @@ Status TakenIdAsInternal(Status written, const Id128& id) {
   return Status::Internal("transfer_id_taken",
                           "transfer id " + id.ToHex() + " is already stored: " + written.message());
 }
+
+
+// Binds transfer `r` as the row whose first parameter is `base` + 1; `id` holds its id's
+// bytes, which the statement points at (an unowned bind) until it runs.
+void BindTransferRow(Statement& insert, int base, const TransferRecord& r,
+                     const std::array<uint8_t, kIdBytes>& id) {
+  const Transfer& t = r.transfer;
+  insert.Bind(base + 1, r.seq).BindUnowned(base + 2, ByteView(id.data(), id.size()));
+  insert.Bind(base + 3, AsInt(t.debit_account_id))
+      .Bind(base + 4, AsInt(t.credit_account_id))
+      .Bind(base + 5, t.amount_fen);
+  BindOptionalId(insert, base + 6, t.pending_id);
+  insert.Bind(base + 7, int64_t{t.timeout_s})
+      .Bind(base + 8, int64_t{t.code})
+      .Bind(base + 9, int64_t{t.flags});
+  BindOptionalId(insert, base + 10, t.user_data_128);
+  insert.Bind(base + 11, AsInt(t.user_data_64))
+      .Bind(base + 12, int64_t{t.user_data_32})
+      .Bind(base + 13, t.timestamp_ms)
+      .Bind(base + 14, r.batch_seq)
+      .Bind(base + 15, r.debit_balance_after_fen)
+      .Bind(base + 16, r.credit_balance_after_fen)
+      .Bind(base + 17, r.debit_prev_seq)
+      .Bind(base + 18, r.credit_prev_seq);
+}
+
 }  // namespace
+
+// Whole statements of kRowsPerInsert rows, then the rest one row per statement.
+Status SqliteLedgerStore::InsertTransfers(std::span<const TransferRecord> transfers) {
+  std::array<std::array<uint8_t, kIdBytes>, kRowsPerInsert> ids;
+  size_t i = 0;
+  while (i < transfers.size()) {
+    const size_t rows = transfers.size() - i >= kRowsPerInsert ? kRowsPerInsert : 1;
+    Statement& insert = rows == 1 ? *insert_transfer_ : *insert_transfers_;
+    for (size_t k = 0; k < rows; ++k) {
+      ids[k] = EncodeId(transfers[i + k].transfer.id);
+      BindTransferRow(insert, static_cast<int>(k) * kTransferInsertColumns, transfers[i + k],
+                      ids[k]);
+    }
+    // Which of a statement's ids was taken SQLite does not say; the first names the batch.
+    CITYCARD_RETURN_IF_ERROR(TakenIdAsInternal(insert.Run(), transfers[i].transfer.id));
+    i += rows;
+  }
+  return Status::Ok();
+}
 
 Status SqliteLedgerStore::Write(const LedgerWrite& write) {
   for (const Account& a : write.new_accounts) {
@@ -414,25 +468,8 @@ Status SqliteLedgerStore::Write(const LedgerWrite& write) {
                               "account " + std::to_string(a.id) + " vanished from the store");
     }
   }
+  CITYCARD_RETURN_IF_ERROR(InsertTransfers(write.transfers));
   for (const TransferRecord& r : write.transfers) {
-    const Transfer& t = r.transfer;
-    insert_transfer_->Bind(1, r.seq);
-    BindId(*insert_transfer_, 2, t.id);
-    insert_transfer_->Bind(3, AsInt(t.debit_account_id))
-        .Bind(4, AsInt(t.credit_account_id))
-        .Bind(5, t.amount_fen);
-    BindOptionalId(*insert_transfer_, 6, t.pending_id);
-    insert_transfer_->Bind(7, int64_t{t.timeout_s}).Bind(8, int64_t{t.code}).Bind(9, int64_t{t.flags});
-    BindOptionalId(*insert_transfer_, 10, t.user_data_128);
-    insert_transfer_->Bind(11, AsInt(t.user_data_64))
-        .Bind(12, int64_t{t.user_data_32})
-        .Bind(13, t.timestamp_ms)
-        .Bind(14, r.batch_seq)
-        .Bind(15, r.debit_balance_after_fen)
-        .Bind(16, r.credit_balance_after_fen)
-        .Bind(17, r.debit_prev_seq)
-        .Bind(18, r.credit_prev_seq);
-    CITYCARD_RETURN_IF_ERROR(TakenIdAsInternal(insert_transfer_->Run(), t.id));
     if (r.pending_status != PendingStatus::none) {
       insert_pending_->Bind(1, r.seq);
       if (r.expires_at_ms == 0) {

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 
 #include "core/ledger_store.h"
 #include "db/database.h"
@@ -45,6 +46,9 @@ class SqliteLedgerStore final : public LedgerStore {
  private:
   explicit SqliteLedgerStore(Database& db) : db_(db) {}
   Status Prepare();
+  // Inserts the transfers' rows, kRowsPerInsert to a statement. Kind::internal
+  // "transfer_id_taken" when an id is already stored; the caller rolls back.
+  Status InsertTransfers(std::span<const TransferRecord> transfers);
 
   Database& db_;
   std::optional<int64_t> data_version_;  // as seen by the last ChangedElsewhere()
@@ -55,6 +59,7 @@ class SqliteLedgerStore final : public LedgerStore {
   std::optional<Statement> insert_account_;
   std::optional<Statement> update_account_;
   std::optional<Statement> insert_transfer_;
+  std::optional<Statement> insert_transfers_;  // kRowsPerInsert rows at once
   std::optional<Statement> insert_pending_;
   std::optional<Statement> update_pending_;
   std::optional<Statement> data_version_query_;  // PRAGMA data_version, for ChangedElsewhere

@@ -1,5 +1,6 @@
 #include "db/sqlite_tap_store.h"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -96,6 +97,9 @@ constexpr const char* kTapColumns =
     "seq, record, received_ms, clearing_day, late, outcome, charged_card_no, transfer_id";
 
 int64_t AsInt(uint64_t v) { return static_cast<int64_t>(v); }
+
+// Parameters of one row of the tap insert.
+constexpr int kTapInsertColumns = 11;
 uint64_t AsUint(int64_t v) { return static_cast<uint64_t>(v); }
 
 Bytes IdBytes(const Id128& id) {
@@ -162,11 +166,16 @@ Status SqliteTapStore::Prepare() {
   CITYCARD_RETURN_IF_ERROR(prepare(taps_of_card_after_,
                                    "SELECT " + cols + " FROM ingest_taps WHERE card_no = ? "
                                                       "AND ctc > ? ORDER BY ctc LIMIT ?"));
+  // OR FAIL: a constraint stops the statement without undoing its earlier rows, so SQLite
+  // keeps no statement journal for the multi-row insert; the caller's transaction is rolled
+  // back on any failure anyway (Write's contract), so no partial group survives.
+  const std::string insert_taps_head =
+      "INSERT OR FAIL INTO ingest_taps(terminal_id, ttc, card_no, ctc, record, received_ms, "
+      "clearing_day, late, outcome, charged_card_no, transfer_id) VALUES ";
+  CITYCARD_RETURN_IF_ERROR(
+      prepare(insert_tap_, insert_taps_head + ValuesPlaceholders(kTapInsertColumns, 1)));
   CITYCARD_RETURN_IF_ERROR(prepare(
-      insert_tap_,
-      "INSERT INTO ingest_taps(terminal_id, ttc, card_no, ctc, record, received_ms, "
-      "clearing_day, late, outcome, charged_card_no, transfer_id) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+      insert_taps_, insert_taps_head + ValuesPlaceholders(kTapInsertColumns, kRowsPerInsert)));
   CITYCARD_RETURN_IF_ERROR(prepare(
       insert_alert_,
       "INSERT INTO ingest_alerts(kind, card_no, terminal_id, time_ms, detail) "
@@ -297,33 +306,67 @@ Result<std::vector<CounterGap>> SqliteTapStore::LoadGaps(GapKind kind, uint64_t 
   return out;
 }
 
-Status SqliteTapStore::Write(const IngestWrite& write) {
-  for (const StoredTap& t : write.taps) {
-    const TapRecord& r = t.record;
-    Bytes record = EncodeTapRecord(r);
-    insert_tap_->Bind(1, r.terminal_id)
-        .Bind(2, int64_t{r.terminal_counter})
-        .Bind(3, AsInt(r.card_no))
-        .Bind(4, int64_t{r.card_counter})
-        .Bind(5, record)
-        .Bind(6, t.received_ms)
-        .Bind(7, t.clearing_day)
-        .Bind(8, int64_t{t.late ? 1 : 0})
-        .Bind(9, int64_t{static_cast<uint8_t>(t.outcome)})
-        .Bind(10, AsInt(t.charged_card_no));
-    if (t.transfer_id.IsZero()) {
-      insert_tap_->BindNull(11);
-    } else {
-      insert_tap_->Bind(11, IdBytes(t.transfer_id));
+namespace {
+
+// Binds tap `t` as the row whose first parameter is `base` + 1. The statement keeps pointers
+// to `record` and `transfer_id` (unowned binds): they must stay unchanged until it runs.
+void BindTapRow(Statement& insert, int base, const StoredTap& t, const Bytes& record,
+                const Bytes& transfer_id) {
+  const TapRecord& r = t.record;
+  insert.BindUnowned(base + 1, std::string_view(r.terminal_id))
+      .Bind(base + 2, int64_t{r.terminal_counter})
+      .Bind(base + 3, AsInt(r.card_no))
+      .Bind(base + 4, int64_t{r.card_counter})
+      .BindUnowned(base + 5, ByteView(record))
+      .Bind(base + 6, t.received_ms)
+      .Bind(base + 7, t.clearing_day)
+      .Bind(base + 8, int64_t{t.late ? 1 : 0})
+      .Bind(base + 9, int64_t{static_cast<uint8_t>(t.outcome)})
+      .Bind(base + 10, AsInt(t.charged_card_no));
+  if (t.transfer_id.IsZero()) {
+    insert.BindNull(base + 11);
+  } else {
+    insert.BindUnowned(base + 11, ByteView(transfer_id));
+  }
+}
+
+}  // namespace
+
+// Whole statements of kRowsPerInsert rows, then the rest one row per statement.
+Status SqliteTapStore::InsertTaps(std::span<const StoredTap> taps) {
+  std::vector<Bytes> records(kRowsPerInsert);
+  std::vector<Bytes> transfer_ids(kRowsPerInsert);
+  size_t i = 0;
+  while (i < taps.size()) {
+    const size_t rows = taps.size() - i >= kRowsPerInsert ? kRowsPerInsert : 1;
+    Statement& insert = rows == 1 ? *insert_tap_ : *insert_taps_;
+    for (size_t k = 0; k < rows; ++k) {
+      const StoredTap& t = taps[i + k];
+      records[k] = EncodeTapRecord(t.record);
+      transfer_ids[k] = t.transfer_id.IsZero() ? Bytes{} : IdBytes(t.transfer_id);
+      BindTapRow(insert, static_cast<int>(k) * kTapInsertColumns, t, records[k],
+                 transfer_ids[k]);
     }
-    Status s = insert_tap_->Run();
+    Status s = insert.Run();
     if (s.code() == "db_constraint") {
-      return Status::Internal("tap_exists", "terminal " + r.terminal_id + " counter " +
-                                                std::to_string(r.terminal_counter) +
-                                                " or its card counter is already booked");
+      const TapRecord& r = taps[i].record;
+      return Status::Internal(
+          "tap_exists",
+          rows == 1 ? "terminal " + r.terminal_id + " counter " +
+                          std::to_string(r.terminal_counter) +
+                          " or its card counter is already booked"
+                    : fmt::format("a terminal counter or card counter among {} taps from "
+                                  "terminal {} counter {} on is already booked",
+                                  rows, r.terminal_id, r.terminal_counter));
     }
     CITYCARD_RETURN_IF_ERROR(s);
+    i += rows;
   }
+  return Status::Ok();
+}
+
+Status SqliteTapStore::Write(const IngestWrite& write) {
+  CITYCARD_RETURN_IF_ERROR(InsertTaps(write.taps));
   for (const Alert& a : write.alerts) {
     insert_alert_->Bind(1, int64_t{static_cast<uint8_t>(a.kind)})
         .Bind(2, AsInt(a.card_no))

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,10 @@ class SqliteTapStore final : public TapStore {
   static const std::vector<std::string>& Migrations();
 
  private:
+  // Inserts the taps' rows, kRowsPerInsert to a statement. Kind::internal "tap_exists" when
+  // a (terminal, TTC) or (card, CTC) key is taken; the caller rolls back.
+  Status InsertTaps(std::span<const StoredTap> taps);
+
   explicit SqliteTapStore(Database& db) : db_(db) {}
   Status Prepare();
   Result<std::vector<StoredTap>> ReadTaps(Statement& statement, size_t limit);
@@ -67,6 +72,7 @@ class SqliteTapStore final : public TapStore {
   std::optional<Statement> last_tap_of_card_;
   std::optional<Statement> taps_of_card_after_;
   std::optional<Statement> insert_tap_;
+  std::optional<Statement> insert_taps_;  // kRowsPerInsert rows at once
   std::optional<Statement> insert_alert_;
   std::optional<Statement> insert_gap_;
   std::optional<Statement> delete_gap_;

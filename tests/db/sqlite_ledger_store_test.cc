@@ -226,6 +226,39 @@ TEST_CASE("ApplyNew with an id SQLite already holds fails with transfer_id_taken
   REQUIRE(Audit(*b.store, digester).ok);
 }
 
+TEST_CASE("A batch larger than one multi-row insert is stored whole, or not at all",
+          "[db][ledger]") {
+  ManualClock clock(kStartMs);
+  crypto::Sha256Digester digester;
+  Books b(":memory:", clock, digester);
+  std::vector<Account> accounts = {MakeAccount(1, AccountKind::topup_clearing, 0, 0),
+                                   MakeAccount(2, AccountKind::operator_payable, 0, 0)};
+  REQUIRE(b.ledger->CreateAccounts(accounts).ok());
+  // Two statements of kRowsPerInsert rows and three one by one.
+  const uint64_t n = 2 * db::kRowsPerInsert + 3;
+  std::vector<Transfer> batch;
+  for (uint64_t i = 1; i <= n; ++i) batch.push_back(T({7, i}, 1, 2, static_cast<int64_t>(i)));
+  REQUIRE(*b.ledger->ApplyNew(batch) == std::vector<O>(n, O::created));
+  Ledger cold(*b.store, clock, digester);
+  REQUIRE(cold.LookupAccount(2)->balance_fen() == static_cast<int64_t>(n * (n + 1) / 2));
+  for (uint64_t i = 1; i <= n; ++i) {
+    auto found = cold.LookupTransfer(Id128{7, i});
+    REQUIRE(found.ok());
+    REQUIRE(found->has_value());
+    CHECK((*found)->amount_fen == static_cast<int64_t>(i));
+  }
+  // A taken id in the middle of a full statement fails the batch; nothing of it is kept.
+  std::vector<Transfer> second;
+  for (uint64_t i = 1; i <= n; ++i) second.push_back(T({8, i}, 1, 2, 1));
+  second[10].id = Id128{7, 5};
+  auto taken = b.ledger->ApplyNew(second);
+  REQUIRE(taken.status().code() == "transfer_id_taken");
+  Ledger after(*b.store, clock, digester);
+  CHECK(after.LookupAccount(2)->balance_fen() == static_cast<int64_t>(n * (n + 1) / 2));
+  CHECK_FALSE(after.LookupTransfer(Id128{8, 1})->has_value());
+  CHECK(Audit(*b.store, digester).ok);
+}
+
 TEST_CASE("A joined transaction commits the ledger with the caller's own rows, or neither",
           "[db][ledger]") {
   ManualClock clock(kStartMs);

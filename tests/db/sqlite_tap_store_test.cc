@@ -111,6 +111,50 @@ TEST_CASE("sqlite tap store refuses a second tap under a booked counter", "[db][
   CHECK(f.Write(clone).code() == "tap_exists");
 }
 
+TEST_CASE("sqlite tap store writes a group larger than one multi-row insert, every tap whole",
+          "[db][tap_store]") {
+  Fixture f;
+  // Two statements of kRowsPerInsert rows and the rest one by one; a zero-amount tap (no
+  // transfer id, a NULL) inside the first statement.
+  const uint32_t n = 2 * kRowsPerInsert + 5;
+  IngestWrite w;
+  for (uint32_t i = 1; i <= n; ++i) {
+    TapRecord r = Record("T" + std::to_string(i % 3), i, 8607550000000011 + i, i, 500,
+                         i == 7 ? 0 : 100 + i);
+    w.taps.push_back(Stored(r, 19000 + i % 2));
+  }
+  REQUIRE(f.Write(w).ok());
+  for (uint32_t i = 1; i <= n; ++i) {
+    auto found = f.store->FindByTerminalCounter("T" + std::to_string(i % 3), i);
+    REQUIRE(found.ok());
+    REQUIRE(found->has_value());
+    CHECK((*found)->seq == i);
+    CHECK((*found)->record == w.taps[i - 1].record);
+    CHECK((*found)->clearing_day == 19000 + i % 2);
+    CHECK((*found)->transfer_id == w.taps[i - 1].transfer_id);
+  }
+  CHECK((*f.store->FindByTerminalCounter("T1", 7))->transfer_id.IsZero());
+}
+
+TEST_CASE("sqlite tap store refuses a group whose multi-row insert meets a booked counter, whole",
+          "[db][tap_store]") {
+  Fixture f;
+  IngestWrite first;
+  first.taps = {Stored(Record("T1", 40, 8607550000000011, 1, 500, 200), 19000)};
+  REQUIRE(f.Write(first).ok());
+  // The taken (terminal, TTC) is the 20th row of the group's first multi-row statement.
+  IngestWrite group;
+  for (uint32_t i = 21; i < 21 + 2 * kRowsPerInsert; ++i) {
+    group.taps.push_back(Stored(Record("T1", i, 8607550000000029 + i, 1, 500, 100), 19000));
+  }
+  Status s = f.Write(group);
+  CHECK(s.kind() == Kind::internal);
+  CHECK(s.code() == "tap_exists");
+  CHECK_FALSE(f.store->FindByTerminalCounter("T1", 21)->has_value());
+  CHECK_FALSE(f.store->FindByTerminalCounter("T1", 39)->has_value());
+  CHECK((*f.store->FindByTerminalCounter("T1", 40))->record.card_no == 8607550000000011);
+}
+
 TEST_CASE("sqlite tap store adds up day totals per operator across commits", "[db][tap_store]") {
   Fixture f;
   for (int i = 0; i < 2; ++i) {
