@@ -176,11 +176,15 @@ Result<std::unique_ptr<SqliteHealthStore>> SqliteHealthStore::Open(Database& db)
 }
 
 Result<int64_t> SqliteHealthStore::AppendIdentityCheck(const IdentityCheckRecord& r) {
-  auto s = db_.Prepare(
-      "INSERT INTO health_identity_checks(time_ms, terminal_id, operator_id, card_no, purpose, "
-      "outcome, card_status, profile, schemes_asked, schemes, groups_asked, groups_in) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  if (!s.ok()) return s.status();
+  if (!insert_identity_check_.has_value()) {
+    auto prepared = db_.Prepare(
+        "INSERT INTO health_identity_checks(time_ms, terminal_id, operator_id, card_no, "
+        "purpose, outcome, card_status, profile, schemes_asked, schemes, groups_asked, "
+        "groups_in) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!prepared.ok()) return prepared.status();
+    insert_identity_check_.emplace(std::move(*prepared));
+  }
+  Statement* s = &*insert_identity_check_;
   s->Bind(1, r.time_ms).Bind(2, r.terminal_id).Bind(3, r.operator_id).Bind(4, r.card_no);
   s->Bind(5, static_cast<int64_t>(r.purpose)).Bind(6, static_cast<int64_t>(r.outcome));
   if (r.card_status.has_value()) {
