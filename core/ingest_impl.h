@@ -49,6 +49,15 @@ struct GapSet {
 };
 using GapKey = std::tuple<GapKind, uint64_t, std::string>;
 
+// Hash of a (terminal id, TTC) key of IngestGroup::by_terminal.
+struct TerminalCounterHash {
+  size_t operator()(const std::pair<std::string, uint32_t>& key) const {
+    // The TTC spread by the golden-ratio multiplier, so that one terminal's consecutive
+    // counters do not fill neighbouring buckets of the same string hash.
+    return std::hash<std::string>{}(key.first) ^ (size_t{key.second} * 0x9e3779b97f4a7c15ULL);
+  }
+};
+
 // What one group commit (one attempt) has decided so far.
 struct IngestGroup {
   IngestWrite write;
@@ -56,7 +65,9 @@ struct IngestGroup {
   std::vector<size_t> transfer_owner;  // candidate index per transfer (SIZE_MAX: none)
   // The taps booked so far in this group, as indexes into write.taps (which only grows), so
   // that each booked tap is held once.
-  std::map<std::pair<std::string, uint32_t>, size_t> by_terminal;
+  // Hashed: looked up once per record, never walked in order.
+  std::unordered_map<std::pair<std::string, uint32_t>, size_t, TerminalCounterHash> by_terminal;
+  // Ordered: ShadowBound walks a card's later counters.
   std::map<std::pair<uint64_t, uint32_t>, size_t> by_card;
   std::unordered_map<uint64_t, std::optional<CardCounterState>> counters;
   std::unordered_map<uint64_t, int64_t> purse_delta_fen;  // by card (the purse's owner)
