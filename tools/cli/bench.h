@@ -21,7 +21,7 @@ inline constexpr int64_t kBenchSimCardsKeptMax = 200'000;
 struct IngestBenchOptions {
   int64_t cards = 10'000;
   int64_t taps = 0;  // 0: max(1,000,000, cards) capped at kBenchIngestTapsMax
-  size_t group = 16'384;  // records per group commit at most (the server's --group-records)
+  size_t group = 32'768;  // records per group commit at most (the server's --group-records)
   size_t batch = kBenchIngestBatchDefault;
   int64_t terminals = 256;
   bool via_server = false;     // through loopback TCP and the terminal protocol

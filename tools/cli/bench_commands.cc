@@ -13,7 +13,7 @@ void RegisterBenchCommands(CLI::App& app, AppContext& context) {
                 "new scratch database (docs/benchmarks.md)");
   sub->add_option("--cards", ingest->cards, "cards (default 10000)");
   sub->add_option("--taps", ingest->taps, "taps (default max(1000000, cards))");
-  sub->add_option("--group", ingest->group, "most records per group commit (default 16384)");
+  sub->add_option("--group", ingest->group, "most records per group commit (default 32768)");
   sub->add_option("--batch", ingest->batch, "records per reader upload (default 64)");
   sub->add_option("--terminals", ingest->terminals, "readers (default 256)");
   sub->add_flag("--via-server", ingest->via_server,

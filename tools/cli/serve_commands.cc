@@ -150,7 +150,7 @@ void RegisterServeCommands(CLI::App& app, AppContext& context) {
   serve->add_option("--io-threads", o->io_threads, "I/O threads (default 1)")
       ->check(CLI::Range(size_t{1}, size_t{64}));
   serve->add_option("--group-records", o->group_records,
-                    "most records per group commit (default 16384)")
+                    "most records per group commit (default 32768)")
       ->check(CLI::Range(size_t{1}, kIngestRecordsMax));
   serve->callback([&context, o] {
     RunWithEnvironment(context, [&](Environment& env) { return Serve(env, *o); });
