@@ -393,7 +393,6 @@ Status TakenIdAsInternal(Status written, const Id128& id) {
                           "transfer id " + id.ToHex() + " is already stored: " + written.message());
 }
 
-
 // Binds transfer `r` as the row whose first parameter is `base` + 1; `id` holds its id's
 // bytes, which the statement points at (an unowned bind) until it runs.
 void BindTransferRow(Statement& insert, int base, const TransferRecord& r,

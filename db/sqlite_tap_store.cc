@@ -97,10 +97,10 @@ constexpr const char* kTapColumns =
     "seq, record, received_ms, clearing_day, late, outcome, charged_card_no, transfer_id";
 
 int64_t AsInt(uint64_t v) { return static_cast<int64_t>(v); }
+uint64_t AsUint(int64_t v) { return static_cast<uint64_t>(v); }
 
 // Parameters of one row of the tap insert.
 constexpr int kTapInsertColumns = 11;
-uint64_t AsUint(int64_t v) { return static_cast<uint64_t>(v); }
 
 Bytes IdBytes(const Id128& id) {
   Bytes out;
