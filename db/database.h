@@ -132,4 +132,24 @@ class Transaction {
   bool open_ = false;
 };
 
+// Runs `count` rows through two prepared INSERTs of the same columns: `many` (kRowsPerInsert
+// rows) while that many are left, then `one` (one row) for the rest. bind_row(statement, k,
+// row) binds `row` as the statement's k-th row; a failed statement returns
+// on_error(status, its first row, its row count). Both statements are reset either way.
+template <typename BindRow, typename OnError>
+Status InsertInChunks(Statement& one, Statement& many, size_t count, BindRow bind_row,
+                      OnError on_error) {
+  constexpr size_t kMany = kRowsPerInsert;
+  size_t i = 0;
+  while (i < count) {
+    const size_t rows = count - i >= kMany ? kMany : 1;
+    Statement& insert = rows == 1 ? one : many;
+    for (size_t k = 0; k < rows; ++k) bind_row(insert, static_cast<int>(k), i + k);
+    Status s = insert.Run();
+    if (!s.ok()) return on_error(std::move(s), i, rows);
+    i += rows;
+  }
+  return Status::Ok();
+}
+
 }  // namespace citycard::db

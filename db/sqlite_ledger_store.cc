@@ -419,23 +419,18 @@ void BindTransferRow(Statement& insert, int base, const TransferRecord& r,
 
 }  // namespace
 
-// Whole statements of kRowsPerInsert rows, then the rest one row per statement.
 Status SqliteLedgerStore::InsertTransfers(std::span<const TransferRecord> transfers) {
+  // The id bytes the statement points at (unowned binds), per row of one statement.
   std::array<std::array<uint8_t, kIdBytes>, kRowsPerInsert> ids;
-  size_t i = 0;
-  while (i < transfers.size()) {
-    const size_t rows = transfers.size() - i >= kRowsPerInsert ? kRowsPerInsert : 1;
-    Statement& insert = rows == 1 ? *insert_transfer_ : *insert_transfers_;
-    for (size_t k = 0; k < rows; ++k) {
-      ids[k] = EncodeId(transfers[i + k].transfer.id);
-      BindTransferRow(insert, static_cast<int>(k) * kTransferInsertColumns, transfers[i + k],
-                      ids[k]);
-    }
-    // Which of a statement's ids was taken SQLite does not say; the first names the batch.
-    CITYCARD_RETURN_IF_ERROR(TakenIdAsInternal(insert.Run(), transfers[i].transfer.id));
-    i += rows;
-  }
-  return Status::Ok();
+  auto bind = [&](Statement& insert, int k, size_t row) {
+    ids[k] = EncodeId(transfers[row].transfer.id);
+    BindTransferRow(insert, k * kTransferInsertColumns, transfers[row], ids[k]);
+  };
+  // Which of a statement's ids was taken SQLite does not say; the first names the batch.
+  auto on_error = [&](Status s, size_t first, size_t) {
+    return TakenIdAsInternal(std::move(s), transfers[first].transfer.id);
+  };
+  return InsertInChunks(*insert_transfer_, *insert_transfers_, transfers.size(), bind, on_error);
 }
 
 Status SqliteLedgerStore::Write(const LedgerWrite& write) {

@@ -332,37 +332,28 @@ void BindTapRow(Statement& insert, int base, const StoredTap& t, const Bytes& re
 
 }  // namespace
 
-// Whole statements of kRowsPerInsert rows, then the rest one row per statement.
 Status SqliteTapStore::InsertTaps(std::span<const StoredTap> taps) {
+  // The bytes the statement points at (unowned binds), per row of one statement.
   std::vector<Bytes> records(kRowsPerInsert);
   std::vector<Bytes> transfer_ids(kRowsPerInsert);
-  size_t i = 0;
-  while (i < taps.size()) {
-    const size_t rows = taps.size() - i >= kRowsPerInsert ? kRowsPerInsert : 1;
-    Statement& insert = rows == 1 ? *insert_tap_ : *insert_taps_;
-    for (size_t k = 0; k < rows; ++k) {
-      const StoredTap& t = taps[i + k];
-      records[k] = EncodeTapRecord(t.record);
-      transfer_ids[k] = t.transfer_id.IsZero() ? Bytes{} : IdBytes(t.transfer_id);
-      BindTapRow(insert, static_cast<int>(k) * kTapInsertColumns, t, records[k],
-                 transfer_ids[k]);
-    }
-    Status s = insert.Run();
-    if (s.code() == "db_constraint") {
-      const TapRecord& r = taps[i].record;
-      return Status::Internal(
-          "tap_exists",
-          rows == 1 ? "terminal " + r.terminal_id + " counter " +
-                          std::to_string(r.terminal_counter) +
-                          " or its card counter is already booked"
-                    : fmt::format("a terminal counter or card counter among {} taps from "
-                                  "terminal {} counter {} on is already booked",
-                                  rows, r.terminal_id, r.terminal_counter));
-    }
-    CITYCARD_RETURN_IF_ERROR(s);
-    i += rows;
-  }
-  return Status::Ok();
+  auto bind = [&](Statement& insert, int k, size_t row) {
+    const StoredTap& t = taps[row];
+    records[k] = EncodeTapRecord(t.record);
+    transfer_ids[k] = t.transfer_id.IsZero() ? Bytes{} : IdBytes(t.transfer_id);
+    BindTapRow(insert, k * kTapInsertColumns, t, records[k], transfer_ids[k]);
+  };
+  auto on_error = [&](Status s, size_t first, size_t rows) -> Status {
+    if (s.code() != "db_constraint") return s;
+    const TapRecord& r = taps[first].record;
+    return Status::Internal(
+        "tap_exists", rows == 1 ? "terminal " + r.terminal_id + " counter " +
+                                      std::to_string(r.terminal_counter) +
+                                      " or its card counter is already booked"
+                                : fmt::format("a terminal counter or card counter among {} taps "
+                                              "from terminal {} counter {} on is already booked",
+                                              rows, r.terminal_id, r.terminal_counter));
+  };
+  return InsertInChunks(*insert_tap_, *insert_taps_, taps.size(), bind, on_error);
 }
 
 Status SqliteTapStore::Write(const IngestWrite& write) {
