@@ -248,6 +248,15 @@ class RegistryStore {
   virtual Status Commit() = 0;
   virtual Status Rollback() = 0;
 
+  // A read scope around several reads, outside Begin/Commit: the reads between BeginRead and
+  // EndRead see one snapshot of the store, and a store that pays a price per transaction
+  // (SQLite takes and drops a file lock for each statement run on its own) pays it once for
+  // the whole scope. Nothing may be written inside the scope (a programmer error, asserted by
+  // the SQLite store). EndRead must follow every successful BeginRead, also after a failed
+  // read. Stores without such a cost keep the default, which does nothing.
+  virtual Status BeginRead() { return Status::Ok(); }
+  virtual Status EndRead() { return Status::Ok(); }
+
   // The next value (1, 2, 3, …) of the named counter ("card", "holder", "operator", …).
   virtual Result<int64_t> NextSequence(std::string_view name) = 0;
 

@@ -103,6 +103,14 @@ Result<int64_t> Database::DataVersion() {
 }
 Status Database::Commit() { return Exec("COMMIT"); }
 Status Database::Rollback() { return Exec("ROLLBACK"); }
+Status Database::BeginRead() { return Exec("BEGIN DEFERRED"); }
+
+Status Database::EndRead() {
+  // A write inside a read scope would be committed here unseen by the caller's own
+  // transaction logic; the scopes are for reads only.
+  CITYCARD_ASSERT(sqlite3_txn_state(db_, nullptr) != SQLITE_TXN_WRITE);
+  return Exec("COMMIT");
+}
 
 Result<int64_t> Database::SchemaVersion(std::string_view component) {
   auto stmt = Prepare("SELECT version FROM schema_versions WHERE component = ?");

@@ -56,6 +56,11 @@ class Database {
   Status Begin();
   Status Commit();
   Status Rollback();
+  // BEGIN DEFERRED / COMMIT around reads only: one snapshot and one read lock for all the
+  // statements in between instead of one each (RegistryStore::BeginRead). EndRead asserts
+  // that nothing was written since BeginRead.
+  Status BeginRead();
+  Status EndRead();
 
   // Applies, in order, each migration of `component` newer than its recorded schema version,
   // each in its own transaction, and records the new version. migrations[i] takes the

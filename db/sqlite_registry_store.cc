@@ -173,6 +173,8 @@ Status SqliteRegistryStore::ExpectOneChange(std::string_view code, std::string_v
 Status SqliteRegistryStore::Begin() { return db_.Begin(); }
 Status SqliteRegistryStore::Commit() { return db_.Commit(); }
 Status SqliteRegistryStore::Rollback() { return db_.Rollback(); }
+Status SqliteRegistryStore::BeginRead() { return db_.BeginRead(); }
+Status SqliteRegistryStore::EndRead() { return db_.EndRead(); }
 
 Result<int64_t> SqliteRegistryStore::NextSequence(std::string_view name) {
   auto s = Stmt(

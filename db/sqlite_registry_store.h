@@ -24,6 +24,8 @@ class SqliteRegistryStore final : public RegistryStore {
   Status Begin() override;
   Status Commit() override;
   Status Rollback() override;
+  Status BeginRead() override;
+  Status EndRead() override;
   Result<int64_t> NextSequence(std::string_view name) override;
   Result<std::optional<Holder>> FindHolder(std::string_view id_hash) override;
   Result<std::optional<Holder>> FindHolderByNumber(int64_t number) override;

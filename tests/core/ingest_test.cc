@@ -687,5 +687,44 @@ TEST_CASE("a tap whose transfer id the ledger already holds fails its group and 
   CHECK(f.LedgerSum() == 0);
 }
 
+TEST_CASE("a group's registry reads are one read scope, closed before the group is booked",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard a = f.IssueCard(1000);
+  FakeCard b = f.IssueCard(1000);
+  f.engine.ClearCaches();  // the cards are read from the registry, not from the cache
+  int before = f.registry.read_scopes_begun();
+  std::vector<UploadedBatch> batches = {UploadedBatch{"T1", {f.Tap(a, "T1", 100)}},
+                                        UploadedBatch{"T2", {f.Tap(b, "T2", 200)}}};
+  auto out = f.engine.Ingest(batches);
+  REQUIRE(out.ok());
+  CHECK((*out)[0] == std::vector{IngestOutcome::accepted});
+  CHECK((*out)[1] == std::vector{IngestOutcome::accepted});
+  // One scope for the whole group; the fake asserts that nothing was written inside it and
+  // that the booking's transaction began only after it was closed.
+  CHECK(f.registry.read_scopes_begun() == before + 1);
+  CHECK_FALSE(f.registry.in_read_scope());
+  CHECK(f.Purse(a.card_no) == 900);
+  CHECK(f.Purse(b.card_no) == 800);
+}
+
+TEST_CASE("a registry read that fails during the checks closes the read scope and books nothing",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  f.engine.ClearCaches();
+  std::vector<TapRecord> records = {f.Tap(card, "T1", 100)};
+  f.registry.FailNextCardRead();
+  std::vector<UploadedBatch> batches = {UploadedBatch{"T1", records}};
+  auto failed = f.engine.Ingest(batches);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.status().code() == "injected_fault");
+  CHECK_FALSE(f.registry.in_read_scope());
+  CHECK(f.Purse(card.card_no) == 1000);
+  CHECK(f.tap_store.tap_count() == 0);
+  CHECK(f.IngestMany(records) == std::vector{IngestOutcome::accepted});
+  CHECK(f.Purse(card.card_no) == 900);
+}
+
 }  // namespace
 }  // namespace citycard

@@ -1,5 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
 #include "db/database.h"
 
 using namespace citycard;
@@ -41,4 +46,47 @@ TEST_CASE("A constraint violation is a refusal", "[db]") {
   REQUIRE((*db)->Exec("INSERT INTO t VALUES(1)").ok());
   auto stmt = (*db)->Prepare("INSERT INTO t VALUES(1)");
   REQUIRE(stmt->Run().code() == "db_constraint");
+}
+
+namespace {
+
+int64_t CountRows(Database& db) {
+  auto stmt = db.Prepare("SELECT count(*) FROM t");
+  REQUIRE(stmt.ok());
+  auto row = stmt->Step();
+  REQUIRE(row.ok());
+  REQUIRE(*row);
+  return stmt->ColumnInt(0);
+}
+
+}  // namespace
+
+TEST_CASE("Reads inside a read scope see one snapshot, and the next scope sees later commits",
+          "[db]") {
+  std::string path = (std::filesystem::temp_directory_path() /
+                      ("citycard_read_scope_" + std::to_string(::getpid()) + ".db"))
+                         .string();
+  auto remove = [&] {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  };
+  remove();
+  {
+    auto reader = Database::Open(path, true);
+    REQUIRE(reader.ok());
+    REQUIRE((*reader)->Exec("CREATE TABLE t(x INTEGER)").ok());
+    auto writer = Database::Open(path, false);
+    REQUIRE(writer.ok());
+
+    REQUIRE((*reader)->BeginRead().ok());
+    CHECK(CountRows(**reader) == 0);
+    REQUIRE((*writer)->Exec("INSERT INTO t VALUES(1)").ok());  // committed meanwhile
+    CHECK(CountRows(**reader) == 0);                           // still the scope's snapshot
+    REQUIRE((*reader)->EndRead().ok());
+
+    CHECK(CountRows(**reader) == 1);
+    // The scope is closed: the reader's connection can write again.
+    REQUIRE((*reader)->Exec("INSERT INTO t VALUES(2)").ok());
+    CHECK(CountRows(**writer) == 2);
+  }
+  remove();
 }

@@ -3,7 +3,7 @@
 namespace citycard::testing {
 
 Status MemoryRegistryStore::Begin() {
-  CITYCARD_ASSERT(!snapshot_);
+  CITYCARD_ASSERT(!snapshot_ && !in_read_scope_);
   snapshot_ = state_;
   return ledger_store_ ? ledger_store_->Begin() : Status::Ok();
 }
@@ -24,7 +24,21 @@ Status MemoryRegistryStore::Rollback() {
   return ledger_store_ ? ledger_store_->Rollback() : Status::Ok();
 }
 
+Status MemoryRegistryStore::BeginRead() {
+  CITYCARD_ASSERT(!in_read_scope_ && !snapshot_);
+  in_read_scope_ = true;
+  ++read_scopes_begun_;
+  return Status::Ok();
+}
+
+Status MemoryRegistryStore::EndRead() {
+  CITYCARD_ASSERT(in_read_scope_);
+  in_read_scope_ = false;
+  return Status::Ok();
+}
+
 Status MemoryRegistryStore::Fault() {
+  CITYCARD_ASSERT(!in_read_scope_);  // a read scope is for reads only
   if (!fail_next_write_) return Status::Ok();
   fail_next_write_ = false;
   return Status::Internal("injected_fault", "write failed on purpose");
@@ -84,6 +98,10 @@ Status MemoryRegistryStore::UpdateCard(const Card& card) {
 }
 
 Result<std::optional<Card>> MemoryRegistryStore::FindCard(std::string_view card_no) {
+  if (fail_next_card_read_) {
+    fail_next_card_read_ = false;
+    return Status::Internal("injected_fault", "read failed on purpose");
+  }
   auto it = state_.cards.find(card_no);
   if (it == state_.cards.end()) return std::optional<Card>();
   return std::optional<Card>(it->second);

@@ -19,6 +19,9 @@ class MemoryRegistryStore final : public RegistryStore {
   Status Begin() override;
   Status Commit() override;
   Status Rollback() override;
+  // A read scope here only counts itself and asserts that nothing is written inside it.
+  Status BeginRead() override;
+  Status EndRead() override;
   Result<int64_t> NextSequence(std::string_view name) override;
   Result<std::optional<Holder>> FindHolder(std::string_view id_hash) override;
   Result<std::optional<Holder>> FindHolderByNumber(int64_t number) override;
@@ -48,6 +51,11 @@ class MemoryRegistryStore final : public RegistryStore {
   // The next write fails with Kind::internal "injected_fault" (to test that nothing of a
   // failed unit of work stays).
   void FailNextWrite() { fail_next_write_ = true; }
+  // The next FindCard fails with Kind::internal "injected_fault".
+  void FailNextCardRead() { fail_next_card_read_ = true; }
+  // Read scopes begun, and whether one is open now.
+  int read_scopes_begun() const { return read_scopes_begun_; }
+  bool in_read_scope() const { return in_read_scope_; }
 
  private:
   struct DenyChange {
@@ -70,6 +78,9 @@ class MemoryRegistryStore final : public RegistryStore {
   State state_;
   std::optional<State> snapshot_;
   bool fail_next_write_ = false;
+  bool fail_next_card_read_ = false;
+  int read_scopes_begun_ = 0;
+  bool in_read_scope_ = false;
 };
 
 }  // namespace citycard::testing
