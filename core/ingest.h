@@ -139,8 +139,12 @@ struct TopupConfirmResult {
   IngestOutcome record_outcome = IngestOutcome::accepted;
 };
 
-// The id of a tap's transfer: DeriveTransferId(digester, "citycard.tap", "<terminal>/<ttc>")
-// (core/account_plan.h), from the tap's identity (terminal, TTC).
+// The id of a tap's transfer, from the tap's identity (terminal, TTC): with
+// t = DeriveTransferId(digester, "citycard.tap", "<terminal>") (core/account_plan.h), hi is
+// t.hi and lo is the TTC in the upper 32 bits and the lower 32 bits of t.lo. So a terminal's
+// ids sort by TTC, and a group's new ids land next to each other in the ledger's unique index
+// (a few pages per terminal) instead of on a random page each (docs/ingest.md "Posting").
+// Two terminals' ids can only meet if 96 bits of their hashes do.
 Id128 TapTransferId(const Digester& digester, std::string_view terminal_id, uint32_t ttc);
 
 class IngestEngine {

@@ -726,5 +726,23 @@ TEST_CASE("a registry read that fails during the checks closes the read scope an
   CHECK(f.Purse(card.card_no) == 900);
 }
 
+TEST_CASE("a terminal's tap transfer ids share their upper half and sort by terminal counter",
+          "[core][ingest]") {
+  testing::FakeDigester digester;
+  Id128 t1_5 = TapTransferId(digester, "T1", 5);
+  Id128 t1_6 = TapTransferId(digester, "T1", 6);
+  Id128 t1_big = TapTransferId(digester, "T1", 0xFFFF'FFF0u);
+  Id128 t2_5 = TapTransferId(digester, "T2", 5);
+  CHECK(t1_5 == TapTransferId(digester, "T1", 5));  // derived, so a retry finds the same id
+  CHECK(t1_5.hi == t1_6.hi);
+  CHECK(t1_5.hi == t1_big.hi);
+  CHECK(t1_5 < t1_6);
+  CHECK(t1_6 < t1_big);
+  CHECK((t1_6.lo >> 32) == 6);
+  CHECK(t1_5.hi != t2_5.hi);  // another terminal: another run of the index
+  CHECK(t1_5 != t2_5);
+  CHECK_FALSE(t1_5.IsZero());
+}
+
 }  // namespace
 }  // namespace citycard
