@@ -45,6 +45,26 @@ int64_t BalanceAfter(const TapRecord& record) {
 
 std::string CardText(uint64_t card_no) { return CardNumberFromInt(card_no); }
 
+// Records tap `index` under counter `ctc` in a card's taps of the group, keeping them ordered
+// by CTC; a counter already there is overwritten, as a map's assignment would.
+void AddCardTap(CardTapsInGroup& taps, uint32_t ctc, size_t index) {
+  if (taps.empty() || taps.back().first < ctc) {
+    taps.emplace_back(ctc, index);  // the usual case: a card's counters arrive in order
+    return;
+  }
+  auto it = std::lower_bound(taps.begin(), taps.end(), std::make_pair(ctc, size_t{0}));
+  if (it != taps.end() && it->first == ctc) {
+    it->second = index;
+  } else {
+    taps.emplace(it, ctc, index);
+  }
+}
+
+void SortUnique(std::vector<uint64_t>& v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
 }  // namespace
 
 Id128 TapTransferId(const Digester& digester, std::string_view terminal_id, uint32_t ttc) {
@@ -484,8 +504,12 @@ Result<std::optional<StoredTap>> IngestEngine::Impl::BookedByTerminal(IngestGrou
 Result<std::optional<StoredTap>> IngestEngine::Impl::BookedByCard(IngestGroup& g,
                                                                   uint64_t card_no,
                                                                   uint32_t ctc) {
-  auto gi = g.by_card.find({card_no, ctc});
-  if (gi != g.by_card.end()) return std::optional<StoredTap>(g.write.taps[gi->second]);
+  if (auto gi = g.by_card.find(card_no); gi != g.by_card.end()) {
+    auto it = std::lower_bound(gi->second.begin(), gi->second.end(), std::make_pair(ctc, size_t{0}));
+    if (it != gi->second.end() && it->first == ctc) {
+      return std::optional<StoredTap>(g.write.taps[it->second]);
+    }
+  }
   return taps.FindByCardCounter(card_no, ctc);
 }
 
@@ -539,11 +563,14 @@ Result<int64_t> IngestEngine::Impl::ShadowBound(IngestGroup& g, uint64_t card_no
     auto after = taps.SumPaidAfter(card_no, ctc);
     if (!after.ok()) return after.status();
     bound += *after;
-    for (auto it = g.by_card.lower_bound({card_no, ctc + 1});
-         it != g.by_card.end() && it->first.first == card_no; ++it) {
-      // Booked in this group, so not yet in the store's sum.
-      const TapRecord& later = g.write.taps[it->second].record;
-      if (later.type != TapType::load) bound += later.amount_fen;
+    if (auto gi = g.by_card.find(card_no); gi != g.by_card.end()) {
+      auto it = std::upper_bound(gi->second.begin(), gi->second.end(),
+                                 std::make_pair(ctc, SIZE_MAX));
+      for (; it != gi->second.end(); ++it) {
+        // Booked in this group, so not yet in the store's sum.
+        const TapRecord& later = g.write.taps[it->second].record;
+        if (later.type != TapType::load) bound += later.amount_fen;
+      }
     }
   }
   return bound;
@@ -708,7 +735,7 @@ Status IngestEngine::Impl::Process(IngestGroup& g, IngestCandidate& c, const Ter
     g.transfers.push_back(t);
     g.transfer_owner.push_back(c.position);
     g.purse_delta_fen[*charged] -= r.amount_fen;
-    g.purses_touched.insert(*charged);
+    g.purses_touched.push_back(*charged);
   }
 
   // Booked: remember it for the rest of the group.
@@ -755,7 +782,7 @@ Status IngestEngine::Impl::Process(IngestGroup& g, IngestCandidate& c, const Ter
   }
   if (r.type != TapType::load) CITYCARD_RETURN_IF_ERROR(ProveLoadsByTap(*this, g, c));
   g.by_terminal[{r.terminal_id, r.terminal_counter}] = g.write.taps.size();
-  g.by_card[{card_no, r.card_counter}] = g.write.taps.size();
+  AddCardTap(g.by_card[card_no], r.card_counter, g.write.taps.size());
   g.write.taps.push_back(std::move(tap));
   return Status::Ok();
 }
@@ -817,6 +844,8 @@ Status IngestEngine::Impl::FillGap(IngestGroup& g, GapKind kind, uint64_t card_n
 Status IngestEngine::Impl::FinishGroup(IngestGroup& g) {
   // A purse the group took below zero goes on the denylist; one a load brought back to zero
   // or more comes off it (when it was listed for that reason).
+  SortUnique(g.purses_touched);
+  SortUnique(g.purses_credited);
   for (uint64_t card_no : g.purses_touched) {
     auto account = ledger.LookupAccount(AccountIdFor(AccountKind::card_purse, card_no));
     if (!account.ok()) return account.status();

@@ -58,6 +58,12 @@ struct TerminalCounterHash {
   }
 };
 
+// The taps of one card booked in a group, ascending by CTC: (CTC, index into
+// IngestGroup::write.taps). A card taps a few times a group, and its counters come in order,
+// so this is almost always a short vector appended to; a sorted vector rather than one node
+// of an ordered map per tap (a group of 32,768 taps built and freed such a map every commit).
+using CardTapsInGroup = std::vector<std::pair<uint32_t, size_t>>;
+
 // What one group commit (one attempt) has decided so far.
 struct IngestGroup {
   IngestWrite write;
@@ -67,15 +73,17 @@ struct IngestGroup {
   // that each booked tap is held once.
   // Hashed: looked up once per record, never walked in order.
   std::unordered_map<std::pair<std::string, uint32_t>, size_t, TerminalCounterHash> by_terminal;
-  // Ordered: ShadowBound walks a card's later counters.
-  std::map<std::pair<uint64_t, uint32_t>, size_t> by_card;
+  // By card, each card's taps ordered by CTC: ShadowBound walks a card's later counters.
+  std::unordered_map<uint64_t, CardTapsInGroup> by_card;
   std::unordered_map<uint64_t, std::optional<CardCounterState>> counters;
   std::unordered_map<uint64_t, int64_t> purse_delta_fen;  // by card (the purse's owner)
   std::map<std::string, uint32_t> terminal_max;           // highest TTC seen, raised
   std::map<GapKey, GapSet> gaps;
   std::map<std::pair<int64_t, std::string>, DayOperatorTotals> day;
-  std::set<uint64_t> purses_touched;                      // cards whose purse was debited
-  std::set<uint64_t> purses_credited;                     // cards whose purse was credited
+  // Cards whose purse was debited, and credited: with repeats, in booking order, until
+  // FinishGroup sorts them and drops the repeats (a vector: pushed once per tap, read once).
+  std::vector<uint64_t> purses_touched;
+  std::vector<uint64_t> purses_credited;
   std::map<uint64_t, DenyReason> deny_adds;               // fraud
   std::map<std::pair<std::string, uint64_t>, TopupRecord> topups;  // changed in this group
 };

@@ -96,7 +96,7 @@ Transfer SettleTopup(IngestEngine::Impl& impl, IngestGroup& g, TopupRecord t, si
   t.settle_transfer_id = x.id;
   g.transfers.push_back(x);
   g.transfer_owner.push_back(owner);
-  g.purses_credited.insert(t.card_no);
+  g.purses_credited.push_back(t.card_no);
   g.topups[{t.terminal_id, t.request_id}] = t;
   return x;
 }

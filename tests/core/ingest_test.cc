@@ -744,5 +744,33 @@ TEST_CASE("a terminal's tap transfer ids share their upper half and sort by term
   CHECK_FALSE(t1_5.IsZero());
 }
 
+TEST_CASE("a card's taps out of order within one group are checked against each other",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  FakeCard clone = card;
+  TapRecord a = f.Tap(card, "T1", 100);
+  TapRecord b = f.Tap(card, "T2", 100);
+  TapRecord c = f.Tap(card, "T2", 100);
+  TapRecord d = f.Tap(card, "T1", 100);
+  TapRecord cloned = f.Tap(clone, "T1", 300);  // spends a's counter again
+  REQUIRE(cloned.card_counter == a.card_counter);
+  // One group: d before b and c, then c before b. Each early counter's bound adds back what
+  // the card paid after it in this same group, so none of them looks forged; the clone meets
+  // a's counter booked earlier in the group.
+  CHECK(f.IngestMany({a, d, c, b, cloned}) ==
+        std::vector{IngestOutcome::accepted, IngestOutcome::accepted, IngestOutcome::accepted,
+                    IngestOutcome::accepted, IngestOutcome::cloned_card});
+  CHECK(f.Purse(card.card_no) == 600);
+  CHECK(f.Alerts(AlertKind::forged_balance).empty());
+  CHECK(f.Alerts(AlertKind::cloned_card).size() == 1);
+  CHECK(f.tap_store.ListGaps(GapKind::card)->empty());
+  // Every one of them again: duplicates, found in the store this time.
+  CHECK(f.IngestMany({b, c, a, d}) ==
+        std::vector{IngestOutcome::duplicate, IngestOutcome::duplicate,
+                    IngestOutcome::duplicate, IngestOutcome::duplicate});
+  CHECK(f.Purse(card.card_no) == 600);
+}
+
 }  // namespace
 }  // namespace citycard
