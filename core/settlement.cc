@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/account_plan.h"
+#include "core/card_number.h"
 #include "core/settlement_reads.h"
 #include "core/time.h"
 
@@ -253,8 +254,11 @@ Id128 SettlementFeeId(const Digester& digester, int64_t day, std::string_view op
 
 Id128 SettlementRebateId(const Digester& digester, int64_t day, std::string_view operator_id,
                          std::string_view card_no) {
-  return DeriveTransferId(digester, kRebateIdDomain,
-                          SettlementKey(day, operator_id) + "/" + std::string(card_no));
+  // The (day, operator) hash above the card number: a day's rebates of one operator, tens of
+  // thousands of them, go into one run of the ledger's id index, in card order, rather than
+  // onto a random page each (core/settlement.h).
+  Id128 run = DeriveTransferId(digester, kRebateIdDomain, SettlementKey(day, operator_id));
+  return Id128{run.hi, CardNumberToInt(card_no)};
 }
 
 Result<std::vector<Transfer>> PlanSettlementTransfers(const SettlementReport& report,

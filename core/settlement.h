@@ -176,8 +176,11 @@ Result<SettlementReport> BuildSettlementReport(int64_t day, int64_t cutoff_s,
 // ---- Transfers -------------------------------------------------------------------------
 
 // The id of the payout, fee or rebate of `operator_id` on `day` (and `card_no` for a rebate):
-// DeriveTransferId(domain, "YYYY-MM-DD/OPERATOR[/CARD]"). Settling a day again gives the same
-// ids, so the ledger books nothing twice.
+// DeriveTransferId(domain, "YYYY-MM-DD/OPERATOR") for the payout and the fee; for a rebate, the
+// upper 64 bits of DeriveTransferId(rebate domain, "YYYY-MM-DD/OPERATOR") and the card number
+// (a valid 16-digit one) as the lower 64, so that one settlement's rebates sort together, by
+// card, in the ledger's index of ids. Settling a day again gives the same ids, so the ledger
+// books nothing twice.
 Id128 SettlementPayoutId(const Digester& digester, int64_t day, std::string_view operator_id);
 Id128 SettlementFeeId(const Digester& digester, int64_t day, std::string_view operator_id);
 Id128 SettlementRebateId(const Digester& digester, int64_t day, std::string_view operator_id,

@@ -339,6 +339,23 @@ void RequireLine(const OperatorSettlement& line, int64_t taps, int64_t paid_taps
 
 }  // namespace
 
+TEST_CASE("one settlement's rebate ids share their upper half and sort by card number",
+          "[core][settlement]") {
+  testing::FakeDigester digester;
+  const int64_t day = 19'800;
+  std::string low = MakeCardNumber(1);
+  std::string high = MakeCardNumber(2);
+  Id128 a = SettlementRebateId(digester, day, "bus-1", low);
+  Id128 b = SettlementRebateId(digester, day, "bus-1", high);
+  CHECK(a == SettlementRebateId(digester, day, "bus-1", low));  // settling again: same id
+  CHECK(a.hi == b.hi);
+  CHECK(a.lo == CardNumberToInt(low));
+  CHECK(a < b);
+  CHECK(SettlementRebateId(digester, day + 1, "bus-1", low).hi != a.hi);
+  CHECK(SettlementRebateId(digester, day, "bus-2", low).hi != a.hi);
+  CHECK(SettlementPayoutId(digester, day, "bus-1") != a);
+}
+
 TEST_CASE("Fees are basis points of the fee base rounded half up to the fen",
           "[core][settlement]") {
   CHECK(SettlementFeeFen(0, 150) == 0);
