@@ -70,8 +70,15 @@ void SortUnique(std::vector<uint64_t>& v) {
 Id128 TapTransferId(const Digester& digester, std::string_view terminal_id, uint32_t ttc) {
   // The TTC goes into the id in the clear, below the terminal's hash, so that the ids of one
   // terminal are ordered in the ledger's index as its taps are; why: core/ingest.h.
-  Id128 terminal = DeriveTransferId(digester, "citycard.tap", terminal_id);
-  return Id128{terminal.hi, (uint64_t{ttc} << 32) | (terminal.lo & 0xFFFF'FFFFu)};
+  return TapTransferIdAt(TapTransferIdBase(digester, terminal_id), ttc);
+}
+
+Id128 TapTransferIdBase(const Digester& digester, std::string_view terminal_id) {
+  return DeriveTransferId(digester, "citycard.tap", terminal_id);
+}
+
+Id128 TapTransferIdAt(const Id128& base, uint32_t ttc) {
+  return Id128{base.hi, (uint64_t{ttc} << 32) | (base.lo & 0xFFFF'FFFFu)};
 }
 
 IngestEngine::IngestEngine(RegistryStore& registry, Ledger& ledger, TapStore& taps,
@@ -723,7 +730,10 @@ Status IngestEngine::Impl::Process(IngestGroup& g, IngestCandidate& c, const Ter
                                           r.terminal_id, r.operator_id));
     }
     Transfer t;
-    t.id = TapTransferId(digester, r.terminal_id, r.terminal_counter);
+    // One digest per terminal and group rather than one per tap.
+    auto [base, fresh] = g.tap_id_bases.try_emplace(r.terminal_id);
+    if (fresh) base->second = TapTransferIdBase(digester, r.terminal_id);
+    t.id = TapTransferIdAt(base->second, r.terminal_counter);
     t.debit_account_id = AccountIdFor(AccountKind::card_purse, *charged);
     t.credit_account_id = (*op)->payable_account_id;
     t.amount_fen = r.amount_fen;

@@ -146,6 +146,11 @@ struct TopupConfirmResult {
 // (a few pages per terminal) instead of on a random page each (docs/ingest.md "Posting").
 // Two terminals' ids can only meet if 96 bits of their hashes do.
 Id128 TapTransferId(const Digester& digester, std::string_view terminal_id, uint32_t ttc);
+// The two halves of TapTransferId, for a caller making many ids of one terminal: the
+// terminal's hash (one digest), then each TTC's id from it (no digest).
+// TapTransferIdAt(TapTransferIdBase(d, t), ttc) == TapTransferId(d, t, ttc).
+Id128 TapTransferIdBase(const Digester& digester, std::string_view terminal_id);
+Id128 TapTransferIdAt(const Id128& base, uint32_t ttc);
 
 class IngestEngine {
  public:

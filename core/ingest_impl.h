@@ -77,6 +77,7 @@ struct IngestGroup {
   std::unordered_map<uint64_t, CardTapsInGroup> by_card;
   std::unordered_map<uint64_t, std::optional<CardCounterState>> counters;
   std::unordered_map<uint64_t, int64_t> purse_delta_fen;  // by card (the purse's owner)
+  std::unordered_map<std::string, Id128> tap_id_bases;    // TapTransferIdBase by terminal
   std::map<std::string, uint32_t> terminal_max;           // highest TTC seen, raised
   std::map<GapKey, GapSet> gaps;
   std::map<std::pair<int64_t, std::string>, DayOperatorTotals> day;

@@ -742,6 +742,10 @@ TEST_CASE("a terminal's tap transfer ids share their upper half and sort by term
   CHECK(t1_5.hi != t2_5.hi);  // another terminal: another run of the index
   CHECK(t1_5 != t2_5);
   CHECK_FALSE(t1_5.IsZero());
+  // The halves the engine uses to make one digest per terminal give the same ids.
+  Id128 base = TapTransferIdBase(digester, "T1");
+  CHECK(TapTransferIdAt(base, 5) == t1_5);
+  CHECK(TapTransferIdAt(base, 0xFFFF'FFF0u) == t1_big);
 }
 
 TEST_CASE("a card's taps out of order within one group are checked against each other",

@@ -405,10 +405,13 @@ Result<PgRun> RunPostgres(BenchWorld& world, const std::vector<TapRecord>& recor
   for (int64_t i = 0; i < world.cards(); ++i) card_nos.push_back(BenchWorld::CardNo(i));
   CITYCARD_RETURN_IF_ERROR((*pg)->Setup(card_nos, kBenchPurseFen));
   std::map<std::string, Terminal> terminals;
+  // The tap transfer ids' terminal halves, one digest per terminal as the engine makes them.
+  std::map<std::string, Id128> tap_id_bases;
   for (const BenchTerminal& t : world.terminals()) {
     auto found = env.registry().FindTerminal(t.id);
     if (!found.ok()) return found.status();
     terminals.emplace(t.id, **found);
+    tap_id_bases.emplace(t.id, TapTransferIdBase(env.digester(), t.id));
   }
   crypto::KeyedTapAuthenticator auth(env.keys());
   run.setup_seconds = BenchSecondsSince(setup_start);
@@ -429,7 +432,7 @@ Result<PgRun> RunPostgres(BenchWorld& world, const std::vector<TapRecord>& recor
       db::PgTap tap;
       tap.record = &r;
       tap.encoded = EncodeTapRecord(r);
-      Id128 id = TapTransferId(env.digester(), r.terminal_id, r.terminal_counter);
+      Id128 id = TapTransferIdAt(tap_id_bases.at(r.terminal_id), r.terminal_counter);
       for (int b = 0; b < 8; ++b) {
         tap.transfer_id[b] = static_cast<uint8_t>(id.hi >> (56 - 8 * b));
         tap.transfer_id[8 + b] = static_cast<uint8_t>(id.lo >> (56 - 8 * b));
