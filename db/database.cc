@@ -149,6 +149,15 @@ Status Database::Migrate(std::string_view component, const std::vector<std::stri
 int64_t Database::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
 int Database::Changes() const { return sqlite3_changes(db_); }
 
+int64_t Database::PagesWritten() const {
+  int current = 0;
+  int highest = 0;
+  // Only an unknown op fails, and SQLite has known this one since 3.7.12.
+  int rc = sqlite3_db_status(db_, SQLITE_DBSTATUS_CACHE_WRITE, &current, &highest, 0);
+  CITYCARD_ASSERT(rc == SQLITE_OK);
+  return current;
+}
+
 Statement::Statement(Statement&& other) noexcept : db_(other.db_), stmt_(other.stmt_) {
   other.stmt_ = nullptr;
 }

@@ -90,3 +90,32 @@ TEST_CASE("Reads inside a read scope see one snapshot, and the next scope sees l
   }
   remove();
 }
+
+TEST_CASE("Pages written count the frames each commit appends to the WAL, and reads write none",
+          "[db]") {
+  std::string path = (std::filesystem::temp_directory_path() /
+                      ("citycard_pages_written_" + std::to_string(::getpid()) + ".db"))
+                         .string();
+  auto remove = [&] {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  };
+  remove();
+  {
+    auto db = Database::Open(path, true);
+    REQUIRE(db.ok());
+    REQUIRE((*db)->Exec("CREATE TABLE t(x INTEGER PRIMARY KEY, pad TEXT)").ok());
+    const int64_t before = (*db)->PagesWritten();
+    // One small row: the table's one leaf page.
+    REQUIRE((*db)->Exec("INSERT INTO t VALUES(1, 'a')").ok());
+    const int64_t one_row = (*db)->PagesWritten() - before;
+    CHECK(one_row == 1);
+    CountRows(**db);
+    CHECK((*db)->PagesWritten() - before == one_row);  // a read writes nothing
+    // 1,000 rows of 1,000 bytes need at least 250 pages of 4 KiB.
+    REQUIRE((*db)->Exec("WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n "
+                        "WHERE i < 1001) INSERT INTO t SELECT i, printf('%1000s', i) FROM n")
+                .ok());
+    CHECK((*db)->PagesWritten() - before >= one_row + 250);
+  }
+  remove();
+}

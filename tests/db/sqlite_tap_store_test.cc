@@ -281,5 +281,81 @@ TEST_CASE("sqlite tap store keeps gaps, alerts, top-ups and terminal denylist re
   CHECK((*reports)[1].terminal_time_ms == 300);
 }
 
+TopupRecord Topup(std::string terminal, uint64_t request_id, int64_t created_ms,
+                  TopupStatus status) {
+  TopupRecord t;
+  t.terminal_id = std::move(terminal);
+  t.request_id = request_id;
+  t.card_no = 8607550000000011;
+  t.card_counter = 7;
+  t.balance_before_fen = 100;
+  t.amount_fen = 500;
+  t.pending_id = Id128{5, request_id};
+  t.authorisation_id = 1000 + request_id;
+  t.status = status;
+  t.created_ms = created_ms;
+  t.expires_ms = created_ms + 60'000;
+  return t;
+}
+
+// The plan SQLite makes for the open top-ups' query (ListOpenTopups), one line per step.
+std::string OpenTopupsPlan(Database& db) {
+  auto plan = db.Prepare(
+      "EXPLAIN QUERY PLAN SELECT request_id FROM ingest_topups WHERE status IN (1, 3) "
+      "ORDER BY created_ms");
+  REQUIRE(plan.ok());
+  std::string out;
+  while (*plan->Step()) out += plan->ColumnText(3) + "\n";
+  return out;
+}
+
+TEST_CASE("sqlite tap store lists the open top-ups oldest first from an index of them alone",
+          "[db][tap_store]") {
+  Fixture f;
+  IngestWrite w;
+  w.topups = {Topup("K1", 1, 30, TopupStatus::pending), Topup("K2", 2, 10, TopupStatus::pending),
+              Topup("K1", 3, 20, TopupStatus::expired), Topup("K2", 4, 5, TopupStatus::posted),
+              Topup("K1", 5, 1, TopupStatus::recovered)};
+  REQUIRE(f.Write(w).ok());
+  auto open = f.store->ListOpenTopups();
+  REQUIRE(open.ok());
+  REQUIRE(open->size() == 3);
+  CHECK((*open)[0].request_id == 2);
+  CHECK((*open)[1].request_id == 3);
+  CHECK((*open)[1].status == TopupStatus::expired);
+  CHECK((*open)[2].request_id == 1);
+
+  // Confirming the oldest takes it off the list.
+  IngestWrite post;
+  post.topups = {Topup("K2", 2, 10, TopupStatus::posted)};
+  REQUIRE(f.Write(post).ok());
+  open = f.store->ListOpenTopups();
+  REQUIRE(open->size() == 2);
+  CHECK((*open)[0].request_id == 3);
+
+  std::string plan = OpenTopupsPlan(*f.db);
+  CHECK_THAT(plan, Catch::Contains("ingest_topups_open"));
+  CHECK_THAT(plan, !Catch::Contains("TEMP B-TREE"));  // no sort
+}
+
+TEST_CASE("sqlite tap store brings a version 1 database's top-up index up to date, rows kept",
+          "[db][tap_store]") {
+  auto opened = Database::Open(":memory:", true);
+  REQUIRE(opened.ok());
+  Database& db = **opened;
+  REQUIRE(db.Migrate("ingest", {SqliteTapStore::Migrations()[0]}).ok());
+  REQUIRE(db.Exec("INSERT INTO ingest_topups VALUES('K1', 1, 8607550000000011, 7, 100, 500, 1, "
+                  "x'05', 1001, 1, 10, 70000, 0, x'')")
+              .ok());
+  auto store = SqliteTapStore::Open(db);
+  REQUIRE(store.ok());
+  CHECK(*db.SchemaVersion("ingest") == 2);
+  auto open = (*store)->ListOpenTopups();
+  REQUIRE(open.ok());
+  REQUIRE(open->size() == 1);
+  CHECK((*open)[0].authorisation_id == 1001);
+  CHECK_THAT(OpenTopupsPlan(db), Catch::Contains("ingest_topups_open"));
+}
+
 }  // namespace
 }  // namespace citycard::db

@@ -174,6 +174,10 @@ TEST_CASE("bench online answers every identity check and top-up ok and the pendi
   CHECK(j.at("latency_ms").at("p99").get<double>() >= j.at("latency_ms").at("p50").get<double>());
   CHECK(j.at("latency_ms").at("max").get<double>() >= j.at("latency_ms").at("p99").get<double>());
   CHECK(j.at("requests_per_s").get<double>() > 0);
+  // Every top-up and identity check is a write: the writer's commits appended WAL frames.
+  CHECK(j.at("pages_written").get<int64_t>() > 0);
+  CHECK(j.at("pages_written_per_request").get<double>() ==
+        Approx(j.at("pages_written").get<double>() / static_cast<double>(requests)));
 }
 
 TEST_CASE("bench idle reports the server's memory with authenticated idle sessions",

@@ -7,9 +7,11 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 
 #include "core/health.h"
 #include "crypto/key_file.h"
+#include "crypto/keyed_tap_authenticator.h"
 #include "db/sqlite_health_store.h"
 #include "terminals/backend.h"
 #include "terminals/messages.h"
@@ -22,14 +24,19 @@ namespace citycard::cli {
 // (crypto/card_keys.h DeriveCardKey) over the signed bytes. The request does not say which
 // card key version the card holds, so every version the key file has is tried, newest first
 // (at most 255 CMACs; a card keeps the key it was issued under after a rotation).
+// The derived card keys are kept (crypto::KeyedTapAuthenticator's cache, at most
+// crypto::kCardKeyCacheMax, least recently used out first): a card seen again costs one CMAC
+// and no key derivation or cipher set-up. Thread-safe (one mutex around the cache).
 class KeyFileCardProofVerifier final : public CardProofVerifier {
  public:
   // The key file must outlive the verifier.
-  explicit KeyFileCardProofVerifier(const crypto::KeyFile& keys) : keys_(keys) {}
+  explicit KeyFileCardProofVerifier(const crypto::KeyFile& keys) : keys_(keys), card_keys_(keys) {}
   bool Verify(std::string_view card_no, ByteView signed_bytes, ByteView proof) override;
 
  private:
   const crypto::KeyFile& keys_;
+  std::mutex mutex_;  // guards card_keys_
+  crypto::KeyedTapAuthenticator card_keys_;
 };
 
 // Signs with KeyFile::CoreSigner().

@@ -300,6 +300,8 @@ Result<CommandOutput> RunOnlineBench(const OnlineBenchOptions& o) {
   options.limits.sessions_max = o.sessions + 16;
   options.backend.online_fallback = HealthOnlineFallback((*health)->service());
   JoinIdentityChecksToGroups(options.backend, (*health)->service());
+  // Read before the writer thread owns the connection; the sessions' handshakes write nothing.
+  const int64_t pages_before = env.database().PagesWritten();
   auto started = server::StartIngestServer(env.database(), env.ledger(), env.registry(),
                                            env.keys(), env.digester(), env.clock(),
                                            std::move(options));
@@ -336,6 +338,7 @@ Result<CommandOutput> RunOnlineBench(const OnlineBenchOptions& o) {
   for (auto& c : clients) c->Close();
   srv.Stop();
   const server::IngestBackendStats backend = srv.backend().stats();
+  const int64_t pages_written = env.database().PagesWritten() - pages_before;
 
   SessionTally all;
   for (SessionTally& t : tallies) {
@@ -373,6 +376,10 @@ Result<CommandOutput> RunOnlineBench(const OnlineBenchOptions& o) {
               {"checks_ok", ok},
               {"online_groups", backend.online_groups},
               {"online_requests_max_in_group", backend.online_max_in_group},
+              {"pages_written", pages_written},
+              {"pages_written_per_request",
+               requests > 0 ? static_cast<double>(pages_written) / static_cast<double>(requests)
+                            : 0.0},
               {"setup_seconds", bw.setup_seconds()},
               {"load_average", LoadAverageNow()},
               {"dir", bw.dir()}};
