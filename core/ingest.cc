@@ -182,11 +182,8 @@ Status IngestEngine::Impl::Open() {
   denylist_version = full->version;
   auto open = taps.ListOpenTopups();
   if (!open.ok()) return open.status();
-  open_topups.clear();
-  for (TopupRecord& t : *open) {
-    auto key = std::make_pair(t.terminal_id, t.request_id);
-    open_topups.emplace(key, std::move(t));
-  }
+  open_topups.Clear();
+  for (TopupRecord& t : *open) open_topups.Put(std::move(t));
   cards.clear();
   opened = true;
   return Status::Ok();
@@ -906,9 +903,9 @@ void IngestEngine::Impl::MergeCaches(IngestGroup& g) {
   }
   for (auto& [key, topup] : g.topups) {
     if (topup.status == TopupStatus::pending || topup.status == TopupStatus::expired) {
-      open_topups[key] = topup;
+      open_topups.Put(topup);
     } else {
-      open_topups.erase(key);
+      open_topups.Erase(key);
     }
   }
 }

@@ -63,6 +63,33 @@ struct TerminalCounterHash {
 // of an ordered map per tap (a group of 32,768 taps built and freed such a map every commit).
 using CardTapsInGroup = std::vector<std::pair<uint32_t, size_t>>;
 
+// A top-up's key: (terminal, request id).
+using TopupKey = std::pair<std::string, uint64_t>;
+
+// The open (pending or expired) top-ups, by key and by card. Every booked tap looks up its
+// card's open top-ups (a load to match, a later record proving one, the expired amounts a
+// balance may include), so that lookup must not walk every open top-up: they grow with the
+// kiosks' unconfirmed loads, and expired ones stay until a record recovers them, so a walk per
+// tap would make ingest slower the longer the system runs.
+class OpenTopups {
+ public:
+  void Clear();
+  // Adds `t`, or replaces the top-up of the same key.
+  void Put(TopupRecord t);
+  void Erase(const TopupKey& key);
+  // The card's open top-ups' keys in key order; empty when it has none.
+  const std::vector<TopupKey>& KeysOf(uint64_t card_no) const;
+  // The open top-up of `key`, which must be open (asserted).
+  const TopupRecord& At(const TopupKey& key) const;
+  // Every open top-up in key order.
+  const std::map<TopupKey, TopupRecord>& all() const { return by_key_; }
+
+ private:
+  std::map<TopupKey, TopupRecord> by_key_;
+  // Each card's keys, sorted; a card has an entry only while it has an open top-up.
+  std::unordered_map<uint64_t, std::vector<TopupKey>> keys_by_card_;
+};
+
 // What one group commit (one attempt) has decided so far.
 struct IngestGroup {
   IngestWrite write;
@@ -85,7 +112,7 @@ struct IngestGroup {
   std::vector<uint64_t> purses_touched;
   std::vector<uint64_t> purses_credited;
   std::map<uint64_t, DenyReason> deny_adds;               // fraud
-  std::map<std::pair<std::string, uint64_t>, TopupRecord> topups;  // changed in this group
+  std::map<TopupKey, TopupRecord> topups;  // changed in this group
 };
 
 struct IngestEngine::Impl {
@@ -110,8 +137,7 @@ struct IngestEngine::Impl {
   std::unordered_map<uint64_t, std::optional<CardCounterState>> counters;
   std::unordered_map<std::string, Operator> operators;
   std::unordered_map<std::string, std::vector<TerminalDenylistReport>> reports;
-  // Open (pending or expired) top-ups, by (terminal, request id).
-  std::map<std::pair<std::string, uint64_t>, TopupRecord> open_topups;
+  OpenTopups open_topups;
 
   // ---- ingest.cc ----
   Status Open();

@@ -3,6 +3,8 @@
 // in a later batch), voided on timeout unless a later record proves the card holds the money.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/account_plan.h"
 #include "core/card_number.h"
 #include "core/ingest.h"
@@ -18,7 +20,8 @@ namespace {
 // surely passed and Ledger::ExpirePending has voided it.
 constexpr int64_t kTopupExpiryMarginMs = 1'000;
 
-std::string TopupKey(const TopupRecord& t) {
+// The text a top-up's transfer ids are derived from: "<terminal>/<request id>".
+std::string TopupIdKey(const TopupRecord& t) {
   return fmt::format("{}/{}", t.terminal_id, t.request_id);
 }
 
@@ -49,7 +52,7 @@ bool ProvesLoad(const TopupRecord& t, const TapRecord& tap) {
 
 Transfer IngestEngine::Impl::TopupTransfer(std::string_view domain, const TopupRecord& t) const {
   Transfer x;
-  x.id = DeriveTransferId(digester, domain, TopupKey(t));
+  x.id = DeriveTransferId(digester, domain, TopupIdKey(t));
   x.debit_account_id = SystemAccountId(AccountKind::topup_clearing);
   x.credit_account_id = AccountIdFor(AccountKind::card_purse, t.card_no);
   x.amount_fen = t.amount_fen;
@@ -59,10 +62,52 @@ Transfer IngestEngine::Impl::TopupTransfer(std::string_view domain, const TopupR
   return x;
 }
 
+void OpenTopups::Clear() {
+  by_key_.clear();
+  keys_by_card_.clear();
+}
+
+void OpenTopups::Put(TopupRecord t) {
+  TopupKey key{t.terminal_id, t.request_id};
+  auto existing = by_key_.find(key);
+  // A top-up keeps its card; should a record under the same key name another, it moves.
+  if (existing != by_key_.end() && existing->second.card_no != t.card_no) Erase(key);
+  std::vector<TopupKey>& keys = keys_by_card_[t.card_no];
+  auto at = std::lower_bound(keys.begin(), keys.end(), key);
+  if (at == keys.end() || *at != key) keys.insert(at, key);
+  by_key_.insert_or_assign(std::move(key), std::move(t));
+}
+
+void OpenTopups::Erase(const TopupKey& key) {
+  auto found = by_key_.find(key);
+  if (found == by_key_.end()) return;
+  auto card = keys_by_card_.find(found->second.card_no);
+  CITYCARD_ASSERT(card != keys_by_card_.end());
+  std::vector<TopupKey>& keys = card->second;
+  auto at = std::lower_bound(keys.begin(), keys.end(), key);
+  CITYCARD_ASSERT(at != keys.end() && *at == key);
+  keys.erase(at);
+  if (keys.empty()) keys_by_card_.erase(card);
+  by_key_.erase(found);
+}
+
+const std::vector<TopupKey>& OpenTopups::KeysOf(uint64_t card_no) const {
+  static const std::vector<TopupKey> kNone;
+  auto found = keys_by_card_.find(card_no);
+  return found == keys_by_card_.end() ? kNone : found->second;
+}
+
+const TopupRecord& OpenTopups::At(const TopupKey& key) const {
+  auto found = by_key_.find(key);
+  CITYCARD_ASSERT(found != by_key_.end());
+  return found->second;
+}
+
 int64_t IngestEngine::Impl::ExpiredOpenFen(const IngestGroup& g, uint64_t card_no) const {
   int64_t sum = 0;
-  for (const auto& [key, t] : open_topups) {
-    if (t.card_no != card_no || t.status != TopupStatus::expired) continue;
+  for (const TopupKey& key : open_topups.KeysOf(card_no)) {
+    const TopupRecord& t = open_topups.At(key);
+    if (t.status != TopupStatus::expired) continue;
     auto gi = g.topups.find(key);
     if (gi != g.topups.end() && gi->second.status != TopupStatus::expired) continue;
     sum += t.amount_fen;
@@ -105,7 +150,8 @@ Transfer SettleTopup(IngestEngine::Impl& impl, IngestGroup& g, TopupRecord t, si
 
 Result<bool> IngestEngine::Impl::BookLoad(IngestGroup& g, IngestCandidate& c, uint64_t) {
   const TapRecord& r = *c.record;
-  for (const auto& [key, stored] : open_topups) {
+  for (const TopupKey& key : open_topups.KeysOf(r.card_no)) {
+    const TopupRecord& stored = open_topups.At(key);
     auto gi = g.topups.find(key);
     const TopupRecord& t = gi != g.topups.end() ? gi->second : stored;
     if (t.status != TopupStatus::pending && t.status != TopupStatus::expired) continue;
@@ -123,7 +169,8 @@ Result<bool> IngestEngine::Impl::BookLoad(IngestGroup& g, IngestCandidate& c, ui
 // from the loaded balance proves the load.
 Status ProveLoadsByTap(IngestEngine::Impl& impl, IngestGroup& g, const IngestCandidate& c) {
   const TapRecord& r = *c.record;
-  for (const auto& [key, stored] : impl.open_topups) {
+  for (const TopupKey& key : impl.open_topups.KeysOf(r.card_no)) {
+    const TopupRecord& stored = impl.open_topups.At(key);
     auto gi = g.topups.find(key);
     const TopupRecord& t = gi != g.topups.end() ? gi->second : stored;
     if (t.status != TopupStatus::pending && t.status != TopupStatus::expired) continue;
@@ -316,9 +363,7 @@ Result<std::vector<Result<TopupDecision>>> IngestEngine::Impl::AuthoriseTopups(
       continue;  // book the group again without the declined asks
     }
     joined.Committed();
-    for (TopupRecord& t : plan.fresh) {
-      open_topups[{t.terminal_id, t.request_id}] = std::move(t);
-    }
+    for (TopupRecord& t : plan.fresh) open_topups.Put(std::move(t));
     return std::move(plan.answers);
   }
 }
@@ -369,7 +414,7 @@ Result<size_t> IngestEngine::Impl::ExpireTopups() {
   if (!voided.ok()) return voided.status();
   const int64_t now_ms = clock.NowMs();
   std::vector<TopupRecord> due;
-  for (const auto& [key, t] : open_topups) {
+  for (const auto& [key, t] : open_topups.all()) {
     if (t.status == TopupStatus::pending && now_ms >= t.expires_ms + kTopupExpiryMarginMs) {
       due.push_back(t);
     }

@@ -5,6 +5,7 @@
 #include "core/account_plan.h"
 #include "core/card_number.h"
 #include "core/ingest.h"
+#include "core/ingest_impl.h"
 #include "core/national_id.h"
 #include "core/time.h"
 #include "tests/support/ingest_fixture_support.h"
@@ -30,6 +31,74 @@ int64_t Pending(IngestFixture& f, uint64_t card_no) {
   auto account = f.ledger.LookupAccount(AccountIdFor(AccountKind::card_purse, card_no));
   REQUIRE(account.ok());
   return account->credits_pending;
+}
+
+TopupRecord OpenTopup(std::string terminal, uint64_t request_id, uint64_t card_no) {
+  TopupRecord t;
+  t.terminal_id = std::move(terminal);
+  t.request_id = request_id;
+  t.card_no = card_no;
+  t.status = TopupStatus::pending;
+  return t;
+}
+
+TEST_CASE("open top-ups are found by card in key order, and leave when erased", "[core][topup]") {
+  OpenTopups open;
+  open.Put(OpenTopup("K2", 1, 11));
+  open.Put(OpenTopup("K1", 7, 11));
+  open.Put(OpenTopup("K1", 3, 22));
+  open.Put(OpenTopup("K1", 5, 11));
+  CHECK(open.KeysOf(11) == std::vector<TopupKey>{{"K1", 5}, {"K1", 7}, {"K2", 1}});
+  CHECK(open.KeysOf(22) == std::vector<TopupKey>{{"K1", 3}});
+  CHECK(open.KeysOf(33).empty());
+  CHECK(open.all().size() == 4);
+
+  TopupRecord expired = OpenTopup("K1", 7, 11);
+  expired.status = TopupStatus::expired;
+  open.Put(expired);  // replaced, not added
+  CHECK(open.KeysOf(11).size() == 3);
+  CHECK(open.At({"K1", 7}).status == TopupStatus::expired);
+
+  open.Erase({"K1", 5});
+  open.Erase({"K9", 9});  // not open: nothing happens
+  CHECK(open.KeysOf(11) == std::vector<TopupKey>{{"K1", 7}, {"K2", 1}});
+  open.Erase({"K1", 3});
+  CHECK(open.KeysOf(22).empty());
+  CHECK(open.all().size() == 2);
+
+  // A record under a key that named another card moves to that card.
+  open.Put(OpenTopup("K2", 1, 22));
+  CHECK(open.KeysOf(11) == std::vector<TopupKey>{{"K1", 7}});
+  CHECK(open.KeysOf(22) == std::vector<TopupKey>{{"K2", 1}});
+  open.Clear();
+  CHECK(open.all().empty());
+  CHECK(open.KeysOf(11).empty());
+}
+
+TEST_CASE("a card's load settles its own top-up, not another card's with the same amounts",
+          "[core][topup]") {
+  IngestFixture f;
+  FakeCard a = f.IssueCard(100);
+  FakeCard b = f.IssueCard(100);
+  REQUIRE(a.counter == b.counter);  // the two asks differ only by card
+  REQUIRE(f.engine.AuthoriseTopup(Ask(a, 500, 1)).ok());
+  REQUIRE(f.engine.AuthoriseTopup(Ask(b, 500, 2)).ok());
+  // Other cards' open top-ups, which b's records must not be compared with.
+  for (uint64_t r = 3; r < 40; ++r) {
+    FakeCard other = f.IssueCard(100);
+    REQUIRE(f.engine.AuthoriseTopup(Ask(other, 500, r)).ok());
+  }
+  f.engine.ClearCaches();  // the open top-ups are read back from the store, by card again
+  TapRecord load = f.Tap(b, "K1", 500, TapType::load);
+  TapRecord ride = f.Tap(b, "T1", 200);
+  CHECK(f.IngestMany({load, ride}) ==
+        std::vector{IngestOutcome::accepted, IngestOutcome::accepted});
+  CHECK((*f.tap_store.FindTopup("K1", 2))->status == TopupStatus::posted);
+  CHECK((*f.tap_store.FindTopup("K1", 1))->status == TopupStatus::pending);
+  CHECK(f.Purse(b.card_no) == 400);
+  CHECK(f.Purse(a.card_no) == 100);
+  CHECK(Pending(f, a.card_no) == 500);
+  CHECK(f.LedgerSum() == 0);
 }
 
 TEST_CASE("an online top-up is pending until the card confirms it, then posted once",
