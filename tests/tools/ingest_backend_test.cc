@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <thread>
 
 #include "core/account_plan.h"
 #include "core/card_number.h"
@@ -311,4 +312,55 @@ TEST_CASE("Online requests keep coming while a group commits and form the next g
   CHECK(backend.stats().online_requests == 4);
   CHECK(backend.stats().online_groups >= 2);
   CHECK(PendingOf(x, card.card_no) == 200);
+}
+
+namespace {
+
+// Waits up to 10 s for the backend's full terminal refreshes to reach `n`; their count then.
+uint64_t WaitForRefreshes(server::IngestBackend& backend, uint64_t n) {
+  for (int i = 0; i < 1'000 && backend.stats().terminal_refreshes < n; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return backend.stats().terminal_refreshes;
+}
+
+}  // namespace
+
+TEST_CASE("The ingest backend reads its terminals again only after another connection committed",
+          "[tools][server][ingest]") {
+  IngestFixture x;
+  testing::FakeTapAuthenticator ahead;
+  std::atomic<bool> committed_elsewhere{false};
+  server::IngestBackendOptions options;
+  options.precheck_authenticator = &ahead;
+  options.housekeeping_interval_ms = 1;
+  options.changed_elsewhere = [&committed_elsewhere]() -> Result<bool> {
+    return committed_elsewhere.exchange(false);
+  };
+  server::IngestBackend backend(x.registry, x.ledger, x.tap_store, x.auth, kWrapKey, x.digester,
+                                x.clock, options);
+  REQUIRE(backend.Start().ok());
+  Handshake(backend, "T1");
+  // About a hundred housekeeping rounds with nothing changed: no terminal read again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(backend.stats().terminal_refreshes == 0);
+  committed_elsewhere = true;
+  CHECK(WaitForRefreshes(backend, 1) == 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(backend.stats().terminal_refreshes == 1);
+  backend.Stop();
+}
+
+TEST_CASE("Without word of other connections the ingest backend reads its terminals each round",
+          "[tools][server][ingest]") {
+  IngestFixture x;
+  testing::FakeTapAuthenticator ahead;
+  server::IngestBackendOptions options;
+  options.precheck_authenticator = &ahead;
+  options.housekeeping_interval_ms = 1;
+  server::IngestBackend backend(x.registry, x.ledger, x.tap_store, x.auth, kWrapKey, x.digester,
+                                x.clock, options);
+  REQUIRE(backend.Start().ok());
+  CHECK(WaitForRefreshes(backend, 3) >= 3);
+  backend.Stop();
 }

@@ -93,6 +93,8 @@ Status IngestBackend::Start() {
     fare_version_ = fares->version;
   }
   started_ = true;
+  next_terminal_refresh_ =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kTerminalRefreshIntervalMs);
   writer_ = std::thread([this] { Run(); });
   if (options_.precheck_authenticator != nullptr) checker_ = std::thread([this] { Check(); });
   return Status::Ok();
@@ -293,17 +295,30 @@ void IngestBackend::SyncCaches() {
   if (!options_.changed_elsewhere) return;
   auto changed = options_.changed_elsewhere();
   // When the question itself fails the caches are dropped: a slower answer, never a stale one.
-  if (!changed.ok() || *changed) engine_.ClearCaches();
+  if (!changed.ok() || *changed) {
+    engine_.ClearCaches();
+    terminals_stale_ = true;
+  }
 }
 
 void IngestBackend::Housekeeping() {
+  SyncCaches();
   auto expired = engine_.ExpireTopups();
   if (!expired.ok()) spdlog::error("ingest: top-up expiry failed: {}", expired.status().ToString());
   if (options_.housekeeping) options_.housekeeping();
   RefreshDenylistVersion();
   // A terminal's keys rotated or revoked make the checker's copy stale; until it is read
   // again here, the writer checks that terminal's batches itself (correct, only slower).
-  if (options_.precheck_authenticator != nullptr) RefreshTerminals({});
+  // Without a way to know of other connections' commits, they are read every time.
+  const auto now = std::chrono::steady_clock::now();
+  if (options_.precheck_authenticator != nullptr &&
+      (terminals_stale_ || !options_.changed_elsewhere || now >= next_terminal_refresh_)) {
+    RefreshTerminals({});
+    terminals_stale_ = false;
+    next_terminal_refresh_ = now + std::chrono::milliseconds(kTerminalRefreshIntervalMs);
+    std::lock_guard lock(mutex_);
+    ++stats_.terminal_refreshes;
+  }
 }
 
 void IngestBackend::RefreshDenylistVersion() {

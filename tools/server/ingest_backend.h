@@ -30,6 +30,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -60,6 +61,13 @@ namespace citycard::server {
 inline constexpr size_t kGroupRecordsMaxDefault = kIngestRecordsMax;
 inline constexpr size_t kQueueRecordsMax = 1'000'000;
 inline constexpr int64_t kHousekeepingIntervalMsDefault = 1'000;
+// How often the checker's copy of every terminal is read again when nothing says a terminal
+// changed. Reading them all stalls the writer (256 terminals: 5-8 ms; a city's 10,000 would
+// take hundreds), so the housekeeping reads them only after another connection committed
+// (IngestBackendOptions::changed_elsewhere: a key rotated or revoked with the CLI) and at this
+// interval. A stale copy is never wrong, only slower: the writer checks again every record of
+// a terminal whose keys differ from those the checker used.
+inline constexpr int64_t kTerminalRefreshIntervalMs = 60'000;
 // The most online requests of one online group (one storage transaction).
 inline constexpr size_t kOnlineGroupMax = kTopupGroupMax;
 // The most online requests waiting for a group; beyond, a request is answered at once with
@@ -124,6 +132,7 @@ struct IngestBackendStats {
   uint64_t online_requests = 0;        // requests answered from an online group
   uint64_t online_failures = 0;        // online groups whose transaction failed
   uint64_t online_max_in_group = 0;
+  uint64_t terminal_refreshes = 0;     // times the checker's terminals were all read again
 };
 
 class IngestBackend final : public terminals::TerminalBackend {
@@ -215,6 +224,10 @@ class IngestBackend final : public terminals::TerminalBackend {
   std::thread writer_;
   std::thread checker_;
   IngestBackendStats stats_;
+  // Writer thread: the checker's terminals are read again at the next housekeeping when set
+  // (another connection committed), or at next_terminal_refresh_ in any case.
+  bool terminals_stale_ = false;
+  std::chrono::steady_clock::time_point next_terminal_refresh_;
   std::atomic<int64_t> denylist_version_{0};
   std::atomic<uint32_t> fare_version_{0};  // as options_.fare_table last answered
 };
