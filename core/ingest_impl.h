@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -83,9 +84,14 @@ class OpenTopups {
   const TopupRecord& At(const TopupKey& key) const;
   // Every open top-up in key order.
   const std::map<TopupKey, TopupRecord>& all() const { return by_key_; }
+  // The pending top-ups whose expires_ms is at most `ms`, in key order. The housekeeping asks
+  // every second; the answer costs what it holds, not the number of open top-ups.
+  std::vector<TopupRecord> PendingExpiringBy(int64_t ms) const;
 
  private:
   std::map<TopupKey, TopupRecord> by_key_;
+  // The pending ones (not the expired) by deadline.
+  std::set<std::pair<int64_t, TopupKey>> pending_by_expiry_;
   // Each card's keys, sorted; a card has an entry only while it has an open top-up.
   std::unordered_map<uint64_t, std::vector<TopupKey>> keys_by_card_;
 };

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "core/account_plan.h"
 #include "core/card_number.h"
@@ -65,13 +66,18 @@ Transfer IngestEngine::Impl::TopupTransfer(std::string_view domain, const TopupR
 void OpenTopups::Clear() {
   by_key_.clear();
   keys_by_card_.clear();
+  pending_by_expiry_.clear();
 }
 
 void OpenTopups::Put(TopupRecord t) {
   TopupKey key{t.terminal_id, t.request_id};
   auto existing = by_key_.find(key);
-  // A top-up keeps its card; should a record under the same key name another, it moves.
-  if (existing != by_key_.end() && existing->second.card_no != t.card_no) Erase(key);
+  if (existing != by_key_.end()) {
+    pending_by_expiry_.erase({existing->second.expires_ms, key});
+    // A top-up keeps its card; should a record under the same key name another, it moves.
+    if (existing->second.card_no != t.card_no) Erase(key);
+  }
+  if (t.status == TopupStatus::pending) pending_by_expiry_.emplace(t.expires_ms, key);
   std::vector<TopupKey>& keys = keys_by_card_[t.card_no];
   auto at = std::lower_bound(keys.begin(), keys.end(), key);
   if (at == keys.end() || *at != key) keys.insert(at, key);
@@ -88,7 +94,21 @@ void OpenTopups::Erase(const TopupKey& key) {
   CITYCARD_ASSERT(at != keys.end() && *at == key);
   keys.erase(at);
   if (keys.empty()) keys_by_card_.erase(card);
+  pending_by_expiry_.erase({found->second.expires_ms, key});
   by_key_.erase(found);
+}
+
+std::vector<TopupRecord> OpenTopups::PendingExpiringBy(int64_t ms) const {
+  std::vector<TopupRecord> due;
+  for (const auto& [expires_ms, key] : pending_by_expiry_) {
+    if (expires_ms > ms) break;
+    due.push_back(At(key));
+  }
+  // In key order, as the walk over every open top-up gave them.
+  std::sort(due.begin(), due.end(), [](const TopupRecord& a, const TopupRecord& b) {
+    return std::tie(a.terminal_id, a.request_id) < std::tie(b.terminal_id, b.request_id);
+  });
+  return due;
 }
 
 const std::vector<TopupKey>& OpenTopups::KeysOf(uint64_t card_no) const {
@@ -413,12 +433,7 @@ Result<size_t> IngestEngine::Impl::ExpireTopups() {
   auto voided = ledger.ExpirePending();
   if (!voided.ok()) return voided.status();
   const int64_t now_ms = clock.NowMs();
-  std::vector<TopupRecord> due;
-  for (const auto& [key, t] : open_topups.all()) {
-    if (t.status == TopupStatus::pending && now_ms >= t.expires_ms + kTopupExpiryMarginMs) {
-      due.push_back(t);
-    }
-  }
+  std::vector<TopupRecord> due = open_topups.PendingExpiringBy(now_ms - kTopupExpiryMarginMs);
   if (due.empty()) return size_t{0};
 
   IngestGroup g;

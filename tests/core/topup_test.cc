@@ -75,6 +75,36 @@ TEST_CASE("open top-ups are found by card in key order, and leave when erased", 
   CHECK(open.KeysOf(11).empty());
 }
 
+TEST_CASE("open top-ups give the pending ones due by a time, in key order, and no expired one",
+          "[core][topup]") {
+  OpenTopups open;
+  auto with_expiry = [](TopupRecord t, int64_t expires_ms, TopupStatus status) {
+    t.expires_ms = expires_ms;
+    t.status = status;
+    return t;
+  };
+  open.Put(with_expiry(OpenTopup("K2", 1, 11), 100, TopupStatus::pending));
+  open.Put(with_expiry(OpenTopup("K1", 2, 22), 300, TopupStatus::pending));
+  open.Put(with_expiry(OpenTopup("K1", 3, 33), 50, TopupStatus::expired));
+  open.Put(with_expiry(OpenTopup("K1", 4, 44), 100, TopupStatus::pending));
+  CHECK(open.PendingExpiringBy(99).empty());
+  auto due = open.PendingExpiringBy(100);
+  REQUIRE(due.size() == 2);
+  CHECK(due[0].terminal_id == "K1");
+  CHECK(due[0].request_id == 4);
+  CHECK(due[1].terminal_id == "K2");
+  CHECK(open.PendingExpiringBy(1'000).size() == 3);
+
+  // Expired, confirmed (erased) or given a later deadline: no longer due by 100.
+  open.Put(with_expiry(OpenTopup("K2", 1, 11), 100, TopupStatus::expired));
+  open.Erase({"K1", 4});
+  open.Put(with_expiry(OpenTopup("K1", 2, 22), 900, TopupStatus::pending));
+  CHECK(open.PendingExpiringBy(899).empty());
+  CHECK(open.PendingExpiringBy(900).size() == 1);
+  open.Clear();
+  CHECK(open.PendingExpiringBy(1'000).empty());
+}
+
 TEST_CASE("a card's load settles its own top-up, not another card's with the same amounts",
           "[core][topup]") {
   IngestFixture f;
