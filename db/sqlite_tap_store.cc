@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <string>
 
 namespace citycard::db {
@@ -102,11 +103,17 @@ uint64_t AsUint(int64_t v) { return static_cast<uint64_t>(v); }
 // Parameters of one row of the tap insert.
 constexpr int kTapInsertColumns = 11;
 
-Bytes IdBytes(const Id128& id) {
-  Bytes out;
-  ByteWriter w(&out);
-  w.U64(id.hi);
-  w.U64(id.lo);
+// An id as stored: hi then lo, big-endian (so blobs sort as ids do). A fixed array, not a
+// vector: the tap insert encodes one per tap, and a vector grown byte by byte cost five
+// allocations each.
+using IdBlob = std::array<uint8_t, 16>;
+
+IdBlob IdBytes(const Id128& id) {
+  IdBlob out{};
+  for (int i = 0; i < 8; ++i) {
+    out[static_cast<size_t>(i)] = static_cast<uint8_t>(id.hi >> (56 - 8 * i));
+    out[static_cast<size_t>(8 + i)] = static_cast<uint8_t>(id.lo >> (56 - 8 * i));
+  }
   return out;
 }
 
@@ -320,7 +327,7 @@ namespace {
 // Binds tap `t` as the row whose first parameter is `base` + 1. The statement keeps pointers
 // to `record` and `transfer_id` (unowned binds): they must stay unchanged until it runs.
 void BindTapRow(Statement& insert, int base, const StoredTap& t, const Bytes& record,
-                const Bytes& transfer_id) {
+                const IdBlob& transfer_id) {
   const TapRecord& r = t.record;
   insert.BindUnowned(base + 1, std::string_view(r.terminal_id))
       .Bind(base + 2, int64_t{r.terminal_counter})
@@ -343,12 +350,14 @@ void BindTapRow(Statement& insert, int base, const StoredTap& t, const Bytes& re
 
 Status SqliteTapStore::InsertTaps(std::span<const StoredTap> taps) {
   // The bytes the statement points at (unowned binds), per row of one statement.
+  // Each row's record buffer is refilled in place, so only the first statement allocates.
   std::vector<Bytes> records(kRowsPerInsert);
-  std::vector<Bytes> transfer_ids(kRowsPerInsert);
+  std::vector<IdBlob> transfer_ids(kRowsPerInsert);
   auto bind = [&](Statement& insert, int k, size_t row) {
     const StoredTap& t = taps[row];
-    records[k] = EncodeTapRecord(t.record);
-    transfer_ids[k] = t.transfer_id.IsZero() ? Bytes{} : IdBytes(t.transfer_id);
+    records[k].clear();
+    AppendTapRecord(t.record, &records[k]);
+    transfer_ids[k] = IdBytes(t.transfer_id);
     BindTapRow(insert, k * kTapInsertColumns, t, records[k], transfer_ids[k]);
   };
   auto on_error = [&](Status s, size_t first, size_t rows) -> Status {
@@ -399,13 +408,13 @@ Status SqliteTapStore::Write(const IngestWrite& write) {
         .Bind(5, t.balance_before_fen)
         .Bind(6, t.amount_fen)
         .Bind(7, int64_t{t.card_key_version})
-        .Bind(8, IdBytes(t.pending_id))
+        .Bind(8, ByteView(IdBytes(t.pending_id)))
         .Bind(9, AsInt(t.authorisation_id))
         .Bind(10, int64_t{static_cast<uint8_t>(t.status)})
         .Bind(11, t.created_ms)
         .Bind(12, t.expires_ms)
         .Bind(13, t.settled_ms)
-        .Bind(14, IdBytes(t.settle_transfer_id));
+        .Bind(14, ByteView(IdBytes(t.settle_transfer_id)));
     CITYCARD_RETURN_IF_ERROR(upsert_topup_->Run());
   }
   for (const DayOperatorTotals& d : write.day_deltas) {
