@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "db/id_blob.h"
+
 namespace citycard::db {
 
 namespace {
@@ -67,7 +69,7 @@ CREATE TABLE ledger_failed(
 ) WITHOUT ROWID;
 )sql";
 
-constexpr size_t kIdBytes = 16;
+constexpr size_t kIdBytes = kIdBlobBytes;
 // Parameters of one row of the transfer insert.
 constexpr int kTransferInsertColumns = 18;
 
@@ -84,15 +86,6 @@ constexpr std::string_view kTransferSelect =
 
 constexpr std::string_view kBatchColumns =
     "seq, prev_hash, hash, first_transfer_seq, transfer_count, timestamp_ms";
-
-std::array<uint8_t, kIdBytes> EncodeId(const Id128& id) {
-  std::array<uint8_t, kIdBytes> out{};
-  for (int i = 0; i < 8; ++i) {
-    out[static_cast<size_t>(i)] = static_cast<uint8_t>(id.hi >> (56 - 8 * i));
-    out[static_cast<size_t>(8 + i)] = static_cast<uint8_t>(id.lo >> (56 - 8 * i));
-  }
-  return out;
-}
 
 // A stored id must be exactly 16 bytes; NULL (or empty) stands for the zero id.
 Result<Id128> DecodeId(const Bytes& bytes) {

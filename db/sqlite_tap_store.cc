@@ -4,8 +4,9 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <array>
 #include <string>
+
+#include "db/id_blob.h"
 
 namespace citycard::db {
 
@@ -102,20 +103,6 @@ uint64_t AsUint(int64_t v) { return static_cast<uint64_t>(v); }
 
 // Parameters of one row of the tap insert.
 constexpr int kTapInsertColumns = 11;
-
-// An id as stored: hi then lo, big-endian (so blobs sort as ids do). A fixed array, not a
-// vector: the tap insert encodes one per tap, and a vector grown byte by byte cost five
-// allocations each.
-using IdBlob = std::array<uint8_t, 16>;
-
-IdBlob IdBytes(const Id128& id) {
-  IdBlob out{};
-  for (int i = 0; i < 8; ++i) {
-    out[static_cast<size_t>(i)] = static_cast<uint8_t>(id.hi >> (56 - 8 * i));
-    out[static_cast<size_t>(8 + i)] = static_cast<uint8_t>(id.lo >> (56 - 8 * i));
-  }
-  return out;
-}
 
 Id128 IdFrom(const Bytes& bytes) {
   if (bytes.size() != 16) return Id128{};
@@ -357,7 +344,7 @@ Status SqliteTapStore::InsertTaps(std::span<const StoredTap> taps) {
     const StoredTap& t = taps[row];
     records[k].clear();
     AppendTapRecord(t.record, &records[k]);
-    transfer_ids[k] = IdBytes(t.transfer_id);
+    transfer_ids[k] = EncodeId(t.transfer_id);
     BindTapRow(insert, k * kTapInsertColumns, t, records[k], transfer_ids[k]);
   };
   auto on_error = [&](Status s, size_t first, size_t rows) -> Status {
@@ -408,13 +395,13 @@ Status SqliteTapStore::Write(const IngestWrite& write) {
         .Bind(5, t.balance_before_fen)
         .Bind(6, t.amount_fen)
         .Bind(7, int64_t{t.card_key_version})
-        .Bind(8, ByteView(IdBytes(t.pending_id)))
+        .Bind(8, ByteView(EncodeId(t.pending_id)))
         .Bind(9, AsInt(t.authorisation_id))
         .Bind(10, int64_t{static_cast<uint8_t>(t.status)})
         .Bind(11, t.created_ms)
         .Bind(12, t.expires_ms)
         .Bind(13, t.settled_ms)
-        .Bind(14, ByteView(IdBytes(t.settle_transfer_id)));
+        .Bind(14, ByteView(EncodeId(t.settle_transfer_id)));
     CITYCARD_RETURN_IF_ERROR(upsert_topup_->Run());
   }
   for (const DayOperatorTotals& d : write.day_deltas) {

@@ -59,22 +59,32 @@ int64_t CountRows(Database& db) {
   return stmt->ColumnInt(0);
 }
 
+// A database file of the test's own in the temporary folder, removed (with its WAL and shared
+// memory files) before the test and after it.
+struct ScratchDatabaseFile {
+  explicit ScratchDatabaseFile(const std::string& name)
+      : path((std::filesystem::temp_directory_path() /
+              ("citycard_" + name + "_" + std::to_string(::getpid()) + ".db"))
+                 .string()) {
+    Remove();
+  }
+  ~ScratchDatabaseFile() { Remove(); }
+  void Remove() {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  }
+  std::string path;
+};
+
 }  // namespace
 
 TEST_CASE("Reads inside a read scope see one snapshot, and the next scope sees later commits",
           "[db]") {
-  std::string path = (std::filesystem::temp_directory_path() /
-                      ("citycard_read_scope_" + std::to_string(::getpid()) + ".db"))
-                         .string();
-  auto remove = [&] {
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-  };
-  remove();
+  ScratchDatabaseFile file("read_scope");
   {
-    auto reader = Database::Open(path, true);
+    auto reader = Database::Open(file.path, true);
     REQUIRE(reader.ok());
     REQUIRE((*reader)->Exec("CREATE TABLE t(x INTEGER)").ok());
-    auto writer = Database::Open(path, false);
+    auto writer = Database::Open(file.path, false);
     REQUIRE(writer.ok());
 
     REQUIRE((*reader)->BeginRead().ok());
@@ -88,20 +98,13 @@ TEST_CASE("Reads inside a read scope see one snapshot, and the next scope sees l
     REQUIRE((*reader)->Exec("INSERT INTO t VALUES(2)").ok());
     CHECK(CountRows(**writer) == 2);
   }
-  remove();
 }
 
 TEST_CASE("Pages written count the frames each commit appends to the WAL, and reads write none",
           "[db]") {
-  std::string path = (std::filesystem::temp_directory_path() /
-                      ("citycard_pages_written_" + std::to_string(::getpid()) + ".db"))
-                         .string();
-  auto remove = [&] {
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-  };
-  remove();
+  ScratchDatabaseFile file("pages_written");
   {
-    auto db = Database::Open(path, true);
+    auto db = Database::Open(file.path, true);
     REQUIRE(db.ok());
     REQUIRE((*db)->Exec("CREATE TABLE t(x INTEGER PRIMARY KEY, pad TEXT)").ok());
     const int64_t before = (*db)->PagesWritten();
@@ -117,5 +120,4 @@ TEST_CASE("Pages written count the frames each commit appends to the WAL, and re
                 .ok());
     CHECK((*db)->PagesWritten() - before >= one_row + 250);
   }
-  remove();
 }
