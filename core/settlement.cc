@@ -40,6 +40,22 @@ Status AddChecked(int64_t* sum, int64_t delta, std::string_view what, std::strin
 
 using LineMap = std::map<std::string, OperatorSettlement>;
 
+// The rebates in (operator, card) order, by address: the order their ids run in the ledger's
+// index. A day's rebates come from the card-days in card order, so with one operator per card
+// they are in that order already and the check is all it costs.
+std::vector<const CardRebate*> RebatesInOrder(const std::vector<CardRebate>& rebates) {
+  std::vector<const CardRebate*> sorted;
+  sorted.reserve(rebates.size());
+  for (const CardRebate& r : rebates) sorted.push_back(&r);
+  auto before = [](const CardRebate* a, const CardRebate* b) {
+    return std::tie(a->operator_id, a->card_no) < std::tie(b->operator_id, b->card_no);
+  };
+  if (!std::is_sorted(sorted.begin(), sorted.end(), before)) {
+    std::sort(sorted.begin(), sorted.end(), before);
+  }
+  return sorted;
+}
+
 Result<OperatorSettlement*> LineFor(LineMap* lines,
                                     const std::map<std::string_view, const Operator*>& registry,
                                     const std::string& id) {
@@ -194,21 +210,27 @@ Result<SettlementReport> BuildSettlementReport(int64_t day, int64_t cutoff_s,
     if (!line.ok()) return line.status();
     CITYCARD_RETURN_IF_ERROR(AddServices(*line, s));
   }
-  std::set<std::pair<std::string, std::string>> capped;
-  for (const CardRebate& r : rebates) {
-    auto line = LineFor(&lines, registry, r.operator_id);
-    if (!line.ok()) return line.status();
-    if (r.rebate_fen <= 0) {
+  // In (operator, card) order a card rebated twice by one operator is two neighbours, and the
+  // operator's line is looked up once per run of its rebates.
+  const CardRebate* previous = nullptr;
+  OperatorSettlement* line = nullptr;
+  for (const CardRebate* r : RebatesInOrder(rebates)) {
+    if (previous == nullptr || previous->operator_id != r->operator_id) {
+      auto found = LineFor(&lines, registry, r->operator_id);
+      if (!found.ok()) return found.status();
+      line = *found;
+    } else if (previous->card_no == r->card_no) {
+      return InvalidInput(fmt::format("operator {}: two rebates to card {}", r->operator_id,
+                                      r->card_no));
+    }
+    if (r->rebate_fen <= 0) {
       return InvalidInput(fmt::format("operator {}: rebate of {} to card {} is not positive",
-                                      r.operator_id, r.rebate_fen, r.card_no));
+                                      r->operator_id, r->rebate_fen, r->card_no));
     }
-    if (!capped.emplace(r.operator_id, r.card_no).second) {
-      return InvalidInput(fmt::format("operator {}: two rebates to card {}", r.operator_id,
-                                      r.card_no));
-    }
-    CITYCARD_RETURN_IF_ERROR(AddChecked(&(*line)->capping_rebate_fen, r.rebate_fen,
-                                        "capping rebate", r.operator_id));
-    (*line)->capped_cards += 1;
+    CITYCARD_RETURN_IF_ERROR(AddChecked(&line->capping_rebate_fen, r->rebate_fen,
+                                        "capping rebate", r->operator_id));
+    line->capped_cards += 1;
+    previous = r;
   }
   SettlementReport report;
   report.day = day;
@@ -252,13 +274,21 @@ Id128 SettlementFeeId(const Digester& digester, int64_t day, std::string_view op
   return DeriveTransferId(digester, kFeeIdDomain, SettlementKey(day, operator_id));
 }
 
+namespace {
+
+// The upper half of every rebate id of (day, operator).
+uint64_t RebateRunId(const Digester& digester, int64_t day, std::string_view operator_id) {
+  return DeriveTransferId(digester, kRebateIdDomain, SettlementKey(day, operator_id)).hi;
+}
+
+}  // namespace
+
 Id128 SettlementRebateId(const Digester& digester, int64_t day, std::string_view operator_id,
                          std::string_view card_no) {
   // The (day, operator) hash above the card number: a day's rebates of one operator, tens of
   // thousands of them, go into one run of the ledger's id index, in card order, rather than
   // onto a random page each (core/settlement.h).
-  Id128 run = DeriveTransferId(digester, kRebateIdDomain, SettlementKey(day, operator_id));
-  return Id128{run.hi, CardNumberToInt(card_no)};
+  return Id128{RebateRunId(digester, day, operator_id), CardNumberToInt(card_no)};
 }
 
 Result<std::vector<Transfer>> PlanSettlementTransfers(const SettlementReport& report,
@@ -267,20 +297,22 @@ Result<std::vector<Transfer>> PlanSettlementTransfers(const SettlementReport& re
                                                       const Digester& digester,
                                                       const RebateAccountResolver& resolve) {
   auto registry = IndexOperators(operators);
-  std::vector<CardRebate> sorted = rebates;
-  std::sort(sorted.begin(), sorted.end(), [](const CardRebate& a, const CardRebate& b) {
-    return std::tie(a.operator_id, a.card_no) < std::tie(b.operator_id, b.card_no);
-  });
   std::vector<Transfer> transfers;
-  for (const CardRebate& r : sorted) {
-    auto op = registry.find(r.operator_id);
-    if (op == registry.end()) return UnknownOperator(r.operator_id);
-    auto account = resolve(r.card_no);
+  transfers.reserve(rebates.size() + 2 * report.operators.size());
+  // One hash per operator, not per rebate: every rebate id of (day, operator) shares it.
+  std::optional<std::pair<std::string_view, uint64_t>> run;
+  for (const CardRebate* r : RebatesInOrder(rebates)) {
+    auto op = registry.find(r->operator_id);
+    if (op == registry.end()) return UnknownOperator(r->operator_id);
+    auto account = resolve(r->card_no);
     if (!account.ok()) return account.status();
-    transfers.push_back(SettlementTransfer(
-        SettlementRebateId(digester, report.day, r.operator_id, r.card_no),
-        op->second->payable_account_id, *account, r.rebate_fen, kTransferCodeCappingRebate,
-        report.day, *op->second));
+    if (!run || run->first != r->operator_id) {
+      run.emplace(r->operator_id, RebateRunId(digester, report.day, r->operator_id));
+    }
+    transfers.push_back(SettlementTransfer(Id128{run->second, CardNumberToInt(r->card_no)},
+                                           op->second->payable_account_id, *account,
+                                           r->rebate_fen, kTransferCodeCappingRebate, report.day,
+                                           *op->second));
   }
   for (const OperatorSettlement& line : report.operators) {
     auto op = registry.find(line.operator_id);

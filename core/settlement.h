@@ -375,7 +375,13 @@ class Settler {
                                                     const std::vector<RebateCardState>& states);
   Result<LedgerMovements> DayMovements(int64_t day, int64_t cutoff_s);
   Result<LedgerMovements> ReadDay(int64_t day);
+  // Books the planned transfers and keeps the run, in one unit of work (see settlement_run.cc).
   Status Book(const std::vector<Transfer>& transfers, const SettlementRecord& record);
+  // Whether a booking searches the ledger for its transfer ids (Ledger::Apply) or books them
+  // as new (Ledger::ApplyNew).
+  enum class SettlementIds : uint8_t { known_new, search };
+  Status BookOnce(const std::vector<Transfer>& transfers, const SettlementRecord& record,
+                  SettlementIds ids);
 
   RegistryStore& registry_;
   Ledger& ledger_;

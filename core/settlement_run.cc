@@ -60,14 +60,19 @@ Result<std::vector<CardRebate>> Settler::ComputeRebates(int64_t day,
   std::vector<PaidTap> capped;
   Status status = taps_.ForEachCardDay(day, [&](const CardDayTaps& card) -> Status {
     capped.clear();
-    for (PaidTap tap : card.taps) {
-      auto op = registry.find(tap.operator_id);
-      if (op == registry.end()) {
-        return Status::Internal("unknown_operator",
-                                fmt::format("operator {} is not in the registry", tap.operator_id));
+    // The operator last found, a key of `registry`: a card's taps of a day are mostly with one.
+    std::string_view known;
+    for (const PaidTap& tap : card.taps) {
+      if (tap.operator_id != known || known.empty()) {
+        auto op = registry.find(tap.operator_id);
+        if (op == registry.end()) {
+          return Status::Internal("unknown_operator", fmt::format("operator {} is not in the registry",
+                                                                  tap.operator_id));
+        }
+        known = op->first;
       }
-      tap.time_s -= cutoff_s_;
-      capped.push_back(std::move(tap));
+      capped.push_back(tap);
+      capped.back().time_s -= cutoff_s_;
     }
     auto result = ComputeCapRebates(capped, card.profile, config_.daily_caps);
     if (!result.ok()) return result.status();
@@ -95,7 +100,10 @@ Result<Settler::RebateAccounts> Settler::ResolveRebateAccounts(
   RebateAccounts resolved;
   resolved.card_nos.reserve(rebates.size());
   for (const CardRebate& r : rebates) resolved.card_nos.push_back(r.card_no);
-  std::sort(resolved.card_nos.begin(), resolved.card_nos.end());
+  // The rebates come from the card-days in card order: sorted already, as a rule.
+  if (!std::is_sorted(resolved.card_nos.begin(), resolved.card_nos.end())) {
+    std::sort(resolved.card_nos.begin(), resolved.card_nos.end());
+  }
   resolved.card_nos.erase(std::unique(resolved.card_nos.begin(), resolved.card_nos.end()),
                           resolved.card_nos.end());
   std::vector<RebateCardState> states;
@@ -188,12 +196,28 @@ Result<LedgerMovements> Settler::ReadDay(int64_t day) {
   return movements;
 }
 
+// The settlement's transfer ids are derived from (day, operator, card) and all of them commit
+// in one unit of work with the kept run, so when no run is kept none of them is stored: they are
+// booked as new (Ledger::ApplyNew), which spares one search of the ledger's id index and of its
+// declined ids per transfer, the largest part of the booking after the writes themselves
+// (docs/benchmarks.md). Should an id be stored after all (a second database reading the same
+// ledger, or a payout id booked by hand), the store's unique index refuses it, the unit of work
+// is rolled back whole, and the day is booked again with every id searched, which answers
+// `exists` or `exists_with_different_*` per transfer as it always did (docs/settlement.md).
 Status Settler::Book(const std::vector<Transfer>& transfers, const SettlementRecord& record) {
+  Status booked = BookOnce(transfers, record, SettlementIds::known_new);
+  if (booked.ok() || booked.code() != "transfer_id_taken") return booked;
+  return BookOnce(transfers, record, SettlementIds::search);
+}
+
+Status Settler::BookOnce(const std::vector<Transfer>& transfers, const SettlementRecord& record,
+                         SettlementIds ids) {
   return RunUnitOfWork(registry_, ledger_, [&]() -> Status {
     for (size_t start = 0; start < transfers.size(); start += kTransferBatchMax) {
       size_t count = std::min(kTransferBatchMax, transfers.size() - start);
       std::span<const Transfer> batch(transfers.data() + start, count);
-      auto outcomes = ledger_.Apply(batch);
+      auto outcomes =
+          ids == SettlementIds::known_new ? ledger_.ApplyNew(batch) : ledger_.Apply(batch);
       if (!outcomes.ok()) return outcomes.status();
       for (size_t i = 0; i < count; ++i) {
         if (IsSuccess((*outcomes)[i])) continue;

@@ -442,6 +442,19 @@ TEST_CASE("Settling the same day again returns the same report and books nothing
   CHECK(w.store_.runs() == 1);
 }
 
+TEST_CASE("A first settlement books its transfers as new and searches none of their ids",
+          "[core][settlement]") {
+  HandMadeDay day;
+  World& w = day.world;
+  int64_t searches = w.ledger_store_.id_searches();
+  int64_t transfers = w.ledger_store_.LoadHead()->last_transfer_seq;
+  auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
+  REQUIRE(outcome.ok());
+  REQUIRE(outcome->record.transfers > 0);
+  CHECK(w.ledger_store_.id_searches() == searches);
+  CHECK(w.ledger_store_.LoadHead()->last_transfer_seq == transfers + outcome->record.transfers);
+}
+
 TEST_CASE("Settling a day twice books nothing twice even when the kept run was lost",
           "[core][settlement]") {
   HandMadeDay day;
@@ -449,6 +462,7 @@ TEST_CASE("Settling a day twice books nothing twice even when the kept run was l
   auto first = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
   REQUIRE(first.ok());
   int64_t transfers = w.ledger_store_.LoadHead()->last_transfer_seq;
+  int64_t searches = w.ledger_store_.id_searches();
   // A second card office with an empty settlement store (the run was never kept): the
   // transfer ids derive from (day, operator), so the ledger answers "exists" for each.
   FakeSettlementStore empty;
@@ -460,6 +474,9 @@ TEST_CASE("Settling a day twice books nothing twice even when the kept run was l
   CHECK_FALSE(second->repeated);
   CHECK(second->record.report == first->record.report);
   CHECK(w.ledger_store_.LoadHead()->last_transfer_seq == transfers);
+  // Booked as new, the stored ids were refused whole; booked again searching, each answered
+  // `exists`.
+  CHECK(w.ledger_store_.id_searches() - searches >= first->record.transfers);
 }
 
 TEST_CASE("A day that has not ended yet is refused", "[core][settlement]") {
