@@ -243,6 +243,12 @@ Bytes Statement::ColumnBlob(int column) const {
   return data ? Bytes(data, data + n) : Bytes();
 }
 
+ByteView Statement::ColumnBlobView(int column) const {
+  const auto* data = static_cast<const uint8_t*>(sqlite3_column_blob(stmt_, column));
+  int n = sqlite3_column_bytes(stmt_, column);
+  return data ? ByteView(data, static_cast<size_t>(n)) : ByteView();
+}
+
 bool Statement::ColumnIsNull(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }

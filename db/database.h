@@ -118,6 +118,11 @@ class Statement {
   int64_t ColumnInt(int column) const;
   std::string ColumnText(int column) const;
   Bytes ColumnBlob(int column) const;
+  // The column's bytes without a copy: valid only until the statement next steps or is reset,
+  // and until no other accessor of this column is called (SQLite may convert it in place). For
+  // scans that look at each row's bytes once (a day of taps), where ColumnBlob's copy is a malloc
+  // and a free per row. An empty view for NULL or an empty blob.
+  ByteView ColumnBlobView(int column) const;
   bool ColumnIsNull(int column) const;
 
  private:

@@ -180,9 +180,9 @@ Status SqliteSettlementReads::ForEachDayTap(
     DayTapSummary tap;
     tap.seq = s->ColumnInt(0);
     tap.card_no = static_cast<uint64_t>(s->ColumnInt(1));
-    // A copy of the record's bytes per tap (Statement offers no view of a blob): small beside
-    // the rest of the row's reading.
-    const Bytes record = s->ColumnBlob(2);
+    // A view of the record's bytes, valid until the next step (the visit is done by then; the
+    // operator id below points into it): a copy per tap was a malloc and a free each.
+    const ByteView record = s->ColumnBlobView(2);
     if (record.size() != kTapRecordBytes || record[0] != kTapRecordFormatVersion) {
       return Corrupt(tap.seq, "not a tap record");
     }

@@ -48,6 +48,28 @@ TEST_CASE("A constraint violation is a refusal", "[db]") {
   REQUIRE(stmt->Run().code() == "db_constraint");
 }
 
+TEST_CASE("A blob column's view holds the row's bytes, and is empty for NULL and for no bytes",
+          "[db]") {
+  auto db = Database::Open(":memory:", true);
+  REQUIRE((*db)->Exec("CREATE TABLE b(k INTEGER PRIMARY KEY, v BLOB)").ok());
+  REQUIRE((*db)->Exec("INSERT INTO b VALUES(1, x'00ff10'), (2, NULL), (3, x'')").ok());
+  auto stmt = (*db)->Prepare("SELECT k, v FROM b ORDER BY k");
+  REQUIRE(stmt.ok());
+  std::vector<Bytes> seen;
+  for (;;) {
+    auto row = stmt->Step();
+    REQUIRE(row.ok());
+    if (!*row) break;
+    ByteView view = stmt->ColumnBlobView(1);
+    seen.emplace_back(view.begin(), view.end());
+    CHECK(seen.back() == stmt->ColumnBlob(1));
+  }
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0] == Bytes{0x00, 0xff, 0x10});
+  CHECK(seen[1].empty());
+  CHECK(seen[2].empty());
+}
+
 namespace {
 
 int64_t CountRows(Database& db) {
