@@ -3,7 +3,8 @@
 //
 // Test hook (docs/bills.md "Atomicity"): when CITYCARD_TEST_BILLS_KILL_AFTER=N is set, an
 // import kills its own process with SIGKILL right after deciding its N-th bill, in the middle
-// of a chunk's open transaction, so that tests can prove a crash leaves whole chunks only.
+// of a chunk's open transaction, so that tests can prove a crash leaves whole chunks only; with
+// CITYCARD_TEST_BILLS_CHECK_FIRST set, a new file is checked whole before any chunk is paid.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -39,6 +40,11 @@ constexpr size_t kBillFileBytesMax = size_t{2} << 30;
 // How many bad lines an error message lists before it only counts the rest.
 constexpr size_t kBadLinesListedMax = 100;
 constexpr char kKillAfterVariable[] = "CITYCARD_TEST_BILLS_KILL_AFTER";
+// Test hook: when set (to anything), a new file is checked whole before its first chunk is
+// paid (BillImportOptions::check_while_paying = false). Checked while paid, the first chunks
+// commit only when the checking thread has finished, which a loaded machine may delay past
+// the kill; checked first, the chunk the kill lands in is known.
+constexpr char kCheckFirstVariable[] = "CITYCARD_TEST_BILLS_CHECK_FIRST";
 }  // namespace
 
 // The page cache an import runs with (db/sqlite_bill_store.h SetCacheBytes).
@@ -241,6 +247,11 @@ int64_t KillAfterFromEnvironment() {
   return value && *value ? std::atoll(value) : 0;
 }
 
+bool CheckFirstFromEnvironment() {
+  const char* value = std::getenv(kCheckFirstVariable);
+  return value && *value;
+}
+
 CommandOutput ImportOutput(const BillImportReport& report, const std::string& results_path) {
   CommandOutput out;
   nlohmann::json utilities = nlohmann::json::array();
@@ -293,6 +304,7 @@ Result<CommandOutput> Import(Environment& env, const BillsOptions& o) {
   BillImportOptions options;
   options.skip_bad = o.skip_bad;
   options.chunk_bills = o.chunk_bills;
+  if (CheckFirstFromEnvironment()) options.check_while_paying = false;
   options.on_results = [&](std::span<const BillResult> results) {
     return writer ? writer->Append(results) : Status::Ok();
   };
