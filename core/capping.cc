@@ -1,7 +1,6 @@
 #include "core/capping.h"
 
 #include <algorithm>
-#include <map>
 #include <numeric>
 
 #include <fmt/format.h>

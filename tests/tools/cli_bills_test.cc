@@ -198,13 +198,22 @@ TEST_CASE("bills import of the same file twice pays nothing twice and gives the 
   REQUIRE(paid.json()["balance_after_fen"] == 20000 - 1000 - 9500);
 }
 
-TEST_CASE("bills import killed in the middle leaves whole chunks and a rerun completes it",
-          "[tools][cli][bills]") {
-  BillsBox b;
+namespace {
+
+// The kill tests' file: ¥800 on card 1 and 25 water bills of ¥1.00 to it, W00..W24.
+void WriteTwentyFiveBills(BillsBox& b) {
   BillsBox::Require(b.box.Json({"card", "topup", kCard1, "800", "--ref", "t4"}, kNow), 0);
   std::string text = kHeader;
   for (int i = 0; i < 25; ++i) text += Line(fmt::format("W{:02d}", i), "water-hz", kAddress, kCard1, "1.00");
   b.box.Write("bills.csv", text);
+}
+
+}  // namespace
+
+TEST_CASE("bills import killed in the middle leaves whole chunks and a rerun completes it",
+          "[tools][cli][bills]") {
+  BillsBox b;
+  WriteTwentyFiveBills(b);
 
   Env kill = kNow;
   kill["CITYCARD_TEST_BILLS_KILL_AFTER"] = "15";
@@ -248,10 +257,7 @@ TEST_CASE("bills import killed in its first chunk while the file is checked leav
           "rerun pays the file",
           "[tools][cli][bills]") {
   BillsBox b;
-  BillsBox::Require(b.box.Json({"card", "topup", kCard1, "800", "--ref", "t4"}, kNow), 0);
-  std::string text = kHeader;
-  for (int i = 0; i < 25; ++i) text += Line(fmt::format("W{:02d}", i), "water-hz", kAddress, kCard1, "1.00");
-  b.box.Write("bills.csv", text);
+  WriteTwentyFiveBills(b);
 
   // No chunk can have ended at the 5th bill, whatever the checking thread's pace.
   Env kill = kNow;
