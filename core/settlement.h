@@ -329,6 +329,10 @@ struct SettlerConfig {
   // thread while it sums the ledger's day on its own (docs/settlement.md "Reading the day").
   // false: one after the other, on the calling thread.
   bool tap_source_apart = false;
+  // Called as each step of a settlement ends, with the step's name ("read_day", "totals",
+  // "rebates", "report", "accounts", "plan", "book"), so that a benchmark can time the steps
+  // (docs/benchmarks.md); empty: not called. It must not throw.
+  std::function<void(std::string_view step)> on_step;
 };
 
 struct SettlementOutcome {
@@ -382,6 +386,8 @@ class Settler {
   enum class SettlementIds : uint8_t { known_new, search };
   Status BookOnce(const std::vector<Transfer>& transfers, const SettlementRecord& record,
                   SettlementIds ids);
+  // Tells config_.on_step that `step` has ended.
+  void StepDone(std::string_view step) const;
 
   RegistryStore& registry_;
   Ledger& ledger_;

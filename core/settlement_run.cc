@@ -232,6 +232,10 @@ Status Settler::BookOnce(const std::vector<Transfer>& transfers, const Settlemen
   });
 }
 
+void Settler::StepDone(std::string_view step) const {
+  if (config_.on_step) config_.on_step(step);
+}
+
 Result<SettlementOutcome> Settler::Settle(int64_t day) {
   auto cutoff = store_.ClearingCutoff();
   if (!cutoff.ok()) return cutoff.status();
@@ -257,6 +261,7 @@ Result<SettlementOutcome> Settler::Settle(int64_t day) {
 
   auto movements = ReadDay(day);
   if (!movements.ok()) return movements.status();
+  StepDone("read_day");
   auto totals = taps_.OperatorTotals(day);
   if (!totals.ok()) return totals.status();
   auto services = taps_.ServiceTotals(day);
@@ -266,21 +271,27 @@ Result<SettlementOutcome> Settler::Settle(int64_t day) {
   auto booked = ServiceTotalsFromLedger(*operators, *movements, config_.codes);
   if (!booked.ok()) return booked.status();
   services->insert(services->end(), booked->begin(), booked->end());
+  StepDone("totals");
   auto rebates = ComputeRebates(day, *operators);
   if (!rebates.ok()) return rebates.status();
+  StepDone("rebates");
   auto report = BuildSettlementReport(day, cutoff_s_, *operators, *totals, *services, *rebates);
   if (!report.ok()) return report.status();
   CITYCARD_RETURN_IF_ERROR(Reconcile(*report, *operators, *movements, config_.codes));
+  StepDone("report");
 
   auto accounts = ResolveRebateAccounts(*rebates);
   if (!accounts.ok()) return accounts.status();
+  StepDone("accounts");
   auto transfers = PlanSettlementTransfers(
       *report, *operators, *rebates, digester_,
       [&accounts](std::string_view card_no) { return accounts->Find(card_no); });
   if (!transfers.ok()) return transfers.status();
+  StepDone("plan");
   SettlementRecord record{std::move(*report), clock_.NowMs(),
                           static_cast<int64_t>(transfers->size())};
   CITYCARD_RETURN_IF_ERROR(Book(*transfers, record));
+  StepDone("book");
   return SettlementOutcome{std::move(record), false};
 }
 

@@ -8,11 +8,20 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "core/ledger_store.h"
 #include "db/database.h"
 
 namespace citycard::db {
+
+// How LoadAccounts reads asked ids that lie close together with one cursor (see
+// sqlite_ledger_store.cc): the walk goes on to the next asked id while it is at most
+// kAccountWalkGapMax above the row just read (card purses' ids, card numbers, lie about 10
+// apart) and stops, to seek the next id afresh, after kAccountWalkStepsMax rows nobody asked
+// for in a row.
+inline constexpr int64_t kAccountWalkGapMax = 64;
+inline constexpr int kAccountWalkStepsMax = 8;
 
 class SqliteLedgerStore final : public LedgerStore {
  public:
@@ -49,10 +58,14 @@ class SqliteLedgerStore final : public LedgerStore {
   // Inserts the transfers' rows, kRowsPerInsert to a statement. Kind::internal
   // "transfer_id_taken" when an id is already stored; the caller rolls back.
   Status InsertTransfers(std::span<const TransferRecord> transfers);
+  // Reads the asked accounts from keys[*next] on with one cursor (LoadAccounts).
+  Status WalkAccounts(const std::vector<int64_t>& keys, size_t* next,
+                      std::vector<AccountRecord>* out);
 
   Database& db_;
   std::optional<int64_t> data_version_;  // as seen by the last ChangedElsewhere()
   std::optional<Statement> account_by_id_;
+  std::optional<Statement> accounts_from_id_;  // the accounts from an id on, in id order
   std::optional<Statement> transfer_by_id_;
   std::optional<Statement> transfer_by_seq_;
   std::optional<Statement> failed_by_id_;

@@ -6,8 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <optional>
 #include <random>
@@ -204,6 +206,58 @@ TEST_CASE("Account ids above 2^63 survive the round trip through SQLite", "[db][
   Ledger cold(*b.store, clock, digester);
   REQUIRE(cold.LookupAccount(big)->balance_fen() == -5);
   REQUIRE(Audit(*b.store, digester).ok);
+}
+
+TEST_CASE("LoadAccounts returns each asked account that exists once, whether the ids lie close or far",
+          "[db][ledger]") {
+  ManualClock clock(kStartMs);
+  crypto::Sha256Digester digester;
+  Books b(":memory:", clock, digester);
+  // Purse-like ids 10 apart (walked), a run 1 apart (walked, with steps to spare), ids far
+  // apart (sought), and one above 2^63 (negative as a rowid).
+  std::vector<uint64_t> stored;
+  for (uint64_t k = 0; k < 300; ++k) stored.push_back(1'000 + 10 * k);
+  for (uint64_t k = 0; k < 40; ++k) stored.push_back(9'000 + k);
+  for (uint64_t k = 1; k <= 5; ++k) stored.push_back(k * 1'000'000);
+  stored.push_back((uint64_t{1} << 63) + 5);
+  std::vector<Account> accounts;
+  for (uint64_t id : stored) {
+    accounts.push_back(MakeAccount(id, AccountKind::card_purse, -static_cast<int64_t>(id % 997), 0));
+  }
+  REQUIRE(b.ledger->CreateAccounts(accounts).ok());
+  const std::set<uint64_t> exists(stored.begin(), stored.end());
+
+  std::mt19937_64 rng(20261127);
+  for (int round = 0; round < 200; ++round) {
+    // From a few of the ids to all of them, with missing ids between and beyond and repeats.
+    const double share = (round % 10 + 1) / 10.0;
+    std::vector<uint64_t> asked;
+    for (uint64_t id : stored) {
+      if (std::uniform_real_distribution<double>(0, 1)(rng) < share) asked.push_back(id);
+      if (rng() % 7 == 0) asked.push_back(id + 1 + rng() % 12);  // mostly absent
+      if (rng() % 11 == 0) asked.push_back(id);                  // asked twice
+    }
+    asked.push_back(0);
+    asked.push_back(std::numeric_limits<uint64_t>::max());
+    std::shuffle(asked.begin(), asked.end(), rng);
+    std::vector<AccountRecord> out;
+    REQUIRE(b.store->LoadAccounts(asked, &out).ok());
+    std::set<uint64_t> expected;
+    for (uint64_t id : asked) {
+      if (exists.contains(id)) expected.insert(id);
+    }
+    std::multiset<uint64_t> got;
+    for (const AccountRecord& r : out) {
+      got.insert(r.account.id);
+      // The row read is the asked id's own, not its neighbour's.
+      REQUIRE(r.account.owner_ref == r.account.id);
+      REQUIRE(r.account.floor_fen == -static_cast<int64_t>(r.account.id % 997));
+    }
+    REQUIRE(got == std::multiset<uint64_t>(expected.begin(), expected.end()));
+  }
+  std::vector<AccountRecord> none;
+  REQUIRE(b.store->LoadAccounts(std::vector<uint64_t>{1'001, 1'002, 99'999'999}, &none).ok());
+  REQUIRE(none.empty());
 }
 
 TEST_CASE("ApplyNew with an id SQLite already holds fails with transfer_id_taken and keeps nothing",

@@ -686,11 +686,19 @@ Result<CommandOutput> SettleBookedDay(const SettleBenchOptions& o, const BookedD
   config.reads = &reads;
   config.tap_source_apart = *apart != nullptr;
   if (o.cap_fen > 0) config.daily_caps.push_back(DailyCap{Profile::adult, {RideMode::bus}, o.cap_fen});
+  // Each step's wall seconds, from the end of the step before (docs/benchmarks.md).
+  nlohmann::json steps = nlohmann::json::object();
+  int64_t step_start = 0;
+  config.on_step = [&steps, &step_start](std::string_view step) {
+    steps[std::string(step)] = BenchSecondsSince(step_start);
+    step_start = BenchNowNs();
+  };
   SystemClock now;
   Settler settler(env.registry(), env.ledger(), env.ledger_store(), **store, source,
                   env.digester(), now, std::move(config));
   double cpu_start = ProcessCpuSeconds();
   int64_t start = BenchNowNs();
+  step_start = start;
   auto outcome = settler.Settle(day);
   if (!outcome.ok()) return outcome.status();
   double seconds = BenchSecondsSince(start);
@@ -722,6 +730,7 @@ Result<CommandOutput> SettleBookedDay(const SettleBenchOptions& o, const BookedD
               {"transfers", outcome->record.transfers},
               {"payable_after_fen", payable->balance_fen()},
               {"checks_ok", ok},
+              {"step_seconds", steps},
               {"ingest_seconds", booked.ingest_seconds},
               {"setup_seconds", booked.setup_seconds},
               {"load_average", LoadAverage()},
