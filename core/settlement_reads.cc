@@ -56,14 +56,15 @@ Status SumPostedMovementsFromStore(LedgerStore& ledger, int64_t first_seq, int64
   return Status::Ok();
 }
 
-Status ForEachDayTapFromStore(TapStore& taps, int64_t clearing_day,
+Status ForEachDayTapFromStore(TapStore& taps, int64_t clearing_day, std::optional<SeqRange> seqs,
                               const std::function<Status(const DayTapSummary&)>& visit) {
   std::vector<StoredTap> page;
-  int64_t after = 0;
+  int64_t after = seqs.has_value() ? seqs->first - 1 : 0;
   for (;;) {
     page.clear();
     CITYCARD_RETURN_IF_ERROR(taps.ScanDayTaps(clearing_day, after, kSettlementTapPageTaps, &page));
     for (const StoredTap& tap : page) {
+      if (seqs.has_value() && tap.seq > seqs->last) return Status::Ok();
       after = tap.seq;
       DayTapSummary summary;
       summary.seq = tap.seq;
@@ -79,6 +80,17 @@ Status ForEachDayTapFromStore(TapStore& taps, int64_t clearing_day,
     }
     if (page.size() < kSettlementTapPageTaps) return Status::Ok();
   }
+}
+
+Result<std::optional<SeqRange>> DayTapSeqsFromStore(TapStore& taps, int64_t clearing_day) {
+  std::optional<SeqRange> seqs;
+  CITYCARD_RETURN_IF_ERROR(ForEachDayTapFromStore(
+      taps, clearing_day, std::nullopt, [&seqs](const DayTapSummary& tap) -> Status {
+        if (!seqs.has_value()) seqs = SeqRange{tap.seq, tap.seq};
+        seqs->last = tap.seq;
+        return Status::Ok();
+      }));
+  return seqs;
 }
 
 Status FindRebateCardsFromRegistry(RegistryStore& registry, std::span<const std::string> card_nos,

@@ -37,6 +37,13 @@ struct AccountCodeSum {
   bool operator==(const AccountCodeSum&) const = default;
 };
 
+// A stretch of a sequence, both ends included.
+struct SeqRange {
+  int64_t first = 0;
+  int64_t last = 0;
+  bool operator==(const SeqRange&) const = default;
+};
+
 // What settlement reads of a booked tap: a few fields of StoredTap and its record.
 struct DayTapSummary {
   int64_t seq = 0;
@@ -92,6 +99,13 @@ class SettlementReads {
   // the store's I/O; Kind::internal "tap_store_corrupt" for a stored record that is not one.
   virtual Status ForEachDayTap(int64_t clearing_day,
                                const std::function<Status(const DayTapSummary&)>& visit) = 0;
+  // The seqs of the first and the last tap booked on `clearing_day`; nullopt when it has none.
+  // Failures: the store's I/O.
+  virtual Result<std::optional<SeqRange>> DayTapSeqs(int64_t clearing_day) = 0;
+  // ForEachDayTap for the day's taps with seq in [seqs.first, seqs.last] only, so that two
+  // connections can read the two halves of a day at once (TapStoreSettlementSource).
+  virtual Status ForEachDayTapIn(int64_t clearing_day, SeqRange seqs,
+                                 const std::function<Status(const DayTapSummary&)>& visit) = 0;
   // The registered cards among `card_nos`, which must be ascending (as std::string compares)
   // and without repeats (CITYCARD_ASSERT): appends one state per registered card to `out`,
   // ascending card number; a card not registered is left out. Failures: the store's I/O.
@@ -104,8 +118,11 @@ class SettlementReads {
 Status SumPostedMovementsFromStore(LedgerStore& ledger, int64_t first_seq, int64_t last_seq,
                                    std::optional<AccountKind> only_kind,
                                    std::vector<AccountCodeSum>* out);
-Status ForEachDayTapFromStore(TapStore& taps, int64_t clearing_day,
+// The day's taps from seq `seqs.first` on up to `seqs.last` (nullopt: every tap of the day).
+Status ForEachDayTapFromStore(TapStore& taps, int64_t clearing_day, std::optional<SeqRange> seqs,
                               const std::function<Status(const DayTapSummary&)>& visit);
+// A pass over the whole day (the general interface has no cheaper way to find its ends).
+Result<std::optional<SeqRange>> DayTapSeqsFromStore(TapStore& taps, int64_t clearing_day);
 // One RegistryStore::FindCard per card.
 Status FindRebateCardsFromRegistry(RegistryStore& registry, std::span<const std::string> card_nos,
                                    std::vector<RebateCardState>* out);
@@ -122,7 +139,14 @@ class StoreSettlementReads final : public SettlementReads {
   }
   Status ForEachDayTap(int64_t clearing_day,
                        const std::function<Status(const DayTapSummary&)>& visit) override {
-    return ForEachDayTapFromStore(taps_, clearing_day, visit);
+    return ForEachDayTapFromStore(taps_, clearing_day, std::nullopt, visit);
+  }
+  Result<std::optional<SeqRange>> DayTapSeqs(int64_t clearing_day) override {
+    return DayTapSeqsFromStore(taps_, clearing_day);
+  }
+  Status ForEachDayTapIn(int64_t clearing_day, SeqRange seqs,
+                         const std::function<Status(const DayTapSummary&)>& visit) override {
+    return ForEachDayTapFromStore(taps_, clearing_day, seqs, visit);
   }
   Status FindRebateCards(std::span<const std::string> card_nos,
                          std::vector<RebateCardState>* out) override {

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <future>
+#include <system_error>
 
 #include "core/card_number.h"
 #include "core/settlement_reads.h"
@@ -19,8 +21,122 @@ constexpr int64_t kCardTapsReservedMax = 10'000'000;
 }  // namespace
 
 TapStoreSettlementSource::TapStoreSettlementSource(TapStore& taps, RegistryStore& registry,
-                                                   SettlementReads* reads)
-    : taps_(taps), registry_(registry), reads_(reads) {}
+                                                   SettlementReads* reads,
+                                                   SettlementReads* second_reads,
+                                                   int64_t split_min_seqs)
+    : taps_(taps),
+      registry_(registry),
+      reads_(reads),
+      second_reads_(second_reads),
+      split_min_seqs_(split_min_seqs) {}
+
+// What one reader of (a stretch of) the day gathers: the operators in the order it met them,
+// their sums, and the card-days' taps, unsorted.
+struct TapStoreSettlementSource::Part {
+  std::map<std::string, uint32_t, std::less<>> operator_index;
+  std::vector<std::string> operator_ids;
+  std::vector<Scanned> sums;  // per operator_ids
+  std::vector<CardTap> card_taps;
+
+  // The index of `operator_id`, added when met first.
+  uint32_t Index(std::string_view operator_id) {
+    auto [found, added] = operator_index.try_emplace(std::string(operator_id),
+                                                     static_cast<uint32_t>(operator_ids.size()));
+    if (added) {
+      operator_ids.push_back(found->first);
+      sums.emplace_back();
+    }
+    return found->second;
+  }
+};
+
+// One pass over the day serves both the operator totals and the card-days. The card-days'
+// taps are kept in one flat vector and sorted by card once at the end: a search per tap in a
+// map of cards (ordered, then hashed) was the largest part of settlement's time
+// (docs/benchmarks.md). The day's taps come in runs of one operator, so the operator's
+// entries are looked up only when it changes.
+Status TapStoreSettlementSource::ReadPart(SettlementReads* reads, int64_t day,
+                                          std::optional<SeqRange> seqs, const ModeMap& modes,
+                                          Part* part) {
+  Scanned* op_sums = nullptr;
+  std::optional<RideMode> op_mode;
+  uint32_t op_index = 0;
+  auto visit = [&](const DayTapSummary& tap) -> Status {
+    if (tap.type == TapType::load) return Status::Ok();
+    if (op_sums == nullptr || tap.operator_id != part->operator_ids[op_index]) {
+      op_index = part->Index(tap.operator_id);
+      op_sums = &part->sums[op_index];
+      auto mode = modes.find(tap.operator_id);
+      op_mode = mode == modes.end() ? std::nullopt : mode->second;
+    }
+    op_sums->taps += 1;
+    op_sums->paid_fen += tap.amount_fen;
+    if (!tap.paid) return Status::Ok();
+    op_sums->paid_taps += 1;
+    if (tap.late) {
+      op_sums->late_paid_fen += tap.amount_fen;
+      return Status::Ok();
+    }
+    if (!op_mode.has_value()) return Status::Ok();
+    part->card_taps.push_back(
+        CardTap{tap.card_no, tap.seq, tap.amount_fen, tap.time_s, op_index, tap.profile, *op_mode});
+    return Status::Ok();
+  };
+  if (reads == nullptr) return ForEachDayTapFromStore(taps_, day, std::nullopt, visit);
+  if (!seqs.has_value()) return reads->ForEachDayTap(day, visit);
+  return reads->ForEachDayTapIn(day, *seqs, visit);
+}
+
+// Reads the day in one part, or, with a second connection and a day long enough, in two
+// halves at once (the first on the calling thread).
+Status TapStoreSettlementSource::ReadParts(int64_t day, const ModeMap& modes, size_t reserve,
+                                          Part* first) {
+  first->card_taps.reserve(reserve);
+  if (reads_ == nullptr || second_reads_ == nullptr) {
+    return ReadPart(reads_, day, std::nullopt, modes, first);
+  }
+  auto seqs = reads_->DayTapSeqs(day);
+  if (!seqs.ok()) return seqs.status();
+  if (!seqs->has_value()) return Status::Ok();
+  const SeqRange whole = **seqs;
+  if (whole.last - whole.first < split_min_seqs_) return ReadPart(reads_, day, whole, modes, first);
+  const int64_t middle = whole.first + (whole.last - whole.first) / 2;
+  Part second;
+  second.card_taps.reserve(reserve / 2);
+  std::future<Status> second_read;
+  try {
+    second_read = std::async(std::launch::async, [&] {
+      return ReadPart(second_reads_, day, SeqRange{middle + 1, whole.last}, modes, &second);
+    });
+  } catch (const std::system_error&) {
+    // No thread to be had: the day is read in one part, as without a second connection.
+    return ReadPart(reads_, day, whole, modes, first);
+  }
+  Status first_status = ReadPart(reads_, day, SeqRange{whole.first, middle}, modes, first);
+  Status second_status = second_read.get();
+  if (!first_status.ok()) return first_status;
+  if (!second_status.ok()) return second_status;
+  Merge(std::move(second), first);
+  return Status::Ok();
+}
+
+// Adds `from`'s operators and card-day taps to `into`, its operator indexes renumbered.
+void TapStoreSettlementSource::Merge(Part from, Part* into) {
+  std::vector<uint32_t> renumbered(from.operator_ids.size());
+  for (size_t i = 0; i < from.operator_ids.size(); ++i) {
+    renumbered[i] = into->Index(from.operator_ids[i]);
+    Scanned& sums = into->sums[renumbered[i]];
+    sums.taps += from.sums[i].taps;
+    sums.paid_taps += from.sums[i].paid_taps;
+    sums.paid_fen += from.sums[i].paid_fen;
+    sums.late_paid_fen += from.sums[i].late_paid_fen;
+  }
+  into->card_taps.reserve(into->card_taps.size() + from.card_taps.size());
+  for (CardTap tap : from.card_taps) {
+    tap.operator_index = renumbered[tap.operator_index];
+    into->card_taps.push_back(tap);
+  }
+}
 
 Status TapStoreSettlementSource::Scan(int64_t day) {
   if (scanned_day_ == day) return Status::Ok();
@@ -36,53 +152,23 @@ Status TapStoreSettlementSource::Scan(int64_t day) {
   // scan checks the counts.
   int64_t day_taps = 0;
   for (const DayOperatorTotals& kept : day_totals_) day_taps += std::max<int64_t>(kept.taps, 0);
-  card_taps_.reserve(static_cast<size_t>(std::min(day_taps, kCardTapsReservedMax)));
   auto operators = registry_.ListOperators();
   if (!operators.ok()) return operators.status();
-  std::map<std::string, std::optional<RideMode>, std::less<>> modes;
+  ModeMap modes;
   for (const Operator& op : *operators) modes[op.id] = CapModeForOperator(op.kind);
 
-  // One pass over the day serves both the operator totals and the card-days. The card-days'
-  // taps are kept in one flat vector and sorted by card once at the end: a search per tap in a
-  // map of cards (ordered, then hashed) was the largest part of settlement's time
-  // (docs/benchmarks.md). The day's taps come in runs of one operator, so the operator's
-  // entries are looked up only when it changes.
-  std::map<std::string, uint32_t, std::less<>> operator_index;
-  Scanned* op_sums = nullptr;
-  std::optional<RideMode> op_mode;
-  uint32_t op_index = 0;
-  auto visit = [&](const DayTapSummary& tap) -> Status {
-    if (tap.type == TapType::load) return Status::Ok();
-    if (op_sums == nullptr || tap.operator_id != operator_ids_[op_index]) {
-      auto [found, added] = operator_index.try_emplace(
-          std::string(tap.operator_id), static_cast<uint32_t>(operator_ids_.size()));
-      if (added) operator_ids_.push_back(found->first);
-      op_index = found->second;
-      op_sums = &by_operator_[found->first];
-      auto mode = modes.find(found->first);
-      op_mode = mode == modes.end() ? std::nullopt : mode->second;
-    }
-    op_sums->taps += 1;
-    op_sums->paid_fen += tap.amount_fen;
-    if (!tap.paid) return Status::Ok();
-    op_sums->paid_taps += 1;
-    if (tap.late) {
-      op_sums->late_paid_fen += tap.amount_fen;
-      return Status::Ok();
-    }
-    if (!op_mode.has_value()) return Status::Ok();
-    card_taps_.push_back(
-        CardTap{tap.card_no, tap.seq, tap.amount_fen, tap.time_s, op_index, tap.profile, *op_mode});
-    return Status::Ok();
-  };
-  Status read = reads_ != nullptr ? reads_->ForEachDayTap(day, visit)
-                                  : ForEachDayTapFromStore(taps_, day, visit);
-  if (!read.ok()) {
-    by_operator_.clear();
-    operator_ids_.clear();
-    card_taps_.clear();
-    return read;
+  Part part;
+  // The part's vector is given to card_taps_ whole, so that the memory it holds is reused.
+  part.card_taps = std::move(card_taps_);
+  card_taps_.clear();
+  Status read = ReadParts(
+      day, modes, static_cast<size_t>(std::min(day_taps, kCardTapsReservedMax)), &part);
+  if (!read.ok()) return read;
+  for (size_t i = 0; i < part.operator_ids.size(); ++i) {
+    by_operator_[part.operator_ids[i]] = part.sums[i];
   }
+  operator_ids_ = std::move(part.operator_ids);
+  card_taps_ = std::move(part.card_taps);
   std::sort(card_taps_.begin(), card_taps_.end(), [](const CardTap& a, const CardTap& b) {
     return a.card_no != b.card_no ? a.card_no < b.card_no : a.seq < b.seq;
   });

@@ -15,18 +15,28 @@
 #include <vector>
 
 #include "core/registry.h"
+#include "core/settlement_reads.h"
 #include "core/settlement.h"
 #include "core/tap_store.h"
 
 namespace citycard {
+
+// Below this many seqs in a day, its taps are read in one part: a second thread and its
+// merge cost more than they save on a small day.
+inline constexpr int64_t kTapReadSplitMinSeqs = 50'000;
 
 class TapStoreSettlementSource final : public SettlementTapSource {
  public:
   // All must outlive the source. The scan of a day is kept until another day is asked for.
   // `reads`, when given, reads the day's taps (over the tap store's connection, e.g.
   // db::SqliteSettlementReads); nullptr: the tap store's ScanDayTaps pages.
+  // `second_reads`, when given with `reads`, reads the second half of a day of more than
+  // `split_min_seqs` seqs on a thread of its own while `reads` reads the first (over a
+  // connection of its own: db::SqliteSettlementReads on a second Database): the read of the
+  // day's taps is the longest step of a large settlement (docs/benchmarks.md).
   TapStoreSettlementSource(TapStore& taps, RegistryStore& registry,
-                           SettlementReads* reads = nullptr);
+                           SettlementReads* reads = nullptr, SettlementReads* second_reads = nullptr,
+                           int64_t split_min_seqs = kTapReadSplitMinSeqs);
 
   // DayTotals, with paid_taps and late_paid_fen from the scan. Kind::internal
   // "reconciliation_failed" when the kept totals and the scanned taps disagree.
@@ -63,11 +73,19 @@ class TapStoreSettlementSource final : public SettlementTapSource {
     Profile profile = Profile::adult;
     RideMode mode = RideMode::bus;
   };
+  struct Part;
+  using ModeMap = std::map<std::string, std::optional<RideMode>, std::less<>>;
   Status Scan(int64_t day);
+  Status ReadParts(int64_t day, const ModeMap& modes, size_t reserve, Part* first);
+  Status ReadPart(SettlementReads* reads, int64_t day, std::optional<SeqRange> seqs,
+                  const ModeMap& modes, Part* part);
+  static void Merge(Part from, Part* into);
 
   TapStore& taps_;
   RegistryStore& registry_;
   SettlementReads* reads_;
+  SettlementReads* second_reads_;
+  int64_t split_min_seqs_;
   std::optional<int64_t> scanned_day_;
   std::vector<DayOperatorTotals> day_totals_;
   std::map<std::string, Scanned> by_operator_;

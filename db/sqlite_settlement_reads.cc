@@ -149,29 +149,35 @@ Status SqliteSettlementReads::SumPostedMovements(int64_t first_seq, int64_t last
 
 Status SqliteSettlementReads::ForEachDayTap(
     int64_t clearing_day, const std::function<Status(const DayTapSummary&)>& visit) {
-  // The day's taps were booked one after another, so they lie between its first and last seq;
-  // reading that stretch of the table in order costs no index lookup per row, and the
-  // clearing_day test (kept off the index by the unary +) drops any other day's rows in it.
+  auto seqs = DayTapSeqs(clearing_day);
+  if (!seqs.ok()) return seqs.status();
+  if (!seqs->has_value()) return Status::Ok();
+  return ForEachDayTapIn(clearing_day, **seqs, visit);
+}
+
+Result<std::optional<SeqRange>> SqliteSettlementReads::DayTapSeqs(int64_t clearing_day) {
   auto bounds = db_.Prepare(
       "SELECT (SELECT seq FROM ingest_taps WHERE clearing_day = ?1 ORDER BY seq LIMIT 1), "
       "(SELECT seq FROM ingest_taps WHERE clearing_day = ?1 ORDER BY seq DESC LIMIT 1)");
   if (!bounds.ok()) return bounds.status();
   bounds->Bind(1, clearing_day);
-  int64_t first = 0;
-  int64_t last = 0;
-  {
-    ResetOnExit reset{*bounds};
-    auto found = bounds->Step();
-    if (!found.ok()) return found.status();
-    if (!*found || bounds->ColumnIsNull(0)) return Status::Ok();
-    first = bounds->ColumnInt(0);
-    last = bounds->ColumnInt(1);
-  }
+  ResetOnExit reset{*bounds};
+  auto found = bounds->Step();
+  if (!found.ok()) return found.status();
+  if (!*found || bounds->ColumnIsNull(0)) return std::optional<SeqRange>();
+  return std::optional(SeqRange{bounds->ColumnInt(0), bounds->ColumnInt(1)});
+}
+
+Status SqliteSettlementReads::ForEachDayTapIn(
+    int64_t clearing_day, SeqRange seqs, const std::function<Status(const DayTapSummary&)>& visit) {
+  // The day's taps were booked one after another, so they lie between its first and last seq;
+  // reading that stretch of the table in order costs no index lookup per row, and the
+  // clearing_day test (kept off the index by the unary +) drops any other day's rows in it.
   auto s = db_.Prepare(
       "SELECT seq, card_no, record, late, transfer_id IS NOT NULL FROM ingest_taps "
       "WHERE seq BETWEEN ? AND ? AND +clearing_day = ? ORDER BY seq");
   if (!s.ok()) return s.status();
-  s->Bind(1, first).Bind(2, last).Bind(3, clearing_day);
+  s->Bind(1, seqs.first).Bind(2, seqs.last).Bind(3, clearing_day);
   ResetOnExit reset{*s};
   for (;;) {
     auto row = s->Step();

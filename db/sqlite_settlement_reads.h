@@ -32,6 +32,10 @@ class SqliteSettlementReads final : public SettlementReads {
   // was booked).
   Status ForEachDayTap(int64_t clearing_day,
                        const std::function<Status(const DayTapSummary&)>& visit) override;
+  // Two lookups on the clearing_day index.
+  Result<std::optional<SeqRange>> DayTapSeqs(int64_t clearing_day) override;
+  Status ForEachDayTapIn(int64_t clearing_day, SeqRange seqs,
+                         const std::function<Status(const DayTapSummary&)>& visit) override;
   // One walk of the registry's cards table (db/sqlite_registry_store.cc) in card_no order from
   // the first card asked for to the last, reading five columns, merged with the cards asked
   // for. Where more than kRebateCardRowsSkippedMax rows in a row were not asked for, the walk

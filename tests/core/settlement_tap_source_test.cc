@@ -1,6 +1,7 @@
 #include "core/settlement_tap_source.h"
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <map>
 
@@ -195,4 +196,113 @@ TEST_CASE("A day read ahead is the day the source's questions answer from",
                               })
               .ok());
   CHECK(cards == 2);
+}
+
+namespace {
+
+// StoreSettlementReads that notes the stretches of the day it was asked to read.
+class NotedReads final : public SettlementReads {
+ public:
+  explicit NotedReads(IngestFixture& f) : reads_(f.ledger_store, f.tap_store, f.registry) {}
+  Status SumPostedMovements(int64_t first_seq, int64_t last_seq,
+                            std::optional<AccountKind> only_kind,
+                            std::vector<AccountCodeSum>* out) override {
+    return reads_.SumPostedMovements(first_seq, last_seq, only_kind, out);
+  }
+  Status ForEachDayTap(int64_t day, const std::function<Status(const DayTapSummary&)>& visit) override {
+    stretches.push_back(std::nullopt);
+    return reads_.ForEachDayTap(day, visit);
+  }
+  Result<std::optional<SeqRange>> DayTapSeqs(int64_t day) override { return reads_.DayTapSeqs(day); }
+  Status ForEachDayTapIn(int64_t day, SeqRange seqs,
+                         const std::function<Status(const DayTapSummary&)>& visit) override {
+    stretches.push_back(seqs);
+    return reads_.ForEachDayTapIn(day, seqs, visit);
+  }
+  Status FindRebateCards(std::span<const std::string> card_nos,
+                         std::vector<RebateCardState>* out) override {
+    return reads_.FindRebateCards(card_nos, out);
+  }
+
+  std::vector<std::optional<SeqRange>> stretches;
+
+ private:
+  StoreSettlementReads reads_;
+};
+
+// Everything a source answers of a day, in order, as text.
+std::vector<std::string> Answers(TapStoreSettlementSource& source, int64_t day) {
+  std::vector<std::string> answers;
+  auto totals = source.OperatorTotals(day);
+  REQUIRE(totals.ok());
+  for (const OperatorTapTotals& t : *totals) {
+    answers.push_back(fmt::format("{} taps {} paid {} fen {} late {}", t.operator_id, t.taps,
+                                  t.paid_taps, t.paid_fen, t.late_paid_fen));
+  }
+  REQUIRE(source
+              .ForEachCardDay(day,
+                              [&](const CardDayTaps& card) -> Status {
+                                std::string line = fmt::format("{} {}", card.card_no, ProfileName(card.profile));
+                                for (const PaidTap& tap : card.taps) {
+                                  line += fmt::format(" {}/{}/{}/{}", tap.operator_id,
+                                                      static_cast<int>(tap.mode), tap.amount_fen,
+                                                      tap.time_s);
+                                }
+                                answers.push_back(line);
+                                return Status::Ok();
+                              })
+              .ok());
+  return answers;
+}
+
+}  // namespace
+
+TEST_CASE("A day read in two halves on two threads answers as the day read in one",
+          "[core][settlement]") {
+  IngestedDay d;
+  // More cards riding both operators through the day, so that each half holds taps of both
+  // operators and of the same cards.
+  std::vector<FakeCard> riders;
+  for (int i = 0; i < 6; ++i) riders.push_back(d.f.IssueCard(5000, i % 3 == 0 ? Profile::student : Profile::adult));
+  const char* hours[] = {"2024-03-01 07:00:00", "2024-03-01 09:00:00", "2024-03-01 13:00:00",
+                         "2024-03-01 17:00:00", "2024-03-01 21:00:00"};
+  for (const char* when : hours) {
+    for (size_t i = 0; i < riders.size(); ++i) {
+      d.Ride(riders[i], i % 2 == 0 ? "T1" : "T2", 100 + 10 * static_cast<int64_t>(i),
+             TapType::purchase, when);
+      d.Ride(riders[i], "M1", 0, TapType::metro_entry, when);
+      d.Ride(riders[i], "M1", 300, TapType::metro_exit, when);
+    }
+  }
+  d.f.clock.SetMs(At("2024-03-03 01:00:00") * 1000);
+  const int64_t day = Day("2024-03-01");
+
+  TapStoreSettlementSource whole(d.f.tap_store, d.f.registry);
+  NotedReads first(d.f);
+  NotedReads second(d.f);
+  TapStoreSettlementSource halves(d.f.tap_store, d.f.registry, &first, &second, 0);
+  std::vector<std::string> expected = Answers(whole, day);
+  REQUIRE(expected.size() == 2 + 8);  // two operators, eight cards
+  CHECK(Answers(halves, day) == expected);
+
+  // The two halves were read, one each, and together they are the day.
+  auto seqs = first.DayTapSeqs(day);
+  REQUIRE(seqs.ok());
+  REQUIRE(seqs->has_value());
+  REQUIRE(first.stretches.size() == 1);
+  REQUIRE(second.stretches.size() == 1);
+  REQUIRE(first.stretches[0].has_value());
+  REQUIRE(second.stretches[0].has_value());
+  CHECK(first.stretches[0]->first == (*seqs)->first);
+  CHECK(second.stretches[0]->first == first.stretches[0]->last + 1);
+  CHECK(second.stretches[0]->last == (*seqs)->last);
+
+  // Below the least split, the day is read in one part by the first reads alone.
+  NotedReads one(d.f);
+  NotedReads unused(d.f);
+  TapStoreSettlementSource small(d.f.tap_store, d.f.registry, &one, &unused,
+                                 (*seqs)->last - (*seqs)->first + 1);
+  CHECK(Answers(small, day) == expected);
+  CHECK(one.stretches.size() == 1);
+  CHECK(unused.stretches.empty());
 }

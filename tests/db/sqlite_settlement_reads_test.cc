@@ -294,6 +294,43 @@ TEST_CASE("SQL reads of a day's taps give the summaries of its taps decoded whol
   CHECK(Taps(sql, 18999).empty());
 }
 
+// The seqs of the day's taps with seq in `seqs`, as `reads` gives them.
+std::vector<int64_t> SeqsIn(SettlementReads& reads, int64_t day, SeqRange seqs) {
+  std::vector<int64_t> out;
+  REQUIRE(reads
+              .ForEachDayTapIn(day, seqs,
+                               [&](const DayTapSummary& tap) -> Status {
+                                 out.push_back(tap.seq);
+                                 return Status::Ok();
+                               })
+              .ok());
+  return out;
+}
+
+TEST_CASE("A day's first and last tap and a stretch of its taps read in SQL are those read whole",
+          "[db][settlement]") {
+  Fixture f;
+  IngestWrite w;
+  // Seqs 1..6: days 19000, 19000, 19001, 19000, 19001, 19000.
+  const int64_t days[] = {19000, 19000, 19001, 19000, 19001, 19000};
+  for (uint32_t i = 0; i < 6; ++i) {
+    w.taps.push_back(Stored(Record("T1", i + 1, 8607550000000011, i + 1, 100), days[i]));
+  }
+  REQUIRE(f.WriteTaps(w).ok());
+  SqliteSettlementReads sql(*f.db);
+  StoreSettlementReads scanned(*f.ledger_store, *f.tap_store, *f.registry_store);
+  for (SettlementReads* reads : std::initializer_list<SettlementReads*>{&sql, &scanned}) {
+    CHECK(*reads->DayTapSeqs(19000) == std::optional(SeqRange{1, 6}));
+    CHECK(*reads->DayTapSeqs(19001) == std::optional(SeqRange{3, 5}));
+    CHECK_FALSE(reads->DayTapSeqs(18999)->has_value());
+    CHECK(SeqsIn(*reads, 19000, {1, 3}) == std::vector<int64_t>{1, 2});
+    CHECK(SeqsIn(*reads, 19000, {4, 6}) == std::vector<int64_t>{4, 6});
+    CHECK(SeqsIn(*reads, 19000, {2, 4}) == std::vector<int64_t>{2, 4});
+    CHECK(SeqsIn(*reads, 19001, {4, 4}).empty());
+    CHECK(SeqsIn(*reads, 19001, {1, 6}) == std::vector<int64_t>{3, 5});
+  }
+}
+
 TEST_CASE("A day's tap scan stops at the first failing visit and leaves the connection usable",
           "[db][settlement]") {
   Fixture f;

@@ -35,6 +35,10 @@ struct ApartTapSource {
   std::unique_ptr<db::SqliteTapStore> taps;
   std::unique_ptr<db::SqliteRegistryStore> registry;
   std::unique_ptr<db::SqliteSettlementReads> reads;
+  // A third connection, which reads the second half of a large day on a thread of its own
+  // (TapStoreSettlementSource's second_reads).
+  std::unique_ptr<db::Database> second_db;
+  std::unique_ptr<db::SqliteSettlementReads> second_reads;
   std::unique_ptr<TapStoreSettlementSource> source;
 };
 Result<std::unique_ptr<ApartTapSource>> OpenApartTapSource(const std::string& db_path);

@@ -212,8 +212,12 @@ Result<std::unique_ptr<ApartTapSource>> OpenApartTapSource(const std::string& db
   if (!registry.ok()) return registry.status();
   apart->registry = std::move(*registry);
   apart->reads = std::make_unique<db::SqliteSettlementReads>(*apart->db);
-  apart->source =
-      std::make_unique<TapStoreSettlementSource>(*apart->taps, *apart->registry, apart->reads.get());
+  auto second_db = db::Database::Open(db_path, false);
+  if (!second_db.ok()) return second_db.status();
+  apart->second_db = std::move(*second_db);
+  apart->second_reads = std::make_unique<db::SqliteSettlementReads>(*apart->second_db);
+  apart->source = std::make_unique<TapStoreSettlementSource>(
+      *apart->taps, *apart->registry, apart->reads.get(), apart->second_reads.get());
   return apart;
 }
 
