@@ -1,8 +1,12 @@
 #include "db/sqlite_ledger_store.h"
 
 #include <algorithm>
+#include <map>
+#include <utility>
 #include <string>
 
+#include "core/account_plan.h"
+#include "core/settlement_reads.h"
 #include "db/id_blob.h"
 
 namespace citycard::db {
@@ -67,6 +71,23 @@ CREATE TABLE ledger_failed(
   outcome INTEGER NOT NULL,
   timestamp_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
+)sql";
+
+// Version 2: the posted movements of each batch summed per (account, code) for the accounts
+// that are few (KeepsBatchSums), so that settlement sums a day's payables from a few rows per
+// batch instead of from every transfer of the day (docs/ledger.md "Batch sums"). A batch
+// written before it has sums_kept = 0 and is summed from its transfers.
+const char* const kSchemaV2 = R"sql(
+CREATE TABLE ledger_batch_sums(
+  batch_seq INTEGER NOT NULL,
+  account_id INTEGER NOT NULL,
+  code INTEGER NOT NULL,
+  transfers INTEGER NOT NULL,
+  debits_fen INTEGER NOT NULL,
+  credits_fen INTEGER NOT NULL,
+  PRIMARY KEY(batch_seq, account_id, code)
+) WITHOUT ROWID;
+ALTER TABLE ledger_batches ADD COLUMN sums_kept INTEGER NOT NULL DEFAULT 0;
 )sql";
 
 constexpr size_t kIdBytes = kIdBlobBytes;
@@ -237,7 +258,7 @@ Status Prepared(Database& db, std::string_view sql, std::optional<Statement>* ou
 }  // namespace
 
 const std::vector<std::string>& SqliteLedgerStore::Migrations() {
-  static const std::vector<std::string> migrations = {kSchemaV1};
+  static const std::vector<std::string> migrations = {kSchemaV1, kSchemaV2};
   return migrations;
 }
 
@@ -290,8 +311,15 @@ Status SqliteLedgerStore::Prepare() {
   CITYCARD_RETURN_IF_ERROR(Prepared(
       db_, "INSERT INTO ledger_failed(id, outcome, timestamp_ms) VALUES(?,?,?)", &insert_failed_));
   CITYCARD_RETURN_IF_ERROR(Prepared(
-      db_, "INSERT INTO ledger_batches(" + std::string(kBatchColumns) + ") VALUES(?,?,?,?,?,?)",
+      db_,
+      "INSERT INTO ledger_batches(" + std::string(kBatchColumns) +
+          ", sums_kept) VALUES(?,?,?,?,?,?,1)",
       &insert_batch_));
+  CITYCARD_RETURN_IF_ERROR(Prepared(
+      db_,
+      "INSERT INTO ledger_batch_sums(batch_seq, account_id, code, transfers, debits_fen, "
+      "credits_fen) VALUES(?,?,?,?,?,?)",
+      &insert_batch_sum_));
   return Status::Ok();
 }
 
@@ -465,7 +493,46 @@ void BindTransferRow(Statement& insert, int base, const TransferRecord& r,
       .Bind(base + 18, r.credit_prev_seq);
 }
 
+// The batch's posted movements on the accounts that keep batch sums, per (account, code), as
+// SettlementReads::SumPostedMovements counts them: each posted transfer once on its debit
+// and once on its credit side.
+std::vector<AccountCodeSum> BatchSums(std::span<const TransferRecord> transfers) {
+  std::map<std::pair<uint64_t, uint16_t>, AccountCodeSum> sums;
+  // The entry last added to: a batch's taps credit one payable after another.
+  AccountCodeSum* last = nullptr;
+  auto at = [&](uint64_t account, uint16_t code) -> AccountCodeSum& {
+    if (last != nullptr && last->account_id == account && last->code == code) return *last;
+    AccountCodeSum& sum = sums[{account, code}];
+    sum.account_id = account;
+    sum.code = code;
+    last = &sum;
+    return sum;
+  };
+  for (const TransferRecord& r : transfers) {
+    const Transfer& t = r.transfer;
+    if ((t.flags & kTransferNotPostedFlags) != 0) continue;
+    if (KeepsBatchSums(AccountIdKind(t.debit_account_id))) {
+      AccountCodeSum& d = at(t.debit_account_id, t.code);
+      d.transfers += 1;
+      d.debits_fen += t.amount_fen;
+    }
+    if (KeepsBatchSums(AccountIdKind(t.credit_account_id))) {
+      AccountCodeSum& c = at(t.credit_account_id, t.code);
+      c.transfers += 1;
+      c.credits_fen += t.amount_fen;
+    }
+  }
+  std::vector<AccountCodeSum> out;
+  out.reserve(sums.size());
+  for (const auto& [key, sum] : sums) out.push_back(sum);
+  return out;
+}
+
 }  // namespace
+
+bool KeepsBatchSums(AccountKind kind) {
+  return kind != AccountKind::card_purse && kind != AccountKind::medical_account;
+}
 
 Status SqliteLedgerStore::InsertTransfers(std::span<const TransferRecord> transfers) {
   // The id bytes the statement points at (unowned binds), per row of one statement.
@@ -545,6 +612,15 @@ Status SqliteLedgerStore::Write(const LedgerWrite& write) {
         .Bind(5, b.transfer_count)
         .Bind(6, b.timestamp_ms);
     CITYCARD_RETURN_IF_ERROR(insert_batch_->Run());
+    for (const AccountCodeSum& sum : BatchSums(write.transfers)) {
+      insert_batch_sum_->Bind(1, b.seq)
+          .Bind(2, AsInt(sum.account_id))
+          .Bind(3, int64_t{sum.code})
+          .Bind(4, sum.transfers)
+          .Bind(5, sum.debits_fen)
+          .Bind(6, sum.credits_fen);
+      CITYCARD_RETURN_IF_ERROR(insert_batch_sum_->Run());
+    }
   }
   return Status::Ok();
 }

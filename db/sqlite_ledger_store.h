@@ -23,6 +23,12 @@ namespace citycard::db {
 inline constexpr int64_t kAccountWalkGapMax = 64;
 inline constexpr int kAccountWalkStepsMax = 8;
 
+// Whether the store keeps sums per batch (ledger_batch_sums, docs/ledger.md "Batch sums") of
+// the posted movements of accounts of `kind`: every kind but the per-person ones (card purses,
+// medical accounts), whose accounts are as many as the city's people; a batch then adds a row
+// per payable or system account it moved, not one per card.
+bool KeepsBatchSums(AccountKind kind);
+
 class SqliteLedgerStore final : public LedgerStore {
  public:
   // Brings the "ledger" component's schema up to date (Database::Migrate) and prepares the
@@ -78,6 +84,7 @@ class SqliteLedgerStore final : public LedgerStore {
   std::optional<Statement> data_version_query_;  // PRAGMA data_version, for ChangedElsewhere
   std::optional<Statement> insert_failed_;
   std::optional<Statement> insert_batch_;
+  std::optional<Statement> insert_batch_sum_;
 };
 
 }  // namespace citycard::db

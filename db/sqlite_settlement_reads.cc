@@ -1,6 +1,7 @@
 #include "db/sqlite_settlement_reads.h"
 
 #include "core/account_plan.h"
+#include "db/sqlite_ledger_store.h"
 
 #include <algorithm>
 #include <cstring>
@@ -95,18 +96,19 @@ class AccountCodeTable {
 
 }  // namespace
 
-Status SqliteSettlementReads::SumPostedMovements(int64_t first_seq, int64_t last_seq,
-                                                 std::optional<AccountKind> only_kind,
-                                                 std::vector<AccountCodeSum>* out) {
-  if (first_seq > last_seq) return Status::Ok();
-  // A range of the rowid: the day's transfers are read in table order, no index involved.
-  auto stmt = db_.Prepare(
+namespace {
+
+// Adds the posted movements of the transfers with seq in [first_seq, last_seq] to `sums`,
+// reading every transfer. A range of the rowid: the transfers are read in table order, no
+// index involved.
+Status ScanMovements(Database& db, int64_t first_seq, int64_t last_seq,
+                     std::optional<AccountKind> only_kind, AccountCodeTable* sums) {
+  auto stmt = db.Prepare(
       "SELECT debit_account_id, credit_account_id, amount_fen, code FROM ledger_transfers "
       "WHERE seq BETWEEN ? AND ? AND (flags & ?) = 0");
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, first_seq).Bind(2, last_seq).Bind(3, int64_t{kTransferNotPostedFlags});
   ResetOnExit reset{*stmt};
-  AccountCodeTable sums;
   // The run of one credited pair: a day's tap transfers credit the same payable one after
   // another, so most credits are added up here and enter the table once per run.
   AccountCodeSum run;
@@ -120,7 +122,7 @@ Status SqliteSettlementReads::SumPostedMovements(int64_t first_seq, int64_t last
     const uint16_t code = static_cast<uint16_t>(stmt->ColumnInt(3));
     if (!only_kind.has_value() || AccountIdKind(credit) == *only_kind) {
       if (run.transfers != 0 && (run.account_id != credit || run.code != code)) {
-        AccountCodeSum& kept = sums.At(run.account_id, run.code);
+        AccountCodeSum& kept = sums->At(run.account_id, run.code);
         kept.transfers += run.transfers;
         kept.credits_fen += run.credits_fen;
         run = AccountCodeSum{};
@@ -133,15 +135,109 @@ Status SqliteSettlementReads::SumPostedMovements(int64_t first_seq, int64_t last
     // A day's tap transfers debit a purse each: left out (only_kind), they cost no search in
     // a table as large as the day's cards.
     if (!only_kind.has_value() || AccountIdKind(debit) == *only_kind) {
-      AccountCodeSum& d = sums.At(debit, code);
+      AccountCodeSum& d = sums->At(debit, code);
       d.transfers += 1;
       d.debits_fen += amount;
     }
   }
   if (run.transfers != 0) {
-    AccountCodeSum& kept = sums.At(run.account_id, run.code);
+    AccountCodeSum& kept = sums->At(run.account_id, run.code);
     kept.transfers += run.transfers;
     kept.credits_fen += run.credits_fen;
+  }
+  return Status::Ok();
+}
+
+// The batch that wrote transfer `seq`; nullopt when no transfer has that seq.
+Result<std::optional<int64_t>> BatchOf(Database& db, int64_t seq) {
+  auto stmt = db.Prepare("SELECT batch_seq FROM ledger_transfers WHERE seq = ?");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, seq);
+  ResetOnExit reset{*stmt};
+  auto row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<int64_t>();
+  return std::optional(stmt->ColumnInt(0));
+}
+
+// Adds the batch sums of the batches in [first_batch, last_batch] to `sums`, for accounts of
+// `kind` only.
+Status AddBatchSums(Database& db, int64_t first_batch, int64_t last_batch, AccountKind kind,
+                    AccountCodeTable* sums) {
+  auto stmt = db.Prepare(
+      "SELECT account_id, code, transfers, debits_fen, credits_fen FROM ledger_batch_sums "
+      "WHERE batch_seq BETWEEN ? AND ?");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, first_batch).Bind(2, last_batch);
+  ResetOnExit reset{*stmt};
+  for (;;) {
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Ok();
+    const uint64_t account = static_cast<uint64_t>(stmt->ColumnInt(0));
+    if (AccountIdKind(account) != kind) continue;
+    AccountCodeSum& sum = sums->At(account, static_cast<uint16_t>(stmt->ColumnInt(1)));
+    sum.transfers += stmt->ColumnInt(2);
+    sum.debits_fen += stmt->ColumnInt(3);
+    sum.credits_fen += stmt->ColumnInt(4);
+  }
+}
+
+// The movements of accounts of `kind` (one that KeepsBatchSums) over [first_seq, last_seq]:
+// each batch that lies wholly in the stretch and kept its sums gives them; the transfers of
+// the others (a batch cut by an end of the stretch, a batch written before the sums were
+// kept) are read one by one.
+Status SumFromBatches(Database& db, int64_t first_seq, int64_t last_seq, AccountKind kind,
+                      AccountCodeTable* sums) {
+  auto first_batch = BatchOf(db, first_seq);
+  if (!first_batch.ok()) return first_batch.status();
+  auto last_batch = BatchOf(db, last_seq);
+  if (!last_batch.ok()) return last_batch.status();
+  if (!first_batch->has_value() || !last_batch->has_value()) {
+    return ScanMovements(db, first_seq, last_seq, kind, sums);
+  }
+  auto stmt = db.Prepare(
+      "SELECT seq, first_transfer_seq, transfer_count, sums_kept FROM ledger_batches "
+      "WHERE seq BETWEEN ? AND ? ORDER BY seq");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, **first_batch).Bind(2, **last_batch);
+  std::optional<int64_t> summed_first;  // the batches whose sums are taken, first and last
+  int64_t summed_last = 0;
+  int64_t next_seq = first_seq;  // the first transfer not yet read nor summed
+  {
+    ResetOnExit reset{*stmt};
+    for (;;) {
+      auto row = stmt->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      const int64_t batch = stmt->ColumnInt(0);
+      const int64_t from = stmt->ColumnInt(1);
+      const int64_t to = from + stmt->ColumnInt(2) - 1;
+      if (stmt->ColumnInt(3) == 0 || from < first_seq || to > last_seq) continue;
+      if (next_seq < from) CITYCARD_RETURN_IF_ERROR(ScanMovements(db, next_seq, from - 1, kind, sums));
+      next_seq = to + 1;
+      if (!summed_first.has_value()) summed_first = batch;
+      summed_last = batch;
+    }
+  }
+  if (next_seq <= last_seq) CITYCARD_RETURN_IF_ERROR(ScanMovements(db, next_seq, last_seq, kind, sums));
+  if (!summed_first.has_value()) return Status::Ok();
+  // Between the first and the last batch summed, every batch that kept sums lies wholly in
+  // the stretch (only the end batches can be cut), and one that kept none has no rows.
+  return AddBatchSums(db, *summed_first, summed_last, kind, sums);
+}
+
+}  // namespace
+
+Status SqliteSettlementReads::SumPostedMovements(int64_t first_seq, int64_t last_seq,
+                                                 std::optional<AccountKind> only_kind,
+                                                 std::vector<AccountCodeSum>* out) {
+  if (first_seq > last_seq) return Status::Ok();
+  AccountCodeTable sums;
+  if (only_kind.has_value() && KeepsBatchSums(*only_kind)) {
+    CITYCARD_RETURN_IF_ERROR(SumFromBatches(db_, first_seq, last_seq, *only_kind, &sums));
+  } else {
+    CITYCARD_RETURN_IF_ERROR(ScanMovements(db_, first_seq, last_seq, only_kind, &sums));
   }
   sums.AppendTo(out);
   return Status::Ok();

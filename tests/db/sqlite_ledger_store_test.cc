@@ -104,7 +104,7 @@ TEST_CASE("The SQLite ledger keeps accounts, transfers and failures across a reo
   crypto::Sha256Digester digester;
   {
     Books b(file.path, clock, digester);
-    REQUIRE(*b.db->SchemaVersion("ledger") == 1);
+    REQUIRE(*b.db->SchemaVersion("ledger") == 2);
     std::vector<Account> accounts = {MakeAccount(1, AccountKind::card_purse, 0, kAccountEnforceFloor),
                                      MakeAccount(2, AccountKind::topup_clearing, 0, 0),
                                      MakeAccount(3, AccountKind::operator_payable, 0, 0)};
