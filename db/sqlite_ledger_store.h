@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/ledger_store.h"
@@ -28,6 +29,12 @@ inline constexpr int kAccountWalkStepsMax = 8;
 // medical accounts), whose accounts are as many as the city's people; a batch then adds a row
 // per payable or system account it moved, not one per card.
 bool KeepsBatchSums(AccountKind kind);
+
+// Recomputes the sums of every batch that kept them from its stored transfers and adds a
+// problem (naming the batch) to `problems` for each batch whose kept sums differ, up to
+// `problems_max` problems in all: the sums are not under the hash chain, so `audit verify`
+// checks them this way (docs/ledger.md "Batch sums"). Failures: the Database's.
+Status VerifyBatchSums(Database& db, size_t problems_max, std::vector<std::string>* problems);
 
 class SqliteLedgerStore final : public LedgerStore {
  public:

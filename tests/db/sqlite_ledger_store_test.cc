@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "core/account_plan.h"
 #include "core/audit.h"
 #include "core/ledger.h"
 #include "crypto/digest.h"
@@ -258,6 +259,57 @@ TEST_CASE("LoadAccounts returns each asked account that exists once, whether the
   std::vector<AccountRecord> none;
   REQUIRE(b.store->LoadAccounts(std::vector<uint64_t>{1'001, 1'002, 99'999'999}, &none).ok());
   REQUIRE(none.empty());
+}
+
+TEST_CASE("Each batch keeps its payables' posted sums, and a changed sum is named by the check",
+          "[db][ledger]") {
+  ManualClock clock(kStartMs);
+  crypto::Sha256Digester digester;
+  Books b(":memory:", clock, digester);
+  const uint64_t clearing = AccountIdFor(AccountKind::topup_clearing, 0);
+  const uint64_t purse = AccountIdFor(AccountKind::card_purse, 8607550000000012);
+  const uint64_t bus = AccountIdFor(AccountKind::operator_payable, 1);
+  REQUIRE(b.ledger->CreateAccounts(std::vector<Account>{
+                                       MakeAccount(clearing, AccountKind::topup_clearing, 0, 0),
+                                       MakeAccount(purse, AccountKind::card_purse, 0, 0),
+                                       MakeAccount(bus, AccountKind::operator_payable, 0, 0)})
+              .ok());
+  REQUIRE(*b.ledger->Apply(std::vector<Transfer>{T({0, 1}, clearing, purse, 1000)}) ==
+          std::vector<O>{O::created});
+  std::vector<Transfer> rides = {T({0, 2}, purse, bus, 200), T({0, 3}, purse, bus, 150),
+                                 T({0, 4}, purse, bus, 90, kTransferPending)};
+  for (Transfer& t : rides) t.code = 16;
+  REQUIRE(*b.ledger->Apply(rides) == std::vector<O>(3, O::created));
+
+  // The purse keeps no sums (a row per card would be as many rows as taps); the pending
+  // transfer moved nothing yet.
+  auto stmt = b.db->Prepare(
+      "SELECT batch_seq, account_id, code, transfers, debits_fen, credits_fen FROM "
+      "ledger_batch_sums ORDER BY batch_seq, account_id");
+  REQUIRE(stmt.ok());
+  std::vector<std::vector<int64_t>> rows;
+  while (*stmt->Step()) {
+    rows.push_back({stmt->ColumnInt(0), stmt->ColumnInt(1), stmt->ColumnInt(2),
+                    stmt->ColumnInt(3), stmt->ColumnInt(4), stmt->ColumnInt(5)});
+  }
+  stmt->Reset();
+  CHECK(rows == std::vector<std::vector<int64_t>>{
+                    {1, static_cast<int64_t>(clearing), 0, 1, 1000, 0},
+                    {2, static_cast<int64_t>(bus), 16, 2, 0, 350},
+                });
+  std::vector<std::string> problems;
+  REQUIRE(db::VerifyBatchSums(*b.db, 10, &problems).ok());
+  CHECK(problems.empty());
+
+  REQUIRE(b.db->Exec("UPDATE ledger_batch_sums SET transfers = 3 WHERE batch_seq = 2").ok());
+  REQUIRE(db::VerifyBatchSums(*b.db, 10, &problems).ok());
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].find("batch 2") == 0);
+  // A batch written before sums were kept is not checked (nor read) by its sums.
+  problems.clear();
+  REQUIRE(b.db->Exec("UPDATE ledger_batches SET sums_kept = 0 WHERE seq = 2").ok());
+  REQUIRE(db::VerifyBatchSums(*b.db, 10, &problems).ok());
+  CHECK(problems.empty());
 }
 
 TEST_CASE("ApplyNew with an id SQLite already holds fails with transfer_id_taken and keeps nothing",

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/szt_file.h"
+#include "db/database.h"
 #include "tests/support/cli_runner_support.h"
 
 using citycard::testing::CliResult;
@@ -151,4 +152,31 @@ TEST_CASE("Settle prints a table, writes CSV and can move the clearing cut-off",
   nlohmann::json report = Require(box.Json({"settle", "--day", "2024-03-04"}, now), 0).json();
   CHECK(report["cutoff"] == "04:00");
   CHECK(report["operators"].empty());
+}
+
+TEST_CASE("audit verify names a batch whose kept sums no longer match its transfers",
+          "[tools][settlement]") {
+  CliSandbox box(CITYCARD_BIN);
+  Require(box.Run({"init"}), 0);
+  const std::map<std::string, std::string> env = {{"CITYCARD_NOW", "2024-03-01 10:00:00"}};
+  Require(box.Json({"card", "issue", "--holder-id", "321281199001011234", "--name", "张三",
+                    "--deposit", "20"},
+                   env),
+          0);
+  CHECK(Require(box.Json({"audit", "verify"}), 0).json()["ok"] == true);
+  {
+    // The deposit's batch credited the card deposits account ¥20: its sum now says ¥21.
+    auto db = citycard::db::Database::Open(box.db_path(), false);
+    REQUIRE(db.ok());
+    REQUIRE((*db)->Exec("UPDATE ledger_batch_sums SET credits_fen = credits_fen + 100 "
+                        "WHERE credits_fen = 2000").ok());
+    REQUIRE((*db)->Changes() == 1);
+  }
+  CliResult verified = box.Json({"audit", "verify"});
+  INFO(verified.out << verified.err);
+  CHECK(verified.exit_code != 0);
+  nlohmann::json report = verified.json();
+  CHECK(report["ok"] == false);
+  REQUIRE(report["problems"].size() == 1);
+  CHECK(report["problems"][0].get<std::string>().find("kept sums") != std::string::npos);
 }
