@@ -255,6 +255,12 @@ Status Prepared(Database& db, std::string_view sql, std::optional<Statement>* ou
   return Status::Ok();
 }
 
+// How far `hi` lies above `lo` (hi >= lo), in unsigned arithmetic: ids above 2^63 are
+// negative rowids, and the signed difference of two ids far apart would overflow.
+uint64_t Distance(int64_t lo, int64_t hi) {
+  return static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
+}
+
 }  // namespace
 
 const std::vector<std::string>& SqliteLedgerStore::Migrations() {
@@ -343,7 +349,7 @@ Status SqliteLedgerStore::LoadAccounts(std::span<const uint64_t> ids,
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   size_t next = 0;
   while (next < keys.size()) {
-    if (keys.size() - next == 1 || keys[next + 1] - keys[next] > kAccountWalkGapMax) {
+    if (keys.size() - next == 1 || Distance(keys[next], keys[next + 1]) > kAccountWalkGapMax) {
       account_by_id_->Bind(1, keys[next++]);
       CITYCARD_RETURN_IF_ERROR(Collect(*account_by_id_, ReadAccount, out));
       continue;
@@ -379,7 +385,7 @@ Status SqliteLedgerStore::WalkAccounts(const std::vector<int64_t>& keys, size_t*
       out->push_back(ReadAccount(walk));
       ++*next;
       wasted = 0;
-      if (*next == keys.size() || keys[*next] - id > kAccountWalkGapMax) break;
+      if (*next == keys.size() || Distance(id, keys[*next]) > kAccountWalkGapMax) break;
       continue;
     }
     if (++wasted > kAccountWalkStepsMax) break;

@@ -21,7 +21,7 @@ namespace citycard::db {
 // kAccountWalkGapMax above the row just read (card purses' ids, card numbers, lie about 10
 // apart) and stops, to seek the next id afresh, after kAccountWalkStepsMax rows nobody asked
 // for in a row.
-inline constexpr int64_t kAccountWalkGapMax = 64;
+inline constexpr uint64_t kAccountWalkGapMax = 64;
 inline constexpr int kAccountWalkStepsMax = 8;
 
 // Whether the store keeps sums per batch (ledger_batch_sums, docs/ledger.md "Batch sums") of

@@ -238,8 +238,12 @@ TEST_CASE("LoadAccounts returns each asked account that exists once, whether the
       if (rng() % 7 == 0) asked.push_back(id + 1 + rng() % 12);  // mostly absent
       if (rng() % 11 == 0) asked.push_back(id);                  // asked twice
     }
-    asked.push_back(0);
-    asked.push_back(std::numeric_limits<uint64_t>::max());
+    // Half the rounds ask for ids at both ends too; the others go from above 2^63 (a negative
+    // rowid) straight to the small ids, a gap wider than int64 can hold.
+    if (round % 2 == 0) {
+      asked.push_back(0);
+      asked.push_back(std::numeric_limits<uint64_t>::max());
+    }
     std::shuffle(asked.begin(), asked.end(), rng);
     std::vector<AccountRecord> out;
     REQUIRE(b.store->LoadAccounts(asked, &out).ok());
