@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "core/registry.h"
-#include "core/settlement_reads.h"
 #include "core/settlement.h"
+#include "core/settlement_reads.h"
 #include "core/tap_store.h"
 
 namespace citycard {
