@@ -534,42 +534,41 @@ std::vector<AccountCodeSum> BatchSums(std::span<const TransferRecord> transfers)
   return out;
 }
 
-}  // namespace
-
-namespace {
-
-// Compares the sums kept for `batch` with `computed`; a problem per difference.
-Status CompareBatchSums(Database& db, int64_t batch, const std::vector<AccountCodeSum>& computed,
+// Compares the sums kept for `batch` (read by `kept_sums`, a prepared select of one batch's
+// rows in stored order) with `computed`; a problem when they differ.
+Status CompareBatchSums(Statement& kept_sums, int64_t batch, std::vector<AccountCodeSum> computed,
                         size_t problems_max, std::vector<std::string>* problems) {
-  auto stmt = db.Prepare(
-      "SELECT account_id, code, transfers, debits_fen, credits_fen FROM ledger_batch_sums "
-      "WHERE batch_seq = ? ORDER BY account_id, code");
-  if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, batch);
+  kept_sums.Bind(1, batch);
   std::vector<AccountCodeSum> kept;
-  for (;;) {
-    auto row = stmt->Step();
-    if (!row.ok()) {
-      stmt->Reset();
-      return row.status();
-    }
-    if (!*row) break;
-    kept.push_back(AccountCodeSum{AsUint(stmt->ColumnInt(0)),
-                                  static_cast<uint16_t>(stmt->ColumnInt(1)), stmt->ColumnInt(2),
-                                  stmt->ColumnInt(4), stmt->ColumnInt(3)});
-  }
-  stmt->Reset();
+  CITYCARD_RETURN_IF_ERROR(Collect(kept_sums,
+                                   [](const Statement& s) {
+                                     return AccountCodeSum{AsUint(s.ColumnInt(0)),
+                                                           static_cast<uint16_t>(s.ColumnInt(1)),
+                                                           s.ColumnInt(2), s.ColumnInt(4),
+                                                           s.ColumnInt(3)};
+                                   },
+                                   &kept));
   // Both in (account as stored, code) order: the stored order is the signed id's.
-  std::vector<AccountCodeSum> expected = computed;
-  std::sort(expected.begin(), expected.end(), [](const AccountCodeSum& a, const AccountCodeSum& b) {
+  std::sort(computed.begin(), computed.end(), [](const AccountCodeSum& a, const AccountCodeSum& b) {
     return std::pair(AsInt(a.account_id), a.code) < std::pair(AsInt(b.account_id), b.code);
   });
-  if (kept != expected && problems->size() < problems_max) {
+  if (kept != computed && problems->size() < problems_max) {
     problems->push_back("batch " + std::to_string(batch) + ": its kept sums (" +
                         std::to_string(kept.size()) + " rows) differ from its transfers' (" +
-                        std::to_string(expected.size()) + " rows)");
+                        std::to_string(computed.size()) + " rows)");
   }
   return Status::Ok();
+}
+
+// A transfer row as VerifyBatchSums reads it: the fields BatchSums looks at.
+TransferRecord ReadSummedTransfer(const Statement& s) {
+  TransferRecord r;
+  r.transfer.debit_account_id = AsUint(s.ColumnInt(0));
+  r.transfer.credit_account_id = AsUint(s.ColumnInt(1));
+  r.transfer.amount_fen = s.ColumnInt(2);
+  r.transfer.code = static_cast<uint16_t>(s.ColumnInt(3));
+  r.transfer.flags = static_cast<uint16_t>(s.ColumnInt(4));
+  return r;
 }
 
 }  // namespace
@@ -583,32 +582,21 @@ Status VerifyBatchSums(Database& db, size_t problems_max, std::vector<std::strin
       "SELECT debit_account_id, credit_account_id, amount_fen, code, flags FROM ledger_transfers "
       "WHERE seq BETWEEN ? AND ? ORDER BY seq");
   if (!rows.ok()) return rows.status();
+  auto kept_sums = db.Prepare(
+      "SELECT account_id, code, transfers, debits_fen, credits_fen FROM ledger_batch_sums "
+      "WHERE batch_seq = ? ORDER BY account_id, code");
+  if (!kept_sums.ok()) return kept_sums.status();
   std::vector<TransferRecord> transfers;
   for (;;) {
     auto batch = kept->Step();
     if (!batch.ok()) return batch.status();
     if (!*batch) return Status::Ok();
-    const int64_t seq = kept->ColumnInt(0);
-    transfers.clear();
     const int64_t first = kept->ColumnInt(1);
     rows->Bind(1, first).Bind(2, first + kept->ColumnInt(2) - 1);
-    for (;;) {
-      auto row = rows->Step();
-      if (!row.ok()) {
-        rows->Reset();
-        return row.status();
-      }
-      if (!*row) break;
-      TransferRecord r;
-      r.transfer.debit_account_id = AsUint(rows->ColumnInt(0));
-      r.transfer.credit_account_id = AsUint(rows->ColumnInt(1));
-      r.transfer.amount_fen = rows->ColumnInt(2);
-      r.transfer.code = static_cast<uint16_t>(rows->ColumnInt(3));
-      r.transfer.flags = static_cast<uint16_t>(rows->ColumnInt(4));
-      transfers.push_back(r);
-    }
-    rows->Reset();
-    CITYCARD_RETURN_IF_ERROR(CompareBatchSums(db, seq, BatchSums(transfers), problems_max, problems));
+    transfers.clear();
+    CITYCARD_RETURN_IF_ERROR(Collect(*rows, ReadSummedTransfer, &transfers));
+    CITYCARD_RETURN_IF_ERROR(CompareBatchSums(*kept_sums, kept->ColumnInt(0), BatchSums(transfers),
+                                              problems_max, problems));
   }
 }
 

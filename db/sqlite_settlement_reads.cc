@@ -94,10 +94,6 @@ class AccountCodeTable {
   size_t used_ = 0;
 };
 
-}  // namespace
-
-namespace {
-
 // Adds the posted movements of the transfers with seq in [first_seq, last_seq] to `sums`,
 // reading every transfer. A range of the rowid: the transfers are read in table order, no
 // index involved.
