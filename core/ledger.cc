@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <unordered_set>
 
 #include "core/ledger_store.h"
 
@@ -229,12 +228,17 @@ int64_t CheckedAdd(int64_t a, int64_t b) {
 // Everything one Apply computes before it writes: working copies of touched accounts, the
 // transfers it creates, the ids it declines, and the undo log of the current linked chain.
 struct Ledger::BatchState {
-  BatchState(std::unordered_map<uint64_t, Account>& cache,
-             std::unordered_map<uint64_t, int64_t>& cache_last_seq, const Head& head, int64_t now)
-      : cache_(cache), cache_last_seq_(cache_last_seq), head_(head), now_ms(now) {}
+  // The maps are sized for the batch up front: a settlement books batches of 65,536, and
+  // growing them bucket by bucket was rehashing each several times (docs/benchmarks.md).
+  BatchState(const std::unordered_map<uint64_t, CachedAccount>& cache, const Head& head,
+             int64_t now, size_t batch_size)
+      : cache_(cache), head_(head), now_ms(now) {
+    working.reserve(2 * batch_size);
+    created.reserve(batch_size);
+    created_index.reserve(batch_size);
+  }
 
-  std::unordered_map<uint64_t, Account>& cache_;
-  std::unordered_map<uint64_t, int64_t>& cache_last_seq_;
+  const std::unordered_map<uint64_t, CachedAccount>& cache_;
   const Head& head_;
   int64_t now_ms;
 
@@ -249,7 +253,7 @@ struct Ledger::BatchState {
 
   const Account* Peek(uint64_t id) const {
     if (auto it = working.find(id); it != working.end()) return &it->second.account;
-    if (auto it = cache_.find(id); it != cache_.end()) return &it->second;
+    if (auto it = cache_.find(id); it != cache_.end()) return &it->second.account;
     return nullptr;
   }
 
@@ -257,8 +261,8 @@ struct Ledger::BatchState {
     auto it = working.find(id);
     if (it == working.end()) {
       undo.push_back(Undo{id, std::nullopt, {}, PendingStatus::none});
-      auto seq = cache_last_seq_.find(id);
-      it = working.emplace(id, WorkingAccount{cache_.at(id), seq == cache_last_seq_.end() ? 0 : seq->second}).first;
+      const CachedAccount& cached = cache_.at(id);
+      it = working.emplace(id, WorkingAccount{cached.account, cached.last_seq}).first;
     } else {
       undo.push_back(Undo{id, it->second, {}, PendingStatus::none});
     }
@@ -464,16 +468,18 @@ Status Ledger::LoadHead() {
 
 Status Ledger::LoadAccountsIntoCache(std::span<const uint64_t> ids) {
   std::vector<uint64_t> missing;
-  std::unordered_set<uint64_t> seen;
   for (uint64_t id : ids) {
-    if (id != 0 && !accounts_.contains(id) && seen.insert(id).second) missing.push_back(id);
+    if (id != 0 && !accounts_.contains(id)) missing.push_back(id);
   }
   if (missing.empty()) return Status::Ok();
+  // Sorted and unique without a set: the store walks ids in order anyway.
+  std::sort(missing.begin(), missing.end());
+  missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
   std::vector<AccountRecord> records;
   CITYCARD_RETURN_IF_ERROR(store_.LoadAccounts(missing, &records));
+  // Loaded values are the store's, not the scope's changes: nothing to remember for a rollback.
   for (const AccountRecord& r : records) {
-    accounts_[r.account.id] = r.account;
-    last_transfer_seq_[r.account.id] = r.last_transfer_seq;
+    accounts_.insert_or_assign(r.account.id, CachedAccount{r.account, r.last_transfer_seq, 0});
   }
   return Status::Ok();
 }
@@ -492,7 +498,6 @@ Status Ledger::SyncWithStore() {
   if (!changed.ok()) return changed.status();
   if (!*changed) return Status::Ok();
   accounts_.clear();
-  last_transfer_seq_.clear();
   *head_ = Head{};
   if (joined_) {
     // What the scope remembered for a rollback predates the drop; a rollback now puts back
@@ -515,14 +520,15 @@ void Ledger::AbortWrite() {
   if (!joined_) (void)store_.Rollback();
 }
 
-void Ledger::RememberForRollback(uint64_t account_id) {
-  if (!joined_ || joined_undo_.contains(account_id)) return;
-  auto it = accounts_.find(account_id);
-  if (it == accounts_.end()) {
-    joined_undo_[account_id] = std::nullopt;
-  } else {
-    joined_undo_[account_id] = std::make_pair(it->second, last_transfer_seq_[account_id]);
+void Ledger::CachePut(uint64_t id, const Account& account, int64_t last_seq) {
+  auto [it, inserted] = accounts_.try_emplace(id);
+  CachedAccount& cached = it->second;
+  if (joined_ && (inserted || cached.remembered_in != joined_scope_)) {
+    joined_undo_.emplace_back(id, inserted ? std::nullopt : std::optional<CachedAccount>(cached));
+    cached.remembered_in = joined_scope_;
   }
+  cached.account = account;
+  cached.last_seq = last_seq;
 }
 
 namespace {
@@ -570,7 +576,7 @@ Status Ledger::CreateAccounts(std::span<const Account> accounts) {
   std::unordered_map<uint64_t, const Account*> fresh;
   for (const Account& a : accounts) {
     const Account* existing = nullptr;
-    if (auto it = accounts_.find(a.id); it != accounts_.end()) existing = &it->second;
+    if (auto it = accounts_.find(a.id); it != accounts_.end()) existing = &it->second.account;
     if (auto it = fresh.find(a.id); it != fresh.end()) existing = it->second;
     if (existing != nullptr) {
       if (SameDefinition(*existing, a)) continue;
@@ -591,11 +597,7 @@ Status Ledger::CreateAccounts(std::span<const Account> accounts) {
     return written;
   }
   CITYCARD_RETURN_IF_ERROR(FinishWrite());
-  for (const Account& a : write.new_accounts) {
-    RememberForRollback(a.id);
-    accounts_[a.id] = a;
-    last_transfer_seq_[a.id] = 0;
-  }
+  for (const Account& a : write.new_accounts) CachePut(a.id, a, 0);
   return Status::Ok();
 }
 
@@ -622,8 +624,8 @@ Result<std::vector<TransferOutcome>> Ledger::ApplyInternal(std::span<const Trans
   // Whatever fails below leaves the store's transaction rolled back and the cache untouched.
   bool finished = false;
   auto result = [&]() -> Result<std::vector<TransferOutcome>> {
-    BatchState s(accounts_, last_transfer_seq_, *head_,
-                 std::max(clock_.NowMs(), head_->last_timestamp_ms));
+    BatchState s(accounts_, *head_, std::max(clock_.NowMs(), head_->last_timestamp_ms),
+                 batch.size());
     // Load, in one call each, every transfer the batch names and every account it touches.
     // Ids known to be new (ApplyNew) are not searched: the store's unique index still
     // refuses a broken promise at the write.
@@ -718,11 +720,7 @@ Result<std::vector<TransferOutcome>> Ledger::ApplyInternal(std::span<const Trans
     finished = true;
     CITYCARD_RETURN_IF_ERROR(FinishWrite());
     // Durable: now the cache may follow.
-    for (auto& [id, w] : s.working) {
-      RememberForRollback(id);
-      accounts_[id] = w.account;
-      last_transfer_seq_[id] = w.last_seq;
-    }
+    for (auto& [id, w] : s.working) CachePut(id, w.account, w.last_seq);
     *head_ = next;
     return outcomes;
   }();
@@ -738,7 +736,7 @@ Result<Account> Ledger::LookupAccount(uint64_t id) {
   if (it == accounts_.end()) {
     return Status::NotFound("account_not_found", "no account " + std::to_string(id));
   }
-  return it->second;
+  return it->second.account;
 }
 
 Result<std::optional<Transfer>> Ledger::LookupTransfer(const Id128& id) {
@@ -762,7 +760,7 @@ Result<std::vector<HistoryEntry>> Ledger::AccountHistory(uint64_t account_id, si
   if (!account.ok()) return account.status();
   limit = std::min(limit, kAccountHistoryMax);
   std::vector<HistoryEntry> entries;
-  int64_t seq = last_transfer_seq_[account_id];
+  int64_t seq = accounts_.at(account_id).last_seq;
   // Each step follows one link backwards; the loop is bounded by `limit`.
   while (seq != 0 && entries.size() < limit) {
     int64_t seqs[] = {seq};
@@ -837,7 +835,7 @@ Status Ledger::SetAccountClosed(uint64_t id) {
     return account.ok() ? Status::Ok() : account.status();
   }
   LedgerWrite write;
-  AccountRecord record{*account, last_transfer_seq_[id]};
+  AccountRecord record{*account, accounts_.at(id).last_seq};
   record.account.flags |= kAccountClosed;
   write.accounts.push_back(record);
   Status written = store_.Write(write);
@@ -846,14 +844,14 @@ Status Ledger::SetAccountClosed(uint64_t id) {
     return written;
   }
   CITYCARD_RETURN_IF_ERROR(FinishWrite());
-  RememberForRollback(id);
-  accounts_[id] = record.account;
+  CachePut(id, record.account, record.last_transfer_seq);
   return Status::Ok();
 }
 
 Ledger::JoinedTransaction::JoinedTransaction(Ledger& ledger) : ledger_(ledger) {
   CITYCARD_ASSERT(!ledger_.joined_);
   ledger_.joined_ = true;
+  ++ledger_.joined_scope_;
   ledger_.joined_undo_.clear();
   ledger_.joined_head_ = std::make_unique<Head>(*ledger_.head_);
 }
@@ -861,13 +859,12 @@ Ledger::JoinedTransaction::JoinedTransaction(Ledger& ledger) : ledger_(ledger) {
 Ledger::JoinedTransaction::~JoinedTransaction() {
   if (!done_) {
     // The caller's transaction did not commit: put the cache back as it was.
+    // Each account is in the list once, so the order of the restores does not matter.
     for (auto& [id, before] : ledger_.joined_undo_) {
       if (before) {
-        ledger_.accounts_[id] = before->first;
-        ledger_.last_transfer_seq_[id] = before->second;
+        ledger_.accounts_[id] = *before;
       } else {
         ledger_.accounts_.erase(id);
-        ledger_.last_transfer_seq_.erase(id);
       }
     }
     *ledger_.head_ = *ledger_.joined_head_;

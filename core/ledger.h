@@ -291,8 +291,15 @@ class Ledger {
 
  private:
   struct Head;
-  struct Cached;
   struct BatchState;
+  // One cached account: its committed values, the seq of its last transfer (the head of its
+  // history list), and the joined scope that last remembered it for a rollback, so that a
+  // scope remembers each account once without a second map to ask (0: none).
+  struct CachedAccount {
+    Account account;
+    int64_t last_seq = 0;
+    uint64_t remembered_in = 0;
+  };
   Status LoadHead();
   Status LoadAccountsIntoCache(std::span<const uint64_t> ids);
   Status BeginWrite();
@@ -307,18 +314,24 @@ class Ledger {
   Result<std::vector<TransferOutcome>> ApplyInternal(std::span<const Transfer> batch,
                                                      bool internal,
                                                      OwnIds own_ids = OwnIds::search);
-  void RememberForRollback(uint64_t account_id);
+  // Sets the cached values of account `id` after a durable (or joined) write; inside a joined
+  // scope it first remembers what the cache held, once per account and scope.
+  void CachePut(uint64_t id, const Account& account, int64_t last_seq);
 
   LedgerStore& store_;
   const Clock& clock_;
   const Digester& digester_;
   std::unique_ptr<Head> head_;
-  std::unordered_map<uint64_t, Account> accounts_;
-  std::unordered_map<uint64_t, int64_t> last_transfer_seq_;
-  // Joined-transaction rollback state: the cached account values before the scope touched
-  // them (nullopt: not cached before) and the head before the scope.
+  // One map for an account's values and its history head: a settlement touches a million
+  // purses, and every further map asked per account was a hash lookup per transfer
+  // (docs/benchmarks.md, session of 13:21).
+  std::unordered_map<uint64_t, CachedAccount> accounts_;
+  // Joined-transaction rollback state: each account the scope changed, once, with its cached
+  // values before (nullopt: not cached before), and the head before the scope. The scope's
+  // number marks the accounts already remembered (CachedAccount::remembered_in).
   bool joined_ = false;
-  std::unordered_map<uint64_t, std::optional<std::pair<Account, int64_t>>> joined_undo_;
+  uint64_t joined_scope_ = 0;
+  std::vector<std::pair<uint64_t, std::optional<CachedAccount>>> joined_undo_;
   std::unique_ptr<Head> joined_head_;
 };
 

@@ -758,3 +758,45 @@ TEST_CASE("A joined transaction keeps the ledger's changes only when the caller 
   REQUIRE(reopened.LookupAccount(60)->balance_fen() == 300);
   f.RequireAuditClean();
 }
+
+TEST_CASE("A rolled-back joined transaction puts back each account as the scope found it, "
+          "however often the scope changed it and whatever scope changed it before",
+          "[core][ledger]") {
+  Fixture f;
+  f.Fund(kPurse, 1000);
+  {
+    // The first scope commits a change to the purse: the next scope must remember the purse
+    // again, though an earlier scope already had.
+    REQUIRE(f.store.Begin().ok());
+    Ledger::JoinedTransaction joined(f.ledger);
+    REQUIRE(f.One(T(1, kPurse, kPayable, 100)) == O::created);
+    REQUIRE(f.store.Commit().ok());
+    joined.Committed();
+  }
+  REQUIRE(f.Balance(kPurse) == 900);
+  auto before = f.ledger.AccountHistory(kPurse, 10);
+  REQUIRE(before.ok());
+  {
+    REQUIRE(f.store.Begin().ok());
+    Ledger::JoinedTransaction joined(f.ledger);
+    REQUIRE(f.One(T(2, kPurse, kPayable, 200)) == O::created);
+    REQUIRE(f.One(T(3, kPurse, kPayable, 300)) == O::created);
+    REQUIRE(f.Balance(kPurse) == 400);
+    REQUIRE(f.store.Rollback().ok());
+  }
+  REQUIRE(f.Balance(kPurse) == 900);
+  REQUIRE(f.Balance(kPayable) == 100);
+  // The history head went back too: the purse's history names no rolled-back transfer.
+  auto after = f.ledger.AccountHistory(kPurse, 10);
+  REQUIRE(after.ok());
+  REQUIRE(after->size() == before->size());
+  REQUIRE(after->front().transfer.id == Id128{0, 1});
+  REQUIRE(after->front().balance_after_fen == 900);
+  // And the next transfer links to the kept one, so the audit finds the lists whole.
+  REQUIRE(f.One(T(4, kPurse, kPayable, 50)) == O::created);
+  REQUIRE(f.Balance(kPurse) == 850);
+  auto last = f.ledger.AccountHistory(kPurse, 10);
+  REQUIRE(last->size() == before->size() + 1);
+  REQUIRE((*last)[1].transfer.id == Id128{0, 1});
+  f.RequireAuditClean();
+}
