@@ -40,21 +40,6 @@ Status AddChecked(int64_t* sum, int64_t delta, std::string_view what, std::strin
 
 using LineMap = std::map<std::string, OperatorSettlement>;
 
-// The rebates in (operator, card) order, by address: the order their ids run in the ledger's
-// index. A day's rebates come from the card-days in card order, so with one operator per card
-// they are in that order already and the check is all it costs.
-std::vector<const CardRebate*> RebatesInOrder(const std::vector<CardRebate>& rebates) {
-  std::vector<const CardRebate*> sorted;
-  sorted.reserve(rebates.size());
-  for (const CardRebate& r : rebates) sorted.push_back(&r);
-  auto before = [](const CardRebate* a, const CardRebate* b) {
-    return std::tie(a->operator_id, a->card_no) < std::tie(b->operator_id, b->card_no);
-  };
-  if (!std::is_sorted(sorted.begin(), sorted.end(), before)) {
-    std::sort(sorted.begin(), sorted.end(), before);
-  }
-  return sorted;
-}
 
 Result<OperatorSettlement*> LineFor(LineMap* lines,
                                     const std::map<std::string_view, const Operator*>& registry,
@@ -291,52 +276,83 @@ Id128 SettlementRebateId(const Digester& digester, int64_t day, std::string_view
   return Id128{RebateRunId(digester, day, operator_id), CardNumberToInt(card_no)};
 }
 
+// The order their ids run in the ledger's index. A day's rebates come from the card-days in
+// card order, so with one operator per card they are in that order already and the check is
+// all it costs.
+std::vector<const CardRebate*> RebatesInOrder(const std::vector<CardRebate>& rebates) {
+  std::vector<const CardRebate*> sorted;
+  sorted.reserve(rebates.size());
+  for (const CardRebate& r : rebates) sorted.push_back(&r);
+  auto before = [](const CardRebate* a, const CardRebate* b) {
+    return std::tie(a->operator_id, a->card_no) < std::tie(b->operator_id, b->card_no);
+  };
+  if (!std::is_sorted(sorted.begin(), sorted.end(), before)) {
+    std::sort(sorted.begin(), sorted.end(), before);
+  }
+  return sorted;
+}
+
 Result<std::vector<Transfer>> PlanSettlementTransfers(const SettlementReport& report,
                                                       const std::vector<Operator>& operators,
                                                       const std::vector<CardRebate>& rebates,
                                                       const Digester& digester,
                                                       const RebateAccountResolver& resolve) {
-  auto registry = IndexOperators(operators);
   std::vector<Transfer> transfers;
   transfers.reserve(rebates.size() + 2 * report.operators.size());
+  auto in_order = RebatesInOrder(rebates);
+  CITYCARD_RETURN_IF_ERROR(
+      PlanRebateTransfers(report.day, operators, in_order, digester, resolve, &transfers));
+  CITYCARD_RETURN_IF_ERROR(PlanOperatorTransfers(report, operators, digester, &transfers));
+  return transfers;
+}
+
+Status PlanRebateTransfers(int64_t day, const std::vector<Operator>& operators,
+                           std::span<const CardRebate* const> in_order, const Digester& digester,
+                           const RebateAccountResolver& resolve, std::vector<Transfer>* out) {
+  auto registry = IndexOperators(operators);
   // One hash per operator, not per rebate: every rebate id of (day, operator) shares it.
   std::optional<std::pair<std::string_view, uint64_t>> run;
-  for (const CardRebate* r : RebatesInOrder(rebates)) {
+  for (const CardRebate* r : in_order) {
     auto op = registry.find(r->operator_id);
     if (op == registry.end()) return UnknownOperator(r->operator_id);
     auto account = resolve(r->card_no);
     if (!account.ok()) return account.status();
     if (!run || run->first != r->operator_id) {
-      run.emplace(r->operator_id, RebateRunId(digester, report.day, r->operator_id));
+      run.emplace(r->operator_id, RebateRunId(digester, day, r->operator_id));
     }
-    transfers.push_back(SettlementTransfer(Id128{run->second, CardNumberToInt(r->card_no)},
-                                           op->second->payable_account_id, *account,
-                                           r->rebate_fen, kTransferCodeCappingRebate, report.day,
-                                           *op->second));
+    out->push_back(SettlementTransfer(Id128{run->second, CardNumberToInt(r->card_no)},
+                                      op->second->payable_account_id, *account, r->rebate_fen,
+                                      kTransferCodeCappingRebate, day, *op->second));
   }
+  return Status::Ok();
+}
+
+Status PlanOperatorTransfers(const SettlementReport& report, const std::vector<Operator>& operators,
+                             const Digester& digester, std::vector<Transfer>* out) {
+  auto registry = IndexOperators(operators);
   for (const OperatorSettlement& line : report.operators) {
     auto op = registry.find(line.operator_id);
     if (op == registry.end()) return UnknownOperator(line.operator_id);
     const Operator& o = *op->second;
     if (line.fee_fen > 0) {
-      transfers.push_back(SettlementTransfer(
+      out->push_back(SettlementTransfer(
           SettlementFeeId(digester, report.day, o.id), o.payable_account_id,
           SystemAccountId(AccountKind::fee_income), line.fee_fen, kTransferCodeSettlementFee,
           report.day, o));
     }
     if (line.net_fen > 0) {
-      transfers.push_back(SettlementTransfer(
+      out->push_back(SettlementTransfer(
           SettlementPayoutId(digester, report.day, o.id), o.payable_account_id,
           SystemAccountId(AccountKind::settlement), line.net_fen, kTransferCodeSettlementPayout,
           report.day, o));
     } else if (line.net_fen < 0) {
       // The operator owes the day back: the payable is brought back to zero from settlement.
-      transfers.push_back(SettlementTransfer(
+      out->push_back(SettlementTransfer(
           SettlementPayoutId(digester, report.day, o.id), SystemAccountId(AccountKind::settlement),
           o.payable_account_id, -line.net_fen, kTransferCodeSettlementPayout, report.day, o));
     }
   }
-  return transfers;
+  return Status::Ok();
 }
 
 // ---- Reconciliation --------------------------------------------------------------------

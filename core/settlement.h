@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +67,10 @@ inline constexpr size_t kSettlementOperatorsMax = 65'536;
 // day, and small enough that multiplying by kFeeBasisPointsMax cannot overflow.
 inline constexpr int64_t kSettlementFenMax = 100'000'000'000'000;
 static_assert(kSettlementFenMax <= (INT64_MAX - kFeeBasisPointsMax) / kFeeBasisPointsMax);
+// How many rebates the planning thread resolves and plans at a time (SettlerConfig::plan_reads):
+// a ledger batch's worth, so that the booking waits only for the first stretch, while one
+// bulk card read per stretch stays large.
+inline constexpr size_t kSettlementPlanStretch = kTransferBatchMax;
 
 // ---- Inputs ----------------------------------------------------------------------------
 
@@ -201,6 +206,23 @@ Result<std::vector<Transfer>> PlanSettlementTransfers(const SettlementReport& re
                                                       const Digester& digester,
                                                       const RebateAccountResolver& resolve);
 
+// PlanSettlementTransfers in parts, so that the transfers can be planned a stretch at a time
+// while the stretches before are booked (Settler, SettlerConfig::plan_reads); the parts in
+// order give exactly PlanSettlementTransfers' transfers.
+// RebatesInOrder: the rebates in the order their transfers are planned (ascending operator,
+// then card), by address into `rebates`, which must outlive the result.
+std::vector<const CardRebate*> RebatesInOrder(const std::vector<CardRebate>& rebates);
+// Appends to *out the rebate transfers of `in_order`, a stretch of RebatesInOrder.
+// Failures: those of `resolve`; Kind::internal "unknown_operator". *out may then hold some of
+// the stretch's transfers.
+Status PlanRebateTransfers(int64_t day, const std::vector<Operator>& operators,
+                           std::span<const CardRebate* const> in_order, const Digester& digester,
+                           const RebateAccountResolver& resolve, std::vector<Transfer>* out);
+// Appends to *out the fees and payouts of `report`, per operator (ascending).
+// Failures: Kind::internal "unknown_operator".
+Status PlanOperatorTransfers(const SettlementReport& report, const std::vector<Operator>& operators,
+                             const Digester& digester, std::vector<Transfer>* out);
+
 // ---- Reconciliation --------------------------------------------------------------------
 
 // What the ledger moved through one account under one transfer code in a window.
@@ -329,8 +351,22 @@ struct SettlerConfig {
   // thread while it sums the ledger's day on its own (docs/settlement.md "Reading the day").
   // false: one after the other, on the calling thread.
   bool tap_source_apart = false;
+  // Reads over a connection that nothing else of the Settler uses while it books (tools/cli
+  // gives the tap source's, idle once the day is read). When set, the rebated cards' accounts
+  // are resolved and the transfers planned on a second thread, a stretch of
+  // kSettlementPlanStretch rebates at a time, while the booking writes the stretches planned
+  // before; the batches booked, and so the ledger, are the same as when everything is planned
+  // first (docs/settlement.md "Booking"). nullptr: planned whole on the calling thread first.
+  // Must outlive the Settler.
+  SettlementReads* plan_reads = nullptr;
+  // How many rebates the planning thread plans at a time, and how many transfers the booking
+  // writes per ledger batch (1..kTransferBatchMax). Tests make them small to meet the stretches
+  // and batches of a large day on a few cards.
+  size_t plan_stretch = kSettlementPlanStretch;
+  size_t book_batch = kTransferBatchMax;
   // Called as each step of a settlement ends, with the step's name ("read_day", "totals",
-  // "rebates", "report", "accounts", "plan", "book"), so that a benchmark can time the steps
+  // "rebates", "report", "accounts", "plan", "book"; with plan_reads the last three are one,
+  // "book"), so that a benchmark can time the steps
   // (docs/benchmarks.md); empty: not called. It must not throw.
   std::function<void(std::string_view step)> on_step;
 };
@@ -371,21 +407,36 @@ class Settler {
     std::vector<Result<uint64_t>> accounts;  // one per card_nos
     Result<uint64_t> Find(std::string_view card_no) const;
   };
-  Result<RebateAccounts> ResolveRebateAccounts(const std::vector<CardRebate>& rebates);
+  // `reads`: where the cards are read (config_.reads or plan_reads; nullptr: the registry).
+  Result<RebateAccounts> ResolveRebateAccounts(std::span<const CardRebate* const> rebates,
+                                               SettlementReads* reads);
   Result<uint64_t> FollowRebateCard(const std::string& card_no, const RebateAccounts& asked,
-                                    const std::vector<RebateCardState>& states);
+                                    const std::vector<RebateCardState>& states,
+                                    SettlementReads* reads);
   Result<std::optional<RebateCardState>> RebateCard(const std::string& card_no,
                                                     const RebateAccounts& asked,
-                                                    const std::vector<RebateCardState>& states);
+                                                    const std::vector<RebateCardState>& states,
+                                                    SettlementReads* reads);
   Result<LedgerMovements> DayMovements(int64_t day, int64_t cutoff_s);
   Result<LedgerMovements> ReadDay(int64_t day);
-  // Books the planned transfers and keeps the run, in one unit of work (see settlement_run.cc).
-  Status Book(const std::vector<Transfer>& transfers, const SettlementRecord& record);
+  // The planned transfers as the booking takes them: all at once, or stretch by stretch from
+  // the planning thread (settlement_run.cc).
+  class TransferFeed;
+  // Plans every transfer of `report` into `feed` a stretch at a time, reading the cards over
+  // config_.plan_reads; run on the planning thread.
+  Status PlanInto(const SettlementReport& report, const std::vector<Operator>& operators,
+                  const std::vector<CardRebate>& rebates, TransferFeed& feed);
+  // Books the planned transfers and keeps the run (its transfer count set from the feed), in
+  // one unit of work (see settlement_run.cc).
+  Status Book(TransferFeed& feed, SettlementRecord& record);
   // Whether a booking searches the ledger for its transfer ids (Ledger::Apply) or books them
   // as new (Ledger::ApplyNew).
   enum class SettlementIds : uint8_t { known_new, search };
-  Status BookOnce(const std::vector<Transfer>& transfers, const SettlementRecord& record,
-                  SettlementIds ids);
+  Status BookOnce(TransferFeed& feed, SettlementRecord& record, SettlementIds ids);
+  // Plans on a second thread over config_.plan_reads while Book takes the stretches; sets
+  // record's transfer count.
+  Status PlanAndBookApart(SettlementRecord& record, const std::vector<Operator>& operators,
+                          const std::vector<CardRebate>& rebates);
   // Tells config_.on_step that `step` has ended.
   void StepDone(std::string_view step) const;
 

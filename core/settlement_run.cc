@@ -1,6 +1,8 @@
 // Settler: the settlement of one clearing day over the storage interfaces (core/settlement.h).
 #include <algorithm>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -19,6 +21,67 @@ namespace {
 constexpr int kReplacementChainMax = 64;
 
 }  // namespace
+
+// The planned transfers, shared by the planning thread (Publish, Finish) and the booking
+// (Next). The transfers live in one array sized before the planning starts and never moved:
+// the planner writes only past what it has published, the booking reads only what was
+// published, and the mutex orders the two.
+class Settler::TransferFeed {
+ public:
+  // A feed of at most `capacity` transfers, to be published.
+  explicit TransferFeed(size_t capacity) : transfers_(capacity) {}
+  // A feed of `transfers`, all published and finished.
+  explicit TransferFeed(std::vector<Transfer> transfers)
+      : transfers_(std::move(transfers)), published_(transfers_.size()), finished_(true) {}
+
+  // Planner: appends `planned` to what is published; `planned` is left empty.
+  void Publish(std::vector<Transfer>* planned) {
+    std::lock_guard lock(mutex_);
+    // The capacity is counted from the report before the planning starts; more is a bug.
+    CITYCARD_ASSERT(planned->size() <= transfers_.size() - published_);
+    std::move(planned->begin(), planned->end(), transfers_.begin() + published_);
+    published_ += planned->size();
+    planned->clear();
+    ready_.notify_all();
+  }
+  // Planner: no more transfers; `status` is the planning's outcome.
+  void Finish(Status status) {
+    std::lock_guard lock(mutex_);
+    finished_ = true;
+    status_ = std::move(status);
+    ready_.notify_all();
+  }
+  // Booking: the next `max` transfers from `start`, or fewer when the planning has finished
+  // with fewer; empty when all are taken. Waits for the planner. A failed planning gives its
+  // failure (what was published before it is never booked alone: the unit of work fails).
+  Result<std::span<const Transfer>> Next(size_t start, size_t max) {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return finished_ || published_ - start >= max; });
+    if (!status_.ok()) return status_;
+    size_t count = std::min(max, published_ - start);
+    return std::span<const Transfer>(transfers_.data() + start, count);
+  }
+  // Booking: waits for the planning to finish and gives its outcome.
+  Status Finished() {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return finished_; });
+    return status_;
+  }
+  // After Finished: how many transfers were planned.
+  size_t Count() {
+    std::lock_guard lock(mutex_);
+    CITYCARD_ASSERT(finished_);
+    return published_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::vector<Transfer> transfers_;
+  size_t published_ = 0;
+  bool finished_ = false;
+  Status status_ = Status::Ok();
+};
 
 std::optional<RideMode> CapModeForOperator(OperatorKind kind) {
   switch (kind) {
@@ -44,7 +107,10 @@ Settler::Settler(RegistryStore& registry, Ledger& ledger, LedgerStore& ledger_st
       taps_(taps),
       digester_(digester),
       clock_(clock),
-      config_(std::move(config)) {}
+      config_(std::move(config)) {
+  CITYCARD_ASSERT(config_.plan_stretch >= 1);
+  CITYCARD_ASSERT(config_.book_batch >= 1 && config_.book_batch <= kTransferBatchMax);
+}
 
 Result<std::vector<CardRebate>> Settler::ComputeRebates(int64_t day,
                                                         const std::vector<Operator>& operators) {
@@ -96,10 +162,10 @@ Result<uint64_t> Settler::RebateAccounts::Find(std::string_view card_no) const {
 // card's outcome, failures included, is kept and given when PlanSettlementTransfers asks for
 // it, so that the first failure met is the same as when each card was read as it was asked.
 Result<Settler::RebateAccounts> Settler::ResolveRebateAccounts(
-    const std::vector<CardRebate>& rebates) {
+    std::span<const CardRebate* const> rebates, SettlementReads* reads) {
   RebateAccounts resolved;
   resolved.card_nos.reserve(rebates.size());
-  for (const CardRebate& r : rebates) resolved.card_nos.push_back(r.card_no);
+  for (const CardRebate* r : rebates) resolved.card_nos.push_back(r->card_no);
   // The rebates come from the card-days in card order: sorted already, as a rule.
   if (!std::is_sorted(resolved.card_nos.begin(), resolved.card_nos.end())) {
     std::sort(resolved.card_nos.begin(), resolved.card_nos.end());
@@ -109,28 +175,34 @@ Result<Settler::RebateAccounts> Settler::ResolveRebateAccounts(
   std::vector<RebateCardState> states;
   if (!resolved.card_nos.empty()) {
     CITYCARD_RETURN_IF_ERROR(
-        config_.reads != nullptr
-            ? config_.reads->FindRebateCards(resolved.card_nos, &states)
-            : FindRebateCardsFromRegistry(registry_, resolved.card_nos, &states));
+        reads != nullptr ? reads->FindRebateCards(resolved.card_nos, &states)
+                         : FindRebateCardsFromRegistry(registry_, resolved.card_nos, &states));
   }
   resolved.accounts.reserve(resolved.card_nos.size());
   for (const std::string& card_no : resolved.card_nos) {
-    resolved.accounts.push_back(FollowRebateCard(card_no, resolved, states));
+    resolved.accounts.push_back(FollowRebateCard(card_no, resolved, states, reads));
   }
   return resolved;
 }
 
 // The state of `card_no`: from the bulk read when it was asked there (absent: not
-// registered), else from the registry (a card that replaced a rebated one: rare).
+// registered), else read alone (a card that replaced a rebated one: rare), over `reads` when
+// given (on the planning thread the registry's connection is the booking's).
 Result<std::optional<RebateCardState>> Settler::RebateCard(
     const std::string& card_no, const RebateAccounts& asked,
-    const std::vector<RebateCardState>& states) {
+    const std::vector<RebateCardState>& states, SettlementReads* reads) {
   auto found = std::lower_bound(
       states.begin(), states.end(), card_no,
       [](const RebateCardState& state, const std::string& no) { return state.card_no < no; });
   if (found != states.end() && found->card_no == card_no) return std::optional(*found);
   if (std::binary_search(asked.card_nos.begin(), asked.card_nos.end(), card_no)) {
     return std::optional<RebateCardState>();
+  }
+  if (reads != nullptr) {
+    std::vector<RebateCardState> alone;
+    CITYCARD_RETURN_IF_ERROR(reads->FindRebateCards(std::span<const std::string>(&card_no, 1), &alone));
+    if (alone.empty()) return std::optional<RebateCardState>();
+    return std::optional(std::move(alone.front()));
   }
   auto card = registry_.FindCard(card_no);
   if (!card.ok()) return card.status();
@@ -142,10 +214,11 @@ Result<std::optional<RebateCardState>> Settler::RebateCard(
 
 Result<uint64_t> Settler::FollowRebateCard(const std::string& card_no,
                                            const RebateAccounts& asked,
-                                           const std::vector<RebateCardState>& states) {
+                                           const std::vector<RebateCardState>& states,
+                                           SettlementReads* reads) {
   std::string current = card_no;
   for (int i = 0; i < kReplacementChainMax; ++i) {
-    auto card = RebateCard(current, asked, states);
+    auto card = RebateCard(current, asked, states, reads);
     if (!card.ok()) return card.status();
     if (!card->has_value()) {
       return Status::Internal("card_not_found",
@@ -204,18 +277,30 @@ Result<LedgerMovements> Settler::ReadDay(int64_t day) {
 // ledger, or a payout id booked by hand), the store's unique index refuses it, the unit of work
 // is rolled back whole, and the day is booked again with every id searched, which answers
 // `exists` or `exists_with_different_*` per transfer as it always did (docs/settlement.md).
-Status Settler::Book(const std::vector<Transfer>& transfers, const SettlementRecord& record) {
-  Status booked = BookOnce(transfers, record, SettlementIds::known_new);
-  if (booked.ok() || booked.code() != "transfer_id_taken") return booked;
-  return BookOnce(transfers, record, SettlementIds::search);
+//
+// A failure of the planning is given before one of the booking, as when the planning came
+// first: the booking's failure may be met first on its own thread, so it waits for the planning
+// to end before it answers (the unit of work is rolled back either way).
+Status Settler::Book(TransferFeed& feed, SettlementRecord& record) {
+  Status booked = BookOnce(feed, record, SettlementIds::known_new);
+  if (booked.ok()) return booked;
+  Status planned = feed.Finished();
+  if (!planned.ok()) return planned;
+  if (booked.code() != "transfer_id_taken") return booked;
+  return BookOnce(feed, record, SettlementIds::search);
 }
 
-Status Settler::BookOnce(const std::vector<Transfer>& transfers, const SettlementRecord& record,
-                         SettlementIds ids) {
+Status Settler::BookOnce(TransferFeed& feed, SettlementRecord& record, SettlementIds ids) {
   return RunUnitOfWork(registry_, ledger_, [&]() -> Status {
-    for (size_t start = 0; start < transfers.size(); start += kTransferBatchMax) {
-      size_t count = std::min(kTransferBatchMax, transfers.size() - start);
-      std::span<const Transfer> batch(transfers.data() + start, count);
+    // Batches of book_batch from the start whatever the planner's pace: the same batches, and
+    // so the same ledger, as when the transfers were planned first.
+    for (size_t start = 0;;) {
+      auto next = feed.Next(start, config_.book_batch);
+      if (!next.ok()) return next.status();
+      std::span<const Transfer> batch = *next;
+      if (batch.empty()) break;
+      size_t count = batch.size();
+      start += count;
       auto outcomes =
           ids == SettlementIds::known_new ? ledger_.ApplyNew(batch) : ledger_.Apply(batch);
       if (!outcomes.ok()) return outcomes.status();
@@ -228,8 +313,33 @@ Status Settler::BookOnce(const std::vector<Transfer>& transfers, const Settlemen
                         TransferOutcomeName((*outcomes)[i])));
       }
     }
+    record.transfers = static_cast<int64_t>(feed.Count());
     return store_.SaveRun(record);
   });
+}
+
+// On the planning thread: the rebates a stretch at a time (their cards read in one bulk read
+// over plan_reads), then the fees and payouts. Each stretch is published as soon as it is
+// planned; the first failure ends the planning.
+Status Settler::PlanInto(const SettlementReport& report, const std::vector<Operator>& operators,
+                         const std::vector<CardRebate>& rebates, TransferFeed& feed) {
+  std::vector<const CardRebate*> in_order = RebatesInOrder(rebates);
+  std::vector<Transfer> planned;
+  const size_t most = config_.plan_stretch;
+  planned.reserve(std::min(in_order.size(), most));
+  for (size_t start = 0; start < in_order.size(); start += most) {
+    std::span<const CardRebate* const> stretch(in_order.data() + start,
+                                               std::min(most, in_order.size() - start));
+    auto accounts = ResolveRebateAccounts(stretch, config_.plan_reads);
+    if (!accounts.ok()) return accounts.status();
+    CITYCARD_RETURN_IF_ERROR(PlanRebateTransfers(
+        report.day, operators, stretch, digester_,
+        [&accounts](std::string_view card_no) { return accounts->Find(card_no); }, &planned));
+    feed.Publish(&planned);
+  }
+  CITYCARD_RETURN_IF_ERROR(PlanOperatorTransfers(report, operators, digester_, &planned));
+  feed.Publish(&planned);
+  return Status::Ok();
 }
 
 void Settler::StepDone(std::string_view step) const {
@@ -280,19 +390,47 @@ Result<SettlementOutcome> Settler::Settle(int64_t day) {
   CITYCARD_RETURN_IF_ERROR(Reconcile(*report, *operators, *movements, config_.codes));
   StepDone("report");
 
-  auto accounts = ResolveRebateAccounts(*rebates);
-  if (!accounts.ok()) return accounts.status();
-  StepDone("accounts");
-  auto transfers = PlanSettlementTransfers(
-      *report, *operators, *rebates, digester_,
-      [&accounts](std::string_view card_no) { return accounts->Find(card_no); });
-  if (!transfers.ok()) return transfers.status();
-  StepDone("plan");
-  SettlementRecord record{std::move(*report), clock_.NowMs(),
-                          static_cast<int64_t>(transfers->size())};
-  CITYCARD_RETURN_IF_ERROR(Book(*transfers, record));
+  SettlementRecord record{std::move(*report), clock_.NowMs(), 0};
+  if (config_.plan_reads != nullptr) {
+    CITYCARD_RETURN_IF_ERROR(PlanAndBookApart(record, *operators, *rebates));
+  } else {
+    auto accounts = ResolveRebateAccounts(RebatesInOrder(*rebates), config_.reads);
+    if (!accounts.ok()) return accounts.status();
+    StepDone("accounts");
+    auto transfers = PlanSettlementTransfers(
+        record.report, *operators, *rebates, digester_,
+        [&accounts](std::string_view card_no) { return accounts->Find(card_no); });
+    if (!transfers.ok()) return transfers.status();
+    StepDone("plan");
+    TransferFeed feed(std::move(*transfers));
+    CITYCARD_RETURN_IF_ERROR(Book(feed, record));
+  }
   StepDone("book");
   return SettlementOutcome{std::move(record), false};
+}
+
+// The planning on a second thread while the booking takes its stretches on this one (see
+// SettlerConfig::plan_reads). The feed holds at most every rebate and, per operator, a fee
+// and a payout.
+Status Settler::PlanAndBookApart(SettlementRecord& record, const std::vector<Operator>& operators,
+                                 const std::vector<CardRebate>& rebates) {
+  TransferFeed feed(rebates.size() + 2 * record.report.operators.size());
+  auto plan = [&]() {
+    Status planned = PlanInto(record.report, operators, rebates, feed);
+    feed.Finish(planned);
+  };
+  std::future<void> planning;
+  try {
+    planning = std::async(std::launch::async, plan);
+  } catch (const std::system_error&) {
+    // No thread to be had: planned first, on this thread.
+    plan();
+  }
+  Status booked = Book(feed, record);
+  // The planner may still run after a failed booking; it is waited for here (and by the
+  // future's destructor on any other way out) before the feed goes.
+  if (planning.valid()) planning.get();
+  return booked;
 }
 
 }  // namespace citycard

@@ -2,9 +2,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "core/account_plan.h"
 #include "core/card_number.h"
@@ -204,6 +208,9 @@ class World final : public SettlementTapSource {
     return Balance(AccountIdFor(AccountKind::card_purse, CardNumberToInt(card_no)));
   }
 
+  Settler MakeSettlerWith(const SettlerConfig& config) {
+    return Settler(registry_, ledger_, ledger_store_, store_, *this, digester_, clock_, config);
+  }
   Settler MakeSettler(std::vector<DailyCap> caps, bool tap_source_apart = false) {
     SettlerConfig config;
     config.daily_caps = std::move(caps);
@@ -692,6 +699,177 @@ TEST_CASE("A tap source apart that fails to read its day fails the settlement an
   CHECK(w.store_.runs() == 0);
   CHECK(w.Payable("bus-1") == payable);
   CHECK(w.Payable("bus-1") == 900);
+}
+
+// Card reads over a registry of their own, as over a second connection (the CLI's tap source's),
+// recording the thread and the number of cards of each read.
+class ApartCardReads final : public SettlementReads {
+ public:
+  explicit ApartCardReads(const FakeRegistry& registry) : registry_(registry) {}
+  Status SumPostedMovements(int64_t, int64_t, std::optional<AccountKind>,
+                            std::vector<AccountCodeSum>*) override {
+    return Unused();
+  }
+  Status ForEachDayTap(int64_t, const std::function<Status(const DayTapSummary&)>&) override {
+    return Unused();
+  }
+  Result<std::optional<SeqRange>> DayTapSeqs(int64_t) override { return Unused(); }
+  Status ForEachDayTapIn(int64_t, SeqRange,
+                         const std::function<Status(const DayTapSummary&)>&) override {
+    return Unused();
+  }
+  Status FindRebateCards(std::span<const std::string> card_nos,
+                         std::vector<RebateCardState>* out) override {
+    {
+      std::lock_guard lock(mutex_);
+      reads_.emplace_back(std::this_thread::get_id(), card_nos.size());
+    }
+    return FindRebateCardsFromRegistry(registry_, card_nos, out);
+  }
+  std::vector<std::pair<std::thread::id, size_t>> Reads() {
+    std::lock_guard lock(mutex_);
+    return reads_;
+  }
+
+ private:
+  static Status Unused() { return Status::Internal("unused", "not read apart"); }
+  FakeRegistry registry_;
+  std::mutex mutex_;
+  std::vector<std::pair<std::thread::id, size_t>> reads_;
+};
+
+// 2024-03-05 with 30 adult cards over their cap: each rides bus 400, metro 500 and a last 400
+// (bus, or metro for every third card), so that the last tap is rebated 300 by its operator.
+// Card 7 was replaced by `successor` (not rebated itself) and its balance moved; card 11 is
+// closed.
+struct BusyDay {
+  World world;
+  std::vector<std::string> cards;
+  std::string successor;
+
+  BusyDay() {
+    World& w = world;
+    w.AddOperator("bus-1", OperatorKind::bus, 130);
+    w.AddOperator("metro-1", OperatorKind::metro, 75);
+    for (int i = 0; i < 30; ++i) {
+      std::string card = w.AddCard(Profile::adult, 5000);
+      cards.push_back(card);
+      auto at = [i](int hour) { return fmt::format("2024-03-05 {:02}:{:02}:00", hour, i); };
+      w.Tap(card, Profile::adult, "bus-1", RideMode::bus, 400, 0, 0, at(8).c_str(),
+            at(8).c_str());
+      w.Tap(card, Profile::adult, "metro-1", RideMode::metro, 500, 0, 0, at(12).c_str(),
+            at(12).c_str());
+      bool metro = i % 3 == 0;
+      w.Tap(card, Profile::adult, metro ? "metro-1" : "bus-1",
+            metro ? RideMode::metro : RideMode::bus, 400, 0, 0, at(18).c_str(), at(18).c_str());
+    }
+    successor = w.AddCard(Profile::adult, 0);
+    Card replaced = **w.registry_.FindCard(cards[7]);
+    replaced.status = CardStatus::replaced;
+    replaced.replaced_by = successor;
+    replaced.balance_moved_s = At("2024-03-06 08:00:00");
+    REQUIRE(w.registry_.UpdateCard(replaced).ok());
+    Card closed = **w.registry_.FindCard(cards[11]);
+    closed.status = CardStatus::closed;
+    REQUIRE(w.registry_.UpdateCard(closed).ok());
+    w.clock_.SetMs(At("2024-03-06 09:00:00") * 1000);
+  }
+};
+
+TEST_CASE("With plan reads apart the transfers are planned on a second thread a stretch at a "
+          "time, and the booking writes the same ledger batches as when they were planned first",
+          "[core][settlement]") {
+  BusyDay first;
+  BusyDay second;
+  SettlerConfig together;
+  together.daily_caps = kCaps;
+  together.book_batch = 7;
+  auto one = first.world.MakeSettlerWith(together).Settle(Day("2024-03-05"));
+  REQUIRE(one.ok());
+
+  ApartCardReads reads(second.world.registry_);
+  SettlerConfig apart = together;
+  apart.plan_reads = &reads;
+  apart.plan_stretch = 4;
+  auto two = second.world.MakeSettlerWith(apart).Settle(Day("2024-03-05"));
+  REQUIRE(two.ok());
+
+  CHECK(one->record.report == two->record.report);
+  // 30 rebates, and a fee and a payout per operator.
+  CHECK(one->record.transfers == 34);
+  CHECK(two->record.transfers == 34);
+  // The same batches of 7, chained the same: the same head of the hash chain.
+  auto head_one = first.world.ledger_store_.LoadHead();
+  auto head_two = second.world.ledger_store_.LoadHead();
+  REQUIRE(head_one.ok());
+  REQUIRE(head_two.ok());
+  CHECK(head_one->last_transfer_seq == head_two->last_transfer_seq);
+  REQUIRE(head_one->last_batch.has_value());
+  REQUIRE(head_two->last_batch.has_value());
+  CHECK(head_one->last_batch->seq == head_two->last_batch->seq);
+  CHECK(head_one->last_batch->hash == head_two->last_batch->hash);
+  CHECK(head_two->last_batch->transfer_count == 34 % 7);
+  for (size_t i = 0; i < second.cards.size(); ++i) {
+    CHECK(second.world.Purse(second.cards[i]) == first.world.Purse(first.cards[i]));
+  }
+  CHECK(second.world.Purse(second.successor) == 300);
+  CHECK(second.world.Balance(SystemAccountId(AccountKind::refunds)) == 300);
+  CHECK(second.world.Payable("bus-1") == 0);
+  CHECK(second.world.Payable("metro-1") == 0);
+
+  // Every card was read on the planning thread: the 30 rebated ones in stretches of at most
+  // 4, and the successor alone.
+  auto asked = reads.Reads();
+  size_t cards_read = 0;
+  size_t largest = 0;
+  for (const auto& [thread, count] : asked) {
+    CHECK(thread != std::this_thread::get_id());
+    cards_read += count;
+    largest = std::max(largest, count);
+  }
+  CHECK(asked.size() == 30 / 4 + 1 + 1);
+  CHECK(cards_read == 31);
+  CHECK(largest == 4);
+}
+
+TEST_CASE("A planning that fails on its thread books nothing, whatever was booked before it, "
+          "and gives its own failure",
+          "[core][settlement]") {
+  BusyDay day;
+  World& w = day.world;
+  // The last card in the plan's order leads to a card nobody registered: the planning fails
+  // at its last stretch, after the booking may have written batches of the ones before.
+  Card last = **w.registry_.FindCard(day.cards.back());
+  last.status = CardStatus::replaced;
+  last.replaced_by = "8607559999999999";
+  last.balance_moved_s = At("2024-03-06 08:00:00");
+  REQUIRE(w.registry_.UpdateCard(last).ok());
+  ApartCardReads reads(w.registry_);
+  SettlerConfig apart;
+  apart.daily_caps = kCaps;
+  apart.plan_reads = &reads;
+  apart.plan_stretch = 2;
+  apart.book_batch = 3;
+  const int64_t first_purse = w.Purse(day.cards.front());
+  const int64_t bus_payable = w.Payable("bus-1");
+  auto outcome = w.MakeSettlerWith(apart).Settle(Day("2024-03-05"));
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.status().code() == "card_not_found");
+  CHECK(outcome.status().message() ==
+        "card 8607559999999999 paid taps but is not in the registry");
+  CHECK(w.store_.runs() == 0);
+  CHECK(w.Purse(day.cards.front()) == first_purse);
+  CHECK(w.Payable("bus-1") == bus_payable);
+  CHECK(w.Purse(day.successor) == 0);
+  // And the same day settles once the registry is mended.
+  last.status = CardStatus::active;
+  REQUIRE(w.registry_.UpdateCard(last).ok());
+  ApartCardReads mended(w.registry_);
+  apart.plan_reads = &mended;
+  auto again = w.MakeSettlerWith(apart).Settle(Day("2024-03-05"));
+  REQUIRE(again.ok());
+  CHECK(again->record.transfers == 34);
+  CHECK(w.Purse(day.cards.front()) == first_purse + 300);
 }
 
 TEST_CASE("The report's pure builder refuses operators it does not know and impossible figures",

@@ -685,6 +685,9 @@ Result<CommandOutput> SettleBookedDay(const SettleBenchOptions& o, const BookedD
   SettlerConfig config;
   config.reads = &reads;
   config.tap_source_apart = *apart != nullptr;
+  // The tap source's connection is idle once the day is read: the rebated cards are read and
+  // the transfers planned over it on a second thread while the booking writes.
+  config.plan_reads = *apart != nullptr ? (*apart)->reads.get() : nullptr;
   if (o.cap_fen > 0) config.daily_caps.push_back(DailyCap{Profile::adult, {RideMode::bus}, o.cap_fen});
   // Each step's wall seconds, from the end of the step before (docs/benchmarks.md).
   nlohmann::json steps = nlohmann::json::object();

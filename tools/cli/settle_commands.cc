@@ -245,6 +245,9 @@ Result<SettlementOutcome> SettleDay(Environment& env, int64_t day) {
   SettlerConfig config;
   config.reads = &reads;
   config.tap_source_apart = *apart != nullptr;
+  // The tap source's connection is idle once the day is read: the rebated cards are read and
+  // the transfers planned over it on a second thread while the booking writes.
+  config.plan_reads = *apart != nullptr ? (*apart)->reads.get() : nullptr;
   auto caps = CurrentDailyCaps(env);
   if (!caps.ok()) return caps.status();
   config.daily_caps = std::move(*caps);
