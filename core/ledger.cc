@@ -688,7 +688,14 @@ Result<std::vector<TransferOutcome>> Ledger::ApplyInternal(std::span<const Trans
     }
 
     LedgerWrite write;
+    write.accounts.reserve(s.working.size());
     for (auto& [id, w] : s.working) write.accounts.push_back(AccountRecord{w.account, w.last_seq});
+    // In id order (LedgerWrite): a batch of a settlement's or an ingest's purses then touches
+    // each page of the accounts' table once, in order, instead of in the hash map's order.
+    std::sort(write.accounts.begin(), write.accounts.end(),
+              [](const AccountRecord& a, const AccountRecord& b) {
+                return a.account.id < b.account.id;
+              });
     write.failed = s.failed_now;
     for (const auto& [id, before] : s.loaded_status) {
       const TransferRecord& r = s.loaded.at(id);

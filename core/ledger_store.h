@@ -74,7 +74,9 @@ struct LedgerHead {
 // Everything one commit writes.
 struct LedgerWrite {
   std::vector<Account> new_accounts;     // inserted; ids are new
-  std::vector<AccountRecord> accounts;   // updated; each id at most once, all exist
+  // Written back whole; each id at most once, all exist (the engine read them in the same
+  // transaction), ascending id, so that a store walks its accounts in order.
+  std::vector<AccountRecord> accounts;
   std::vector<TransferRecord> transfers; // appended, seq ascending and contiguous
   std::vector<FailedTransfer> failed;    // ids new to both transfers and failures
   // Status changes of earlier pending transfers (by seq); each seq at most once.

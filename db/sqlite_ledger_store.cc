@@ -94,6 +94,7 @@ constexpr size_t kIdBytes = kIdBlobBytes;
 // Parameters of one row of the transfer insert.
 constexpr int kTransferInsertColumns = 18;
 
+constexpr int kAccountColumnCount = 10;
 constexpr std::string_view kAccountColumns =
     "id, kind, owner_ref, floor_fen, flags, debits_posted, credits_posted, debits_pending, "
     "credits_pending, last_transfer_seq";
@@ -290,11 +291,17 @@ Status SqliteLedgerStore::Prepare() {
   CITYCARD_RETURN_IF_ERROR(Prepared(
       db_, "INSERT INTO ledger_accounts(" + columns + ") VALUES(?,?,?,?,?,?,?,?,?,?)",
       &insert_account_));
+  // The ledger writes back only accounts it read in the same transaction, whole: a row per
+  // account in REPLACE statements of kRowsPerInsert rows costs a statement per 32 accounts
+  // where an UPDATE per account cost one each (docs/benchmarks.md, session of 13:21). The
+  // table has no index but its INTEGER PRIMARY KEY, so the REPLACE overwrites the row.
+  const std::string replace_accounts_head =
+      "INSERT OR REPLACE INTO ledger_accounts(" + columns + ") VALUES ";
   CITYCARD_RETURN_IF_ERROR(Prepared(
-      db_,
-      "UPDATE ledger_accounts SET flags = ?, debits_posted = ?, credits_posted = ?, "
-      "debits_pending = ?, credits_pending = ?, last_transfer_seq = ? WHERE id = ?",
-      &update_account_));
+      db_, replace_accounts_head + ValuesPlaceholders(kAccountColumnCount, 1), &replace_account_));
+  CITYCARD_RETURN_IF_ERROR(Prepared(
+      db_, replace_accounts_head + ValuesPlaceholders(kAccountColumnCount, kRowsPerInsert),
+      &replace_accounts_));
   // OR FAIL: a taken id stops the statement without undoing its earlier rows, so SQLite
   // keeps no statement journal for the multi-row insert; a failed Write is always rolled back
   // by its caller (LedgerStore's contract), so no partial batch survives.
@@ -618,6 +625,25 @@ Status SqliteLedgerStore::InsertTransfers(std::span<const TransferRecord> transf
   return InsertInChunks(*insert_transfer_, *insert_transfers_, transfers.size(), bind, on_error);
 }
 
+Status SqliteLedgerStore::WriteBackAccounts(std::span<const AccountRecord> accounts) {
+  auto bind = [&](Statement& replace, int k, size_t row) {
+    const Account& a = accounts[row].account;
+    const int base = k * kAccountColumnCount;
+    replace.Bind(base + 1, AsInt(a.id))
+        .Bind(base + 2, int64_t{static_cast<uint8_t>(a.kind)})
+        .Bind(base + 3, AsInt(a.owner_ref))
+        .Bind(base + 4, a.floor_fen)
+        .Bind(base + 5, int64_t{a.flags})
+        .Bind(base + 6, a.debits_posted)
+        .Bind(base + 7, a.credits_posted)
+        .Bind(base + 8, a.debits_pending)
+        .Bind(base + 9, a.credits_pending)
+        .Bind(base + 10, accounts[row].last_transfer_seq);
+  };
+  auto on_error = [&](Status s, size_t, size_t) { return s; };
+  return InsertInChunks(*replace_account_, *replace_accounts_, accounts.size(), bind, on_error);
+}
+
 Status SqliteLedgerStore::Write(const LedgerWrite& write) {
   for (const Account& a : write.new_accounts) {
     insert_account_->Bind(1, AsInt(a.id))
@@ -632,21 +658,7 @@ Status SqliteLedgerStore::Write(const LedgerWrite& write) {
         .Bind(10, int64_t{0});
     CITYCARD_RETURN_IF_ERROR(insert_account_->Run());
   }
-  for (const AccountRecord& r : write.accounts) {
-    const Account& a = r.account;
-    update_account_->Bind(1, int64_t{a.flags})
-        .Bind(2, a.debits_posted)
-        .Bind(3, a.credits_posted)
-        .Bind(4, a.debits_pending)
-        .Bind(5, a.credits_pending)
-        .Bind(6, r.last_transfer_seq)
-        .Bind(7, AsInt(a.id));
-    CITYCARD_RETURN_IF_ERROR(update_account_->Run());
-    if (db_.Changes() != 1) {
-      return Status::Internal("ledger_write_failed",
-                              "account " + std::to_string(a.id) + " vanished from the store");
-    }
-  }
+  CITYCARD_RETURN_IF_ERROR(WriteBackAccounts(write.accounts));
   CITYCARD_RETURN_IF_ERROR(InsertTransfers(write.transfers));
   for (const TransferRecord& r : write.transfers) {
     if (r.pending_status != PendingStatus::none) {

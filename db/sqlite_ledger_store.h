@@ -71,6 +71,7 @@ class SqliteLedgerStore final : public LedgerStore {
   // Inserts the transfers' rows, kRowsPerInsert to a statement. Kind::internal
   // "transfer_id_taken" when an id is already stored; the caller rolls back.
   Status InsertTransfers(std::span<const TransferRecord> transfers);
+  Status WriteBackAccounts(std::span<const AccountRecord> accounts);
   // Reads the asked accounts from keys[*next] on with one cursor (LoadAccounts).
   Status WalkAccounts(const std::vector<int64_t>& keys, size_t* next,
                       std::vector<AccountRecord>* out);
@@ -83,7 +84,9 @@ class SqliteLedgerStore final : public LedgerStore {
   std::optional<Statement> transfer_by_seq_;
   std::optional<Statement> failed_by_id_;
   std::optional<Statement> insert_account_;
-  std::optional<Statement> update_account_;
+  // The accounts written back whole, one row and kRowsPerInsert rows to a statement.
+  std::optional<Statement> replace_account_;
+  std::optional<Statement> replace_accounts_;
   std::optional<Statement> insert_transfer_;
   std::optional<Statement> insert_transfers_;  // kRowsPerInsert rows at once
   std::optional<Statement> insert_pending_;
