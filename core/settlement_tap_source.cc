@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <future>
+#include <iterator>
 #include <system_error>
 
 #include "core/card_number.h"
@@ -37,6 +38,7 @@ struct TapStoreSettlementSource::Part {
   std::vector<std::string> operator_ids;
   std::vector<Scanned> sums;  // per operator_ids
   std::vector<CardTap> card_taps;
+  bool card_taps_sorted = false;  // by CardTapBefore
 
   // The index of `operator_id`, added when met first.
   uint32_t Index(std::string_view operator_id) {
@@ -49,6 +51,10 @@ struct TapStoreSettlementSource::Part {
     return found->second;
   }
 };
+
+bool TapStoreSettlementSource::CardTapBefore(const CardTap& a, const CardTap& b) {
+  return a.card_no != b.card_no ? a.card_no < b.card_no : a.seq < b.seq;
+}
 
 // One pass over the day serves both the operator totals and the card-days. The card-days'
 // taps are kept in one flat vector and sorted by card once at the end: a search per tap in a
@@ -105,14 +111,20 @@ Status TapStoreSettlementSource::ReadParts(int64_t day, const ModeMap& modes, si
   second.card_taps.reserve(reserve / 2);
   std::future<Status> second_read;
   try {
+      // Each half sorts its own card taps on its own thread, and the two sorted halves are
+    // merged: sorting the whole day's taps on one thread after the read was a second of a
+    // 10,000,000-tap day (docs/benchmarks.md, session of 13:21).
     second_read = std::async(std::launch::async, [&] {
-      return ReadPart(second_reads_, day, SeqRange{middle + 1, whole.last}, modes, &second);
+      Status read = ReadPart(second_reads_, day, SeqRange{middle + 1, whole.last}, modes, &second);
+      if (read.ok()) std::sort(second.card_taps.begin(), second.card_taps.end(), CardTapBefore);
+      return read;
     });
   } catch (const std::system_error&) {
     // No thread to be had: the day is read in one part, as without a second connection.
     return ReadPart(reads_, day, whole, modes, first);
   }
   Status first_status = ReadPart(reads_, day, SeqRange{whole.first, middle}, modes, first);
+  if (first_status.ok()) std::sort(first->card_taps.begin(), first->card_taps.end(), CardTapBefore);
   Status second_status = second_read.get();
   if (!first_status.ok()) return first_status;
   if (!second_status.ok()) return second_status;
@@ -120,7 +132,9 @@ Status TapStoreSettlementSource::ReadParts(int64_t day, const ModeMap& modes, si
   return Status::Ok();
 }
 
-// Adds `from`'s operators and card-day taps to `into`, its operator indexes renumbered.
+// Adds `from`'s operators and card-day taps to `into`, its operator indexes renumbered. Both
+// parts' card taps are sorted, and `from`'s seqs all follow `into`'s (the second half of the
+// day), so one merge keeps them sorted by (card, seq).
 void TapStoreSettlementSource::Merge(Part from, Part* into) {
   std::vector<uint32_t> renumbered(from.operator_ids.size());
   for (size_t i = 0; i < from.operator_ids.size(); ++i) {
@@ -131,11 +145,13 @@ void TapStoreSettlementSource::Merge(Part from, Part* into) {
     sums.paid_fen += from.sums[i].paid_fen;
     sums.late_paid_fen += from.sums[i].late_paid_fen;
   }
-  into->card_taps.reserve(into->card_taps.size() + from.card_taps.size());
-  for (CardTap tap : from.card_taps) {
-    tap.operator_index = renumbered[tap.operator_index];
-    into->card_taps.push_back(tap);
-  }
+  for (CardTap& tap : from.card_taps) tap.operator_index = renumbered[tap.operator_index];
+  std::vector<CardTap> merged;
+  merged.reserve(into->card_taps.size() + from.card_taps.size());
+  std::merge(into->card_taps.begin(), into->card_taps.end(), from.card_taps.begin(),
+             from.card_taps.end(), std::back_inserter(merged), CardTapBefore);
+  into->card_taps = std::move(merged);
+  into->card_taps_sorted = true;
 }
 
 Status TapStoreSettlementSource::Scan(int64_t day) {
@@ -169,9 +185,7 @@ Status TapStoreSettlementSource::Scan(int64_t day) {
   }
   operator_ids_ = std::move(part.operator_ids);
   card_taps_ = std::move(part.card_taps);
-  std::sort(card_taps_.begin(), card_taps_.end(), [](const CardTap& a, const CardTap& b) {
-    return a.card_no != b.card_no ? a.card_no < b.card_no : a.seq < b.seq;
-  });
+  if (!part.card_taps_sorted) std::sort(card_taps_.begin(), card_taps_.end(), CardTapBefore);
   scanned_day_ = day;
   return Status::Ok();
 }

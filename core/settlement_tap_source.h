@@ -73,6 +73,8 @@ class TapStoreSettlementSource final : public SettlementTapSource {
     Profile profile = Profile::adult;
     RideMode mode = RideMode::bus;
   };
+  // The card-days' order: by card, then seq.
+  static bool CardTapBefore(const CardTap& a, const CardTap& b);
   struct Part;
   using ModeMap = std::map<std::string, std::optional<RideMode>, std::less<>>;
   Status Scan(int64_t day);
