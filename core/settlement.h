@@ -324,6 +324,19 @@ class SettlementTapSource {
   // at and returns the first failing visit.
   virtual Status ForEachCardDay(int64_t day,
                                 const std::function<Status(const CardDayTaps&)>& visit) = 0;
+  // Into how many parts ForEachCardDayPart can split the card-days (1: not at all). Default 1.
+  virtual size_t CardDayPartsMax() const { return 1; }
+  // ForEachCardDay for the `part`-th (0-based) of `parts` stretches of the day's card-days
+  // (1 <= parts <= CardDayPartsMax()): the stretches run in card order, no card is cut, and
+  // together they are every card-day once, so that the caps of two stretches can be computed
+  // on two threads. Calls for different parts may run at the same time, but only after another
+  // question of the same day has been answered (the Settler asks OperatorTotals first).
+  // Default: parts must be 1 (assert), and it is ForEachCardDay.
+  virtual Status ForEachCardDayPart(int64_t day, size_t part, size_t parts,
+                                    const std::function<Status(const CardDayTaps&)>& visit) {
+    CITYCARD_ASSERT(part == 0 && parts == 1);
+    return ForEachCardDay(day, visit);
+  }
   // Reads what the questions about `day` need ahead of them, so that they then answer from
   // memory. The Settler calls it on a second thread when SettlerConfig::tap_source_apart says
   // the source uses a connection of its own; never at the same time as another call of the
@@ -401,6 +414,8 @@ class Settler {
  private:
   Result<std::vector<CardRebate>> ComputeRebates(int64_t day,
                                                  const std::vector<Operator>& operators);
+  Status RebatesOfPart(int64_t day, const std::map<std::string_view, const Operator*>& registry,
+                       size_t part, size_t parts, std::vector<CardRebate>* out);
   // Each rebated card's account (or the failure its resolution gave), for PlanSettlementTransfers.
   struct RebateAccounts {
     std::vector<std::string> card_nos;       // ascending, unique

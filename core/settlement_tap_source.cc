@@ -231,11 +231,31 @@ Result<std::vector<OperatorTapTotals>> TapStoreSettlementSource::OperatorTotals(
 Status TapStoreSettlementSource::ForEachCardDay(
     int64_t day, const std::function<Status(const CardDayTaps&)>& visit) {
   CITYCARD_RETURN_IF_ERROR(Scan(day));
+  return ForEachCardDayPart(day, 0, 1, visit);
+}
+
+Status TapStoreSettlementSource::ForEachCardDayPart(
+    int64_t day, size_t part, size_t parts,
+    const std::function<Status(const CardDayTaps&)>& visit) {
+  CITYCARD_ASSERT(parts >= 1 && parts <= kCardDayPartsMax && part < parts);
+  // Parts may run at once: none may scan, so the day must have been scanned before.
+  CITYCARD_ASSERT(scanned_day_ == day);
+  // The part's stretch: from the first card at or after its share's start to the first card
+  // at or after the next part's, so that no card is cut and every tap is in one part.
+  auto card_start = [this](size_t at) {
+    while (at > 0 && at < card_taps_.size() &&
+           card_taps_[at].card_no == card_taps_[at - 1].card_no) {
+      ++at;
+    }
+    return std::min(at, card_taps_.size());
+  };
+  const size_t begin = card_start(card_taps_.size() * part / parts);
+  const size_t end = card_start(card_taps_.size() * (part + 1) / parts);
   // One card-day at a time, in one reused value: the card's taps in booking order, and the
   // profile its last tap carried.
   CardDayTaps card;
-  size_t i = 0;
-  while (i < card_taps_.size()) {
+  size_t i = begin;
+  while (i < end) {
     const uint64_t card_no = card_taps_[i].card_no;
     card.card_no = CardNumberFromInt(card_no);
     card.taps.clear();

@@ -46,6 +46,12 @@ class TapStoreSettlementSource final : public SettlementTapSource {
   // operator's (CapModeForOperator); operators without one are left out.
   Status ForEachCardDay(int64_t day,
                         const std::function<Status(const CardDayTaps&)>& visit) override;
+  // Two parts: the card taps are split at the card nearest their middle. Parts read only what
+  // the day's scan kept (asserted: the day was scanned before), so two run at once safely.
+  size_t CardDayPartsMax() const override { return kCardDayPartsMax; }
+  Status ForEachCardDayPart(int64_t day, size_t part, size_t parts,
+                            const std::function<Status(const CardDayTaps&)>& visit) override;
+  static constexpr size_t kCardDayPartsMax = 2;
   // Reads the day (the tap store's day totals, the registry's operators and every tap of the
   // day) so that the three questions answer from memory. Safe on a second thread
   // (SettlerConfig::tap_source_apart) when the stores and reads given to this source are on a

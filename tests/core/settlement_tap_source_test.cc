@@ -1,8 +1,10 @@
 #include "core/settlement_tap_source.h"
 
 #include <catch2/catch.hpp>
+
 #include <fmt/format.h>
 
+#include <future>
 #include <map>
 
 #include "core/account_plan.h"
@@ -305,4 +307,47 @@ TEST_CASE("A day read in two halves on two threads answers as the day read in on
   CHECK(Answers(small, day) == expected);
   CHECK(one.stretches.size() == 1);
   CHECK(unused.stretches.empty());
+}
+
+TEST_CASE("The card-days in two parts, read on two threads, are those of one pass, split "
+          "between two cards",
+          "[core][settlement]") {
+  IngestedDay d;
+  std::vector<FakeCard> riders;
+  // Four riders of three taps each after the day's cards (two taps and one): 15 taps, whose
+  // middle falls inside a rider's card-day.
+  for (int i = 0; i < 4; ++i) riders.push_back(d.f.IssueCard(5000, Profile::adult));
+  for (const char* when : {"2024-03-01 07:00:00", "2024-03-01 12:00:00", "2024-03-01 19:00:00"}) {
+    for (size_t i = 0; i < riders.size(); ++i) {
+      d.Ride(riders[i], "T1", 100 + 10 * static_cast<int64_t>(i), TapType::purchase, when);
+    }
+  }
+  d.f.clock.SetMs(At("2024-03-03 01:00:00") * 1000);
+  const int64_t day = Day("2024-03-01");
+  TapStoreSettlementSource source(d.f.tap_store, d.f.registry);
+  REQUIRE(source.CardDayPartsMax() == 2);
+  REQUIRE(source.OperatorTotals(day).ok());  // the day is read before the parts run
+  auto lines = [&](size_t part, size_t parts) {
+    std::vector<std::string> out;
+    Status s = source.ForEachCardDayPart(day, part, parts, [&](const CardDayTaps& card) -> Status {
+      std::string line = card.card_no;
+      for (const PaidTap& tap : card.taps) line += fmt::format(" {}/{}", tap.amount_fen, tap.time_s);
+      out.push_back(line);
+      return Status::Ok();
+    });
+    REQUIRE(s.ok());
+    return out;
+  };
+  std::vector<std::string> whole = lines(0, 1);
+  REQUIRE(whole.size() == 2 + 4);  // the day's two cards and the four riders
+  auto second = std::async(std::launch::async, [&] { return lines(1, 2); });
+  std::vector<std::string> first = lines(0, 2);
+  std::vector<std::string> rest = second.get();
+  CHECK_FALSE(first.empty());
+  CHECK_FALSE(rest.empty());
+  std::vector<std::string> joined = first;
+  joined.insert(joined.end(), rest.begin(), rest.end());
+  // Every card-day once, whole (a card cut in two would be two lines, each with part of its
+  // taps), in card order.
+  CHECK(joined == whole);
 }

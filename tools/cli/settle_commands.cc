@@ -41,6 +41,11 @@ class SettlementSources final : public SettlementTapSource {
                         const std::function<Status(const CardDayTaps&)>& visit) override {
     return taps_.ForEachCardDay(day, visit);
   }
+  size_t CardDayPartsMax() const override { return taps_.CardDayPartsMax(); }
+  Status ForEachCardDayPart(int64_t day, size_t part, size_t parts,
+                            const std::function<Status(const CardDayTaps&)>& visit) override {
+    return taps_.ForEachCardDayPart(day, part, parts, visit);
+  }
   // The tap source's day only: the health store's totals are read with the services.
   Status ReadDay(int64_t day) override { return taps_.ReadDay(day); }
   Result<std::vector<OperatorServiceTotals>> ServiceTotals(int64_t day) override {
