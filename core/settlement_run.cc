@@ -147,7 +147,8 @@ Result<std::vector<CardRebate>> Settler::ComputeRebates(int64_t day,
 
 // The rebates of one part of the card-days, appended to *out. Reads only what is shared
 // read-only between the parts (the operators, the caps, the cut-off).
-Status Settler::RebatesOfPart(int64_t day, const std::map<std::string_view, const Operator*>& registry,
+Status Settler::RebatesOfPart(int64_t day,
+                              const std::map<std::string_view, const Operator*>& registry,
                               size_t part, size_t parts, std::vector<CardRebate>* out) {
   std::vector<CardRebate>& rebates = *out;
   // The cap applies per clearing day. The capping engine works on one local day, so the
@@ -230,7 +231,8 @@ Result<std::optional<RebateCardState>> Settler::RebateCard(
   }
   if (reads != nullptr) {
     std::vector<RebateCardState> alone;
-    CITYCARD_RETURN_IF_ERROR(reads->FindRebateCards(std::span<const std::string>(&card_no, 1), &alone));
+    CITYCARD_RETURN_IF_ERROR(
+        reads->FindRebateCards(std::span<const std::string>(&card_no, 1), &alone));
     if (alone.empty()) return std::optional<RebateCardState>();
     return std::optional(std::move(alone.front()));
   }

@@ -331,7 +331,9 @@ TEST_CASE("The card-days in two parts, read on two threads, are those of one pas
     std::vector<std::string> out;
     Status s = source.ForEachCardDayPart(day, part, parts, [&](const CardDayTaps& card) -> Status {
       std::string line = card.card_no;
-      for (const PaidTap& tap : card.taps) line += fmt::format(" {}/{}", tap.amount_fen, tap.time_s);
+      for (const PaidTap& tap : card.taps) {
+        line += fmt::format(" {}/{}", tap.amount_fen, tap.time_s);
+      }
       out.push_back(line);
       return Status::Ok();
     });
