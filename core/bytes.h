@@ -28,8 +28,11 @@ class ByteWriter {
   void FixedText(std::string_view text, size_t width);
 
  private:
+  // Into a small array, then appended once: one capacity check per field, not per byte.
   void Big(uint64_t v, int n) {
-    for (int i = n - 1; i >= 0; --i) out_->push_back(static_cast<uint8_t>(v >> (8 * i)));
+    uint8_t b[8];
+    for (int i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(v >> (8 * (n - 1 - i)));
+    out_->insert(out_->end(), b, b + n);
   }
   Bytes* out_;
 };

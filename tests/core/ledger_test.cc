@@ -129,6 +129,32 @@ TEST_CASE("Account kinds keep their numbers and names round-trip", "[core][ledge
   REQUIRE_FALSE(AccountKindFromName("purse").has_value());
 }
 
+TEST_CASE("A transfer's canonical form is its fields big-endian in docs/ledger.md's order",
+          "[core][ledger]") {
+  Transfer t;
+  t.id = Id128{0x0102030405060708, 0x1112131415161718};
+  t.debit_account_id = 0x2122232425262728;
+  t.credit_account_id = 0x3132333435363738;
+  t.amount_fen = -2;  // two's complement
+  t.pending_id = Id128{0x4142434445464748, 0x5152535455565758};
+  t.timeout_s = 0x61626364;
+  t.code = 0x7172;
+  t.flags = 0x8182;
+  t.user_data_128 = Id128{0x9192939495969798, 0xa1a2a3a4a5a6a7a8};
+  t.user_data_64 = 0xb1b2b3b4b5b6b7b8;
+  t.user_data_32 = 0xc1c2c3c4;
+  t.timestamp_ms = 0x0d0e0f1011121314;
+  Bytes out = {0xee};  // appended after what is there
+  AppendCanonicalTransfer(t, &out);
+  REQUIRE(out.size() == 1 + kTransferCanonicalBytes);
+  CHECK(ToHex(out) ==
+        "ee"
+        "0102030405060708" "1112131415161718" "2122232425262728" "3132333435363738"
+        "fffffffffffffffe" "4142434445464748" "5152535455565758" "61626364" "7172" "8182"
+        "9192939495969798" "a1a2a3a4a5a6a7a8" "b1b2b3b4b5b6b7b8" "c1c2c3c4"
+        "0d0e0f1011121314");
+}
+
 TEST_CASE("Id128 prints as 32 hex digits and parses back", "[core][ledger]") {
   Id128 id{0x0123456789abcdefULL, 0xfedcba9876543210ULL};
   REQUIRE(id.ToHex() == "0123456789abcdeffedcba9876543210");
