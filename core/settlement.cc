@@ -40,7 +40,6 @@ Status AddChecked(int64_t* sum, int64_t delta, std::string_view what, std::strin
 
 using LineMap = std::map<std::string, OperatorSettlement>;
 
-
 Result<OperatorSettlement*> LineFor(LineMap* lines,
                                     const std::map<std::string_view, const Operator*>& registry,
                                     const std::string& id) {
