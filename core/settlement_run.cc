@@ -1,6 +1,7 @@
 // Settler: the settlement of one clearing day over the storage interfaces (core/settlement.h).
 #include <algorithm>
 #include <condition_variable>
+#include <exception>
 #include <future>
 #include <mutex>
 #include <system_error>
@@ -448,7 +449,14 @@ Status Settler::PlanAndBookApart(SettlementRecord& record, const std::vector<Ope
                                  const std::vector<CardRebate>& rebates) {
   TransferFeed feed(rebates.size() + 2 * record.report.operators.size());
   auto plan = [&]() {
-    Status planned = PlanInto(record.report, operators, rebates, feed);
+    // The booking waits on the feed: whatever ends the planning must finish it, or the
+    // booking would wait for ever. An exception (out of memory) becomes a failure here.
+    Status planned = Status::Ok();
+    try {
+      planned = PlanInto(record.report, operators, rebates, feed);
+    } catch (const std::exception& e) {
+      planned = Status::Internal("settlement_plan_failed", e.what());
+    }
     feed.Finish(planned);
   };
   std::future<void> planning;
