@@ -427,15 +427,20 @@ Result<SettlementOutcome> Settler::Settle(int64_t day) {
   if (config_.plan_reads != nullptr) {
     CITYCARD_RETURN_IF_ERROR(PlanAndBookApart(record, *operators, *rebates));
   } else {
-    auto accounts = ResolveRebateAccounts(RebatesInOrder(*rebates), config_.reads);
+    // The rebates put in order once, for both the accounts and the plan.
+    const std::vector<const CardRebate*> in_order = RebatesInOrder(*rebates);
+    auto accounts = ResolveRebateAccounts(in_order, config_.reads);
     if (!accounts.ok()) return accounts.status();
     StepDone("accounts");
-    auto transfers = PlanSettlementTransfers(
-        record.report, *operators, *rebates, digester_,
-        [&accounts](std::string_view card_no) { return accounts->Find(card_no); });
-    if (!transfers.ok()) return transfers.status();
+    std::vector<Transfer> transfers;
+    transfers.reserve(rebates->size() + 2 * record.report.operators.size());
+    CITYCARD_RETURN_IF_ERROR(PlanRebateTransfers(
+        record.report.day, *operators, in_order, digester_,
+        [&accounts](std::string_view card_no) { return accounts->Find(card_no); }, &transfers));
+    CITYCARD_RETURN_IF_ERROR(
+        PlanOperatorTransfers(record.report, *operators, digester_, &transfers));
     StepDone("plan");
-    TransferFeed feed(std::move(*transfers));
+    TransferFeed feed(std::move(transfers));
     CITYCARD_RETURN_IF_ERROR(Book(feed, record));
   }
   StepDone("book");
