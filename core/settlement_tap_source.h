@@ -81,6 +81,8 @@ class TapStoreSettlementSource final : public SettlementTapSource {
   };
   // The card-days' order: by card, then seq.
   static bool CardTapBefore(const CardTap& a, const CardTap& b);
+  // Sorts `taps` by CardTapBefore.
+  static void SortCardTaps(std::vector<CardTap>* taps);
   struct Part;
   using ModeMap = std::map<std::string, std::optional<RideMode>, std::less<>>;
   Status Scan(int64_t day);
