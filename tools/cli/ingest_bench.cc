@@ -689,11 +689,18 @@ Result<CommandOutput> SettleBookedDay(const SettleBenchOptions& o, const BookedD
   // the transfers planned over it on a second thread while the booking writes.
   config.plan_reads = *apart != nullptr ? (*apart)->reads.get() : nullptr;
   if (o.cap_fen > 0) config.daily_caps.push_back(DailyCap{Profile::adult, {RideMode::bus}, o.cap_fen});
-  // Each step's wall seconds, from the end of the step before (docs/benchmarks.md).
+  // Each step's wall seconds, from the end of the step before, and the process's CPU seconds
+  // in it (all threads): on this shared machine the CPU seconds of a step vary less between
+  // runs than its wall seconds (docs/benchmarks.md).
   nlohmann::json steps = nlohmann::json::object();
+  nlohmann::json step_cpu = nlohmann::json::object();
   int64_t step_start = 0;
-  config.on_step = [&steps, &step_start](std::string_view step) {
+  double step_cpu_start = 0;
+  config.on_step = [&steps, &step_cpu, &step_start, &step_cpu_start](std::string_view step) {
     steps[std::string(step)] = BenchSecondsSince(step_start);
+    const double cpu_now = ProcessCpuSeconds();
+    step_cpu[std::string(step)] = cpu_now - step_cpu_start;
+    step_cpu_start = cpu_now;
     step_start = BenchNowNs();
   };
   SystemClock now;
@@ -702,6 +709,7 @@ Result<CommandOutput> SettleBookedDay(const SettleBenchOptions& o, const BookedD
   double cpu_start = ProcessCpuSeconds();
   int64_t start = BenchNowNs();
   step_start = start;
+  step_cpu_start = cpu_start;
   auto outcome = settler.Settle(day);
   if (!outcome.ok()) return outcome.status();
   double seconds = BenchSecondsSince(start);
@@ -734,6 +742,7 @@ Result<CommandOutput> SettleBookedDay(const SettleBenchOptions& o, const BookedD
               {"payable_after_fen", payable->balance_fen()},
               {"checks_ok", ok},
               {"step_seconds", steps},
+              {"step_cpu_seconds", step_cpu},
               {"ingest_seconds", booked.ingest_seconds},
               {"setup_seconds", booked.setup_seconds},
               {"load_average", LoadAverage()},
