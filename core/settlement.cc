@@ -275,9 +275,8 @@ Id128 SettlementRebateId(const Digester& digester, int64_t day, std::string_view
   return Id128{RebateRunId(digester, day, operator_id), CardNumberToInt(card_no)};
 }
 
-// The order their ids run in the ledger's index. A day's rebates come from the card-days in
-// card order, so with one operator per card they are in that order already and the check is
-// all it costs.
+// The report's order. A day's rebates come from the card-days in card order, so with one
+// operator per card they are in that order already and the check is all it costs.
 std::vector<const CardRebate*> RebatesInOrder(const std::vector<CardRebate>& rebates) {
   std::vector<const CardRebate*> sorted;
   sorted.reserve(rebates.size());
@@ -291,27 +290,13 @@ std::vector<const CardRebate*> RebatesInOrder(const std::vector<CardRebate>& reb
   return sorted;
 }
 
-Result<std::vector<Transfer>> PlanSettlementTransfers(const SettlementReport& report,
-                                                      const std::vector<Operator>& operators,
-                                                      const std::vector<CardRebate>& rebates,
-                                                      const Digester& digester,
-                                                      const RebateAccountResolver& resolve) {
-  std::vector<Transfer> transfers;
-  transfers.reserve(rebates.size() + 2 * report.operators.size());
-  auto in_order = RebatesInOrder(rebates);
-  CITYCARD_RETURN_IF_ERROR(
-      PlanRebateTransfers(report.day, operators, in_order, digester, resolve, &transfers));
-  CITYCARD_RETURN_IF_ERROR(PlanOperatorTransfers(report, operators, digester, &transfers));
-  return transfers;
-}
-
 Status PlanRebateTransfers(int64_t day, const std::vector<Operator>& operators,
-                           std::span<const CardRebate* const> in_order, const Digester& digester,
+                           std::span<const CardRebate* const> rebates, const Digester& digester,
                            const RebateAccountResolver& resolve, std::vector<Transfer>* out) {
   auto registry = IndexOperators(operators);
   // One hash per operator, not per rebate: every rebate id of (day, operator) shares it.
   std::optional<std::pair<std::string_view, uint64_t>> run;
-  for (const CardRebate* r : in_order) {
+  for (const CardRebate* r : rebates) {
     auto op = registry.find(r->operator_id);
     if (op == registry.end()) return UnknownOperator(r->operator_id);
     auto account = resolve(r->card_no);

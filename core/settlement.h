@@ -3,10 +3,11 @@
 // the reconciliation, the transfer ids and the accounting of capping rebates are described in
 // docs/settlement.md; this header is the contract.
 //
-// The pure part (BuildSettlementReport, PlanSettlementTransfers, Reconcile, the JSON form)
-// computes from values alone. Settler drives it over storage interfaces: the taps of the day
-// (SettlementTapSource, implemented over the ingest's tap store), the registry, the ledger and
-// SettlementStore (db/sqlite_settlement_store.h), where finished runs are kept.
+// The pure part (BuildSettlementReport, PlanRebateTransfers and PlanOperatorTransfers,
+// Reconcile, the JSON form) computes from values alone. Settler drives it over storage
+// interfaces: the taps of the day (SettlementTapSource, implemented over the ingest's tap
+// store), the registry, the ledger and SettlementStore (db/sqlite_settlement_store.h), where
+// finished runs are kept.
 //
 // Money flows of one operator for one clearing day, all in the ledger:
 //   taps (booked by ingest):  card purse        -> operator payable   paid_fen
@@ -195,28 +196,21 @@ Id128 SettlementRebateId(const Digester& digester, int64_t day, std::string_view
 // of the card, or of the card that replaced it; the refunds account for a closed card).
 using RebateAccountResolver = std::function<Result<uint64_t>(std::string_view card_no)>;
 
-// The transfers that settle `report`, in this order: every rebate (ascending operator, then
-// card), then per operator (ascending) the fee and the payout. A zero amount books no transfer.
-// `operators` is the registry (for the payable account ids). Every transfer has
-// user_data_64 = the day, and user_data_32 = the operator's registry number.
-// Failures: those of `resolve`; Kind::internal "unknown_operator".
-Result<std::vector<Transfer>> PlanSettlementTransfers(const SettlementReport& report,
-                                                      const std::vector<Operator>& operators,
-                                                      const std::vector<CardRebate>& rebates,
-                                                      const Digester& digester,
-                                                      const RebateAccountResolver& resolve);
-
-// PlanSettlementTransfers in parts, so that the transfers can be planned a stretch at a time
-// while the stretches before are booked (Settler, SettlerConfig::plan_reads); the parts in
-// order give exactly PlanSettlementTransfers' transfers.
-// RebatesInOrder: the rebates in the order their transfers are planned (ascending operator,
-// then card), by address into `rebates`, which must outlive the result.
+// The transfers that settle a report are planned in two parts, so that the rebates can be
+// planned a stretch at a time while the stretches before are booked (Settler,
+// SettlerConfig::plan_reads): every rebate, in the card-days' order (by card, then as the
+// capping engine gives a card's operators), then per operator (ascending) the fee and the
+// payout. A zero amount books no transfer. `operators` is the registry (for the payable
+// account ids). Every transfer has user_data_64 = the day, and user_data_32 = the operator's
+// registry number.
+// RebatesInOrder: the rebates by (operator, card), by address into `rebates`, which must
+// outlive the result (the report sums them in that order).
 std::vector<const CardRebate*> RebatesInOrder(const std::vector<CardRebate>& rebates);
-// Appends to *out the rebate transfers of `in_order`, a stretch of RebatesInOrder.
+// Appends to *out the rebate transfers of `rebates`, in the order given.
 // Failures: those of `resolve`; Kind::internal "unknown_operator". *out may then hold some of
-// the stretch's transfers.
+// the rebates' transfers.
 Status PlanRebateTransfers(int64_t day, const std::vector<Operator>& operators,
-                           std::span<const CardRebate* const> in_order, const Digester& digester,
+                           std::span<const CardRebate* const> rebates, const Digester& digester,
                            const RebateAccountResolver& resolve, std::vector<Transfer>* out);
 // Appends to *out the fees and payouts of `report`, per operator (ascending).
 // Failures: Kind::internal "unknown_operator".
@@ -330,7 +324,9 @@ class SettlementTapSource {
   // (1 <= parts <= CardDayPartsMax()): the stretches run in card order, no card is cut, and
   // together they are every card-day once, so that the caps of two stretches can be computed
   // on two threads. Calls for different parts may run at the same time, but only after another
-  // question of the same day has been answered (the Settler asks OperatorTotals first).
+  // question of the same day has been answered (the Settler asks OperatorTotals first), and on
+  // a thread other than the one that asked it (the Settler's planning thread, with
+  // SettlerConfig::plan_reads), never at the same time as another kind of question.
   // Default: parts must be 1 (assert), and it is ForEachCardDay.
   virtual Status ForEachCardDayPart(int64_t day, size_t part, size_t parts,
                                     const std::function<Status(const CardDayTaps&)>& visit) {
@@ -365,11 +361,12 @@ struct SettlerConfig {
   // false: one after the other, on the calling thread.
   bool tap_source_apart = false;
   // Reads over a connection that nothing else of the Settler uses while it books (tools/cli
-  // gives the tap source's, idle once the day is read). When set, the rebated cards' accounts
-  // are resolved and the transfers planned on a second thread, a stretch of
-  // kSettlementPlanStretch rebates at a time, while the booking writes the stretches planned
-  // before; the batches booked, and so the ledger, are the same as when everything is planned
-  // first (docs/settlement.md "Booking"). nullptr: planned whole on the calling thread first.
+  // gives the tap source's, idle once the day is read). When set, the caps are computed, the
+  // rebated cards' accounts resolved and the transfers planned on a second thread, a stretch
+  // of kSettlementPlanStretch rebates at a time, while the booking writes the stretches
+  // planned before, and the report is built and reconciled there once every card is capped;
+  // the batches booked, and so the ledger, are the same as when everything is planned first
+  // (docs/settlement.md "Booking"). nullptr: all of it on the calling thread first.
   // Must outlive the Settler.
   SettlementReads* plan_reads = nullptr;
   // How many rebates the planning thread plans at a time, and how many transfers the booking
@@ -378,7 +375,7 @@ struct SettlerConfig {
   size_t plan_stretch = kSettlementPlanStretch;
   size_t book_batch = kTransferBatchMax;
   // Called as each step of a settlement ends, with the step's name ("read_day", "totals",
-  // "rebates", "report", "accounts", "plan", "book"; with plan_reads the last three are one,
+  // "rebates", "report", "accounts", "plan", "book"; with plan_reads the last five are one,
   // "book"), so that a benchmark can time the steps
   // (docs/benchmarks.md); empty: not called. It must not throw.
   std::function<void(std::string_view step)> on_step;
@@ -414,9 +411,12 @@ class Settler {
  private:
   Result<std::vector<CardRebate>> ComputeRebates(int64_t day,
                                                  const std::vector<Operator>& operators);
+  // The rebates of one part of the card-days, appended to *out in card order; `after_card`
+  // (when set) is called after each card's, and its failure ends the pass.
   Status RebatesOfPart(int64_t day, const std::map<std::string_view, const Operator*>& registry,
-                       size_t part, size_t parts, std::vector<CardRebate>* out);
-  // Each rebated card's account (or the failure its resolution gave), for PlanSettlementTransfers.
+                       size_t part, size_t parts, std::vector<CardRebate>* out,
+                       const std::function<Status()>& after_card = {});
+  // Each rebated card's account (or the failure its resolution gave), for PlanRebateTransfers.
   struct RebateAccounts {
     std::vector<std::string> card_nos;       // ascending, unique
     std::vector<Result<uint64_t>> accounts;  // one per card_nos
@@ -437,10 +437,18 @@ class Settler {
   // The planned transfers as the booking takes them: all at once, or stretch by stretch from
   // the planning thread (settlement_run.cc).
   class TransferFeed;
-  // Plans every transfer of `report` into `feed` a stretch at a time, reading the cards over
-  // config_.plan_reads; run on the planning thread.
-  Status PlanInto(const SettlementReport& report, const std::vector<Operator>& operators,
-                  const std::vector<CardRebate>& rebates, TransferFeed& feed);
+  // What the day's report is built from besides the rebates: the tap source's totals per
+  // operator, the services' totals and the ledger's movements of the day.
+  struct DayFigures {
+    const std::vector<OperatorTapTotals>& taps;
+    const std::vector<OperatorServiceTotals>& services;
+    const LedgerMovements& movements;
+  };
+  // Computes the caps, plans their transfers into `feed` a stretch at a time (the cards read
+  // over config_.plan_reads), then builds and reconciles the report (put in record.report)
+  // and plans the fees and payouts; run on the planning thread.
+  Status PlanInto(const DayFigures& figures, const std::vector<Operator>& operators,
+                  SettlementRecord& record, TransferFeed& feed);
   // Books the planned transfers and keeps the run (its transfer count set from the feed), in
   // one unit of work (see settlement_run.cc).
   Status Book(TransferFeed& feed, SettlementRecord& record);
@@ -448,10 +456,10 @@ class Settler {
   // as new (Ledger::ApplyNew).
   enum class SettlementIds : uint8_t { known_new, search };
   Status BookOnce(TransferFeed& feed, SettlementRecord& record, SettlementIds ids);
-  // Plans on a second thread over config_.plan_reads while Book takes the stretches; sets
-  // record's transfer count.
-  Status PlanAndBookApart(SettlementRecord& record, const std::vector<Operator>& operators,
-                          const std::vector<CardRebate>& rebates);
+  // Runs PlanInto on a second thread while Book takes the stretches; sets record's report and
+  // transfer count.
+  Status PlanAndBookApart(const DayFigures& figures, const std::vector<Operator>& operators,
+                          SettlementRecord& record);
   // Tells config_.on_step that `step` has ended.
   void StepDone(std::string_view step) const;
 
@@ -464,6 +472,7 @@ class Settler {
   const Clock& clock_;
   SettlerConfig config_;
   int64_t cutoff_s_ = 0;
+  int64_t day_ = 0;  // the day being settled
 };
 
 }  // namespace citycard

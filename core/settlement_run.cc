@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <exception>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <system_error>
@@ -24,24 +25,25 @@ constexpr int kReplacementChainMax = 64;
 }  // namespace
 
 // The planned transfers, shared by the planning thread (Publish, Finish) and the booking
-// (Next). The transfers live in one array sized before the planning starts and never moved:
-// the planner writes only past what it has published, the booking reads only what was
+// (Next). Each published stretch is kept as it came, never moved (the planner's day may be
+// any length: nothing is sized before the caps are known); the booking reads only what was
 // published, and the mutex orders the two.
 class Settler::TransferFeed {
  public:
-  // A feed of at most `capacity` transfers, to be published.
-  explicit TransferFeed(size_t capacity) : transfers_(capacity) {}
+  // A feed to be published.
+  TransferFeed() = default;
   // A feed of `transfers`, all published and finished.
-  explicit TransferFeed(std::vector<Transfer> transfers)
-      : transfers_(std::move(transfers)), published_(transfers_.size()), finished_(true) {}
+  explicit TransferFeed(std::vector<Transfer> transfers) : finished_(true) {
+    Publish(&transfers);
+  }
 
   // Planner: appends `planned` to what is published; `planned` is left empty.
   void Publish(std::vector<Transfer>* planned) {
+    if (planned->empty()) return;
     std::lock_guard lock(mutex_);
-    // The capacity is counted from the report before the planning starts; more is a bug.
-    CITYCARD_ASSERT(planned->size() <= transfers_.size() - published_);
-    std::move(planned->begin(), planned->end(), transfers_.begin() + published_);
+    starts_.push_back(published_);
     published_ += planned->size();
+    stretches_.push_back(std::move(*planned));
     planned->clear();
     ready_.notify_all();
   }
@@ -55,12 +57,27 @@ class Settler::TransferFeed {
   // Booking: the next `max` transfers from `start`, or fewer when the planning has finished
   // with fewer; empty when all are taken. Waits for the planner. A failed planning gives its
   // failure (what was published before it is never booked alone: the unit of work fails).
+  // The view is valid until the next call (a batch that spans two stretches is copied).
   Result<std::span<const Transfer>> Next(size_t start, size_t max) {
     std::unique_lock lock(mutex_);
     ready_.wait(lock, [&] { return finished_ || published_ - start >= max; });
     if (!status_.ok()) return status_;
-    size_t count = std::min(max, published_ - start);
-    return std::span<const Transfer>(transfers_.data() + start, count);
+    const size_t count = std::min(max, published_ - start);
+    if (count == 0) return std::span<const Transfer>();
+    // The stretch that holds `start`: the last one that begins at or before it.
+    const size_t k = static_cast<size_t>(
+        std::upper_bound(starts_.begin(), starts_.end(), start) - starts_.begin() - 1);
+    const std::vector<Transfer>& first = stretches_[k];
+    const size_t offset = start - starts_[k];
+    if (offset + count <= first.size()) return std::span<const Transfer>(first.data() + offset, count);
+    joined_.clear();
+    for (size_t i = k; joined_.size() < count; ++i) {
+      const size_t from = i == k ? offset : 0;
+      const size_t take = std::min(stretches_[i].size() - from, count - joined_.size());
+      joined_.insert(joined_.end(), stretches_[i].begin() + static_cast<ptrdiff_t>(from),
+                     stretches_[i].begin() + static_cast<ptrdiff_t>(from + take));
+    }
+    return std::span<const Transfer>(joined_);
   }
   // Booking: waits for the planning to finish and gives its outcome.
   Status Finished() {
@@ -78,7 +95,9 @@ class Settler::TransferFeed {
  private:
   std::mutex mutex_;
   std::condition_variable ready_;
-  std::vector<Transfer> transfers_;
+  std::vector<std::vector<Transfer>> stretches_;  // as published
+  std::vector<size_t> starts_;                    // the index of each stretch's first transfer
+  std::vector<Transfer> joined_;                  // the booking's view of a batch across stretches
   size_t published_ = 0;
   bool finished_ = false;
   Status status_ = Status::Ok();
@@ -150,7 +169,8 @@ Result<std::vector<CardRebate>> Settler::ComputeRebates(int64_t day,
 // read-only between the parts (the operators, the caps, the cut-off).
 Status Settler::RebatesOfPart(int64_t day,
                               const std::map<std::string_view, const Operator*>& registry,
-                              size_t part, size_t parts, std::vector<CardRebate>* out) {
+                              size_t part, size_t parts, std::vector<CardRebate>* out,
+                              const std::function<Status()>& after_card) {
   std::vector<CardRebate>& rebates = *out;
   // The cap applies per clearing day. The capping engine works on one local day, so the
   // card's times are shifted back by the cut-off: that maps the clearing day onto a local day
@@ -179,7 +199,7 @@ Status Settler::RebatesOfPart(int64_t day,
     for (const OperatorRebate& r : result->operators) {
       if (r.rebate_fen > 0) rebates.push_back({card.card_no, r.operator_id, r.rebate_fen});
     }
-    return Status::Ok();
+    return after_card ? after_card() : Status::Ok();
   });
 }
 
@@ -191,7 +211,7 @@ Result<uint64_t> Settler::RebateAccounts::Find(std::string_view card_no) const {
 
 // The day's rebated cards are read in one bulk read (SettlementReads::FindRebateCards): one
 // registry read per rebated card was an eighth of settlement's time (docs/benchmarks.md). Each
-// card's outcome, failures included, is kept and given when PlanSettlementTransfers asks for
+// card's outcome, failures included, is kept and given when PlanRebateTransfers asks for
 // it, so that the first failure met is the same as when each card was read as it was asked.
 Result<Settler::RebateAccounts> Settler::ResolveRebateAccounts(
     std::span<const CardRebate* const> rebates, SettlementReads* reads) {
@@ -342,7 +362,7 @@ Status Settler::BookOnce(TransferFeed& feed, SettlementRecord& record, Settlemen
         return Status::Internal(
             "settlement_transfer_failed",
             fmt::format("transfer {} of the settlement of {} was declined: {}",
-                        batch[i].id.ToHex(), FormatDay(record.report.day),
+                        batch[i].id.ToHex(), FormatDay(day_),
                         TransferOutcomeName((*outcomes)[i])));
       }
     }
@@ -351,26 +371,47 @@ Status Settler::BookOnce(TransferFeed& feed, SettlementRecord& record, Settlemen
   });
 }
 
-// On the planning thread: the rebates a stretch at a time (their cards read in one bulk read
-// over plan_reads), then the fees and payouts. Each stretch is published as soon as it is
-// planned; the first failure ends the planning.
-Status Settler::PlanInto(const SettlementReport& report, const std::vector<Operator>& operators,
-                         const std::vector<CardRebate>& rebates, TransferFeed& feed) {
-  std::vector<const CardRebate*> in_order = RebatesInOrder(rebates);
+// On the planning thread: the caps card by card, their transfers planned and published a
+// stretch of config_.plan_stretch rebates at a time (their cards read in one bulk read over
+// plan_reads); then the report, reconciled with the ledger's day, and the fees and payouts.
+// The report is put in `record` before the last publication, so that the booking, which
+// reads it only once the feed is finished, finds it there. The first failure ends the
+// planning.
+Status Settler::PlanInto(const DayFigures& figures, const std::vector<Operator>& operators,
+                         SettlementRecord& record, TransferFeed& feed) {
+  std::vector<CardRebate> rebates;
+  size_t planned_upto = 0;
   std::vector<Transfer> planned;
-  const size_t most = config_.plan_stretch;
-  planned.reserve(std::min(in_order.size(), most));
-  for (size_t start = 0; start < in_order.size(); start += most) {
-    std::span<const CardRebate* const> stretch(in_order.data() + start,
-                                               std::min(most, in_order.size() - start));
+  // Plans the rebates found since the last stretch. The stretch's pointers are taken only
+  // now: `rebates` grows while the caps go on.
+  auto plan_found = [&]() -> Status {
+    std::vector<const CardRebate*> stretch;
+    stretch.reserve(rebates.size() - planned_upto);
+    for (size_t i = planned_upto; i < rebates.size(); ++i) stretch.push_back(&rebates[i]);
+    planned_upto = rebates.size();
+    if (stretch.empty()) return Status::Ok();
     auto accounts = ResolveRebateAccounts(stretch, config_.plan_reads);
     if (!accounts.ok()) return accounts.status();
     CITYCARD_RETURN_IF_ERROR(PlanRebateTransfers(
-        report.day, operators, stretch, digester_,
+        day_, operators, stretch, digester_,
         [&accounts](std::string_view card_no) { return accounts->Find(card_no); }, &planned));
     feed.Publish(&planned);
+    return Status::Ok();
+  };
+  if (!config_.daily_caps.empty()) {
+    std::map<std::string_view, const Operator*> registry;
+    for (const Operator& op : operators) registry.emplace(op.id, &op);
+    CITYCARD_RETURN_IF_ERROR(RebatesOfPart(day_, registry, 0, 1, &rebates, [&]() -> Status {
+      return rebates.size() - planned_upto >= config_.plan_stretch ? plan_found() : Status::Ok();
+    }));
+    CITYCARD_RETURN_IF_ERROR(plan_found());
   }
-  CITYCARD_RETURN_IF_ERROR(PlanOperatorTransfers(report, operators, digester_, &planned));
+  auto report = BuildSettlementReport(day_, cutoff_s_, operators, figures.taps,
+                                      figures.services, rebates);
+  if (!report.ok()) return report.status();
+  CITYCARD_RETURN_IF_ERROR(Reconcile(*report, operators, figures.movements, config_.codes));
+  record.report = std::move(*report);
+  CITYCARD_RETURN_IF_ERROR(PlanOperatorTransfers(record.report, operators, digester_, &planned));
   feed.Publish(&planned);
   return Status::Ok();
 }
@@ -383,6 +424,7 @@ Result<SettlementOutcome> Settler::Settle(int64_t day) {
   auto cutoff = store_.ClearingCutoff();
   if (!cutoff.ok()) return cutoff.status();
   cutoff_s_ = *cutoff;
+  day_ = day;
   int64_t end_ms = ClearingDayStart(day + 1, cutoff_s_) * 1000;
   if (clock_.NowMs() < end_ms) {
     return Status::Refused("day_not_over",
@@ -415,6 +457,13 @@ Result<SettlementOutcome> Settler::Settle(int64_t day) {
   if (!booked.ok()) return booked.status();
   services->insert(services->end(), booked->begin(), booked->end());
   StepDone("totals");
+  if (config_.plan_reads != nullptr) {
+    SettlementRecord record{SettlementReport{}, clock_.NowMs(), 0};
+    CITYCARD_RETURN_IF_ERROR(
+        PlanAndBookApart(DayFigures{*totals, *services, *movements}, *operators, record));
+    StepDone("book");
+    return SettlementOutcome{std::move(record), false};
+  }
   auto rebates = ComputeRebates(day, *operators);
   if (!rebates.ok()) return rebates.status();
   StepDone("rebates");
@@ -424,41 +473,38 @@ Result<SettlementOutcome> Settler::Settle(int64_t day) {
   StepDone("report");
 
   SettlementRecord record{std::move(*report), clock_.NowMs(), 0};
-  if (config_.plan_reads != nullptr) {
-    CITYCARD_RETURN_IF_ERROR(PlanAndBookApart(record, *operators, *rebates));
-  } else {
-    // The rebates put in order once, for both the accounts and the plan.
-    const std::vector<const CardRebate*> in_order = RebatesInOrder(*rebates);
-    auto accounts = ResolveRebateAccounts(in_order, config_.reads);
-    if (!accounts.ok()) return accounts.status();
-    StepDone("accounts");
-    std::vector<Transfer> transfers;
-    transfers.reserve(rebates->size() + 2 * record.report.operators.size());
-    CITYCARD_RETURN_IF_ERROR(PlanRebateTransfers(
-        record.report.day, *operators, in_order, digester_,
-        [&accounts](std::string_view card_no) { return accounts->Find(card_no); }, &transfers));
-    CITYCARD_RETURN_IF_ERROR(
-        PlanOperatorTransfers(record.report, *operators, digester_, &transfers));
-    StepDone("plan");
-    TransferFeed feed(std::move(transfers));
-    CITYCARD_RETURN_IF_ERROR(Book(feed, record));
-  }
+  // The rebates in the card-days' order, as the planning thread plans them.
+  std::vector<const CardRebate*> in_order;
+  in_order.reserve(rebates->size());
+  for (const CardRebate& r : *rebates) in_order.push_back(&r);
+  auto accounts = ResolveRebateAccounts(in_order, config_.reads);
+  if (!accounts.ok()) return accounts.status();
+  StepDone("accounts");
+  std::vector<Transfer> transfers;
+  transfers.reserve(rebates->size() + 2 * record.report.operators.size());
+  CITYCARD_RETURN_IF_ERROR(PlanRebateTransfers(
+      record.report.day, *operators, in_order, digester_,
+      [&accounts](std::string_view card_no) { return accounts->Find(card_no); }, &transfers));
+  CITYCARD_RETURN_IF_ERROR(PlanOperatorTransfers(record.report, *operators, digester_, &transfers));
+  StepDone("plan");
+  TransferFeed feed(std::move(transfers));
+  CITYCARD_RETURN_IF_ERROR(Book(feed, record));
   StepDone("book");
   return SettlementOutcome{std::move(record), false};
 }
 
-// The planning on a second thread while the booking takes its stretches on this one (see
-// SettlerConfig::plan_reads). The feed holds at most every rebate and, per operator, a fee
-// and a payout.
-Status Settler::PlanAndBookApart(SettlementRecord& record, const std::vector<Operator>& operators,
-                                 const std::vector<CardRebate>& rebates) {
-  TransferFeed feed(rebates.size() + 2 * record.report.operators.size());
+// The caps, the report and the plan on a second thread while the booking takes the planned
+// stretches on this one (see SettlerConfig::plan_reads); `record` gets the report from the
+// planner and its transfer count from the booking.
+Status Settler::PlanAndBookApart(const DayFigures& figures, const std::vector<Operator>& operators,
+                                 SettlementRecord& record) {
+  TransferFeed feed;
   auto plan = [&]() {
     // The booking waits on the feed: whatever ends the planning must finish it, or the
     // booking would wait for ever. An exception (out of memory) becomes a failure here.
     Status planned = Status::Ok();
     try {
-      planned = PlanInto(record.report, operators, rebates, feed);
+      planned = PlanInto(figures, operators, record, feed);
     } catch (const std::exception& e) {
       planned = Status::Internal("settlement_plan_failed", e.what());
     }

@@ -248,6 +248,7 @@ class World final : public SettlementTapSource {
   }
   Status ForEachCardDay(int64_t day,
                         const std::function<Status(const CardDayTaps&)>& visit) override {
+    card_day_threads_.push_back(std::this_thread::get_id());
     int64_t cutoff = *store_.ClearingCutoff();
     std::map<std::string, CardDayTaps> by_card;
     for (const StoredTap& tap : taps_) {
@@ -272,6 +273,7 @@ class World final : public SettlementTapSource {
   FakeSettlementStore store_;
   std::vector<StoredTap> taps_;
   std::vector<std::thread::id> read_day_threads_;
+  std::vector<std::thread::id> card_day_threads_;  // who asked for the card-days
   Status read_day_status_ = Status::Ok();
   uint64_t operators_ = 0;
   uint64_t cards_ = 0;
@@ -830,6 +832,44 @@ TEST_CASE("With plan reads apart the transfers are planned on a second thread a 
   CHECK(asked.size() == 30 / 4 + 1 + 1);
   CHECK(cards_read == 31);
   CHECK(largest == 4);
+  // The caps too: the card-days were asked for on the planning thread, and without plan reads
+  // on the calling one.
+  REQUIRE(second.world.card_day_threads_.size() == 1);
+  CHECK(second.world.card_day_threads_[0] != std::this_thread::get_id());
+  REQUIRE(first.world.card_day_threads_.size() == 1);
+  CHECK(first.world.card_day_threads_[0] == std::this_thread::get_id());
+}
+
+TEST_CASE("With plan reads apart a day that fails reconciliation on the planning thread books "
+          "nothing, though its rebates may have been booked before the check",
+          "[core][settlement]") {
+  // As "A tap booked in the ledger but missing from the tap store fails reconciliation", with
+  // the caps, the report and its check on the planning thread, and a batch per transfer.
+  HandMadeDay day([](HandMadeDay& d) {
+    d.world.clock_.SetMs(At("2024-03-05 20:00:00") * 1000);
+    d.world.Book(AccountIdFor(AccountKind::card_purse, CardNumberToInt(d.a)),
+                 AccountIdFor(AccountKind::operator_payable, 2), 7, 16);
+  });
+  World& w = day.world;
+  const int64_t transfers = w.ledger_store_.LoadHead()->last_transfer_seq;
+  const int64_t purse = w.Purse(day.a);
+  ApartCardReads reads(w.registry_);
+  SettlerConfig apart;
+  apart.daily_caps = kCaps;
+  apart.plan_reads = &reads;
+  apart.plan_stretch = 1;
+  apart.book_batch = 1;
+  auto outcome = w.MakeSettlerWith(apart).Settle(Day("2024-03-05"));
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.status().code() == "reconciliation_failed");
+  CHECK(outcome.status().message() ==
+        "operator metro-1: the ledger booked 957 fen in 3 tap transfers (0 fen debited back) on "
+        "2024-03-05, the report has 950 fen in 2 paid taps");
+  // The rebate was planned (its card read apart) before the check failed.
+  CHECK(reads.Reads().size() == 1);
+  CHECK(w.ledger_store_.LoadHead()->last_transfer_seq == transfers);  // nothing booked
+  CHECK(w.Purse(day.a) == purse);
+  CHECK(w.store_.runs() == 0);
 }
 
 TEST_CASE("A planning that fails on its thread books nothing, whatever was booked before it, "
