@@ -21,10 +21,10 @@ inline constexpr size_t kRadixKeyBytes = sizeof(uint64_t);
 // vector already in order of a second key comes out sorted by (key, second key). A byte in
 // which all keys are equal costs no pass, so keys that differ only in their low bytes (the
 // card numbers of one city) take two or three passes. `key` must be a pure function of the item.
-// Uses a scratch vector the size of `items` (freed on return); T must be movable and
-// default-constructible.
-template <typename T, typename KeyFn>
-void StableRadixSort(std::vector<T>* items, KeyFn key) {
+// Uses a scratch vector the size of `items`, from the same allocator (freed on return); T must
+// be movable and default-constructible.
+template <typename T, typename Alloc, typename KeyFn>
+void StableRadixSort(std::vector<T, Alloc>* items, KeyFn key) {
   const size_t n = items->size();
   if (n < 2) return;
   // Every byte's counts in one pass over the keys, so that bytes all keys share are known
@@ -35,9 +35,9 @@ void StableRadixSort(std::vector<T>* items, KeyFn key) {
     const uint64_t k = key(item);
     for (size_t b = 0; b < kRadixKeyBytes; ++b) ++counts[b][(k >> (8 * b)) & 0xff];
   }
-  std::vector<T> scratch(n);
-  std::vector<T>* from = items;
-  std::vector<T>* to = &scratch;
+  std::vector<T, Alloc> scratch(n, T{}, items->get_allocator());
+  std::vector<T, Alloc>* from = items;
+  std::vector<T, Alloc>* to = &scratch;
   for (size_t b = 0; b < kRadixKeyBytes; ++b) {
     const auto& byte_counts = counts[b];
     const uint64_t first_byte = (key((*items)[0]) >> (8 * b)) & 0xff;

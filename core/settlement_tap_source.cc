@@ -38,7 +38,7 @@ struct TapStoreSettlementSource::Part {
   std::map<std::string, uint32_t, std::less<>> operator_index;
   std::vector<std::string> operator_ids;
   std::vector<Scanned> sums;  // per operator_ids
-  std::vector<CardTap> card_taps;
+  CardTaps card_taps;
   bool card_taps_sorted = false;  // by CardTapBefore
 
   // The index of `operator_id`, added when met first.
@@ -61,7 +61,7 @@ bool TapStoreSettlementSource::CardTapBefore(const CardTap& a, const CardTap& b)
 // them in (card, seq) order: a radix sort, where std::sort through the comparator was about a
 // sixth of the read's time (docs/benchmarks.md, session of 16:52, 2026-11-27). Taps in any
 // other order (a tap store that does not read by seq) are sorted by both keys.
-void TapStoreSettlementSource::SortCardTaps(std::vector<CardTap>* taps) {
+void TapStoreSettlementSource::SortCardTaps(CardTaps* taps) {
   const bool by_seq = std::is_sorted(taps->begin(), taps->end(),
                                      [](const CardTap& a, const CardTap& b) { return a.seq < b.seq; });
   if (by_seq) {
@@ -162,7 +162,7 @@ void TapStoreSettlementSource::Merge(Part from, Part* into) {
     sums.late_paid_fen += from.sums[i].late_paid_fen;
   }
   for (CardTap& tap : from.card_taps) tap.operator_index = renumbered[tap.operator_index];
-  std::vector<CardTap> merged;
+  CardTaps merged;
   merged.reserve(into->card_taps.size() + from.card_taps.size());
   std::merge(into->card_taps.begin(), into->card_taps.end(), from.card_taps.begin(),
              from.card_taps.end(), std::back_inserter(merged),

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/huge_pages.h"
 #include "core/registry.h"
 #include "core/settlement.h"
 #include "core/settlement_reads.h"
@@ -81,8 +82,10 @@ class TapStoreSettlementSource final : public SettlementTapSource {
   };
   // The card-days' order: by card, then seq.
   static bool CardTapBefore(const CardTap& a, const CardTap& b);
+  // A day's card taps: hundreds of megabytes, on huge pages (core/huge_pages.h).
+  using CardTaps = std::vector<CardTap, HugePageAllocator<CardTap>>;
   // Sorts `taps` by CardTapBefore.
-  static void SortCardTaps(std::vector<CardTap>* taps);
+  static void SortCardTaps(CardTaps* taps);
   struct Part;
   using ModeMap = std::map<std::string, std::optional<RideMode>, std::less<>>;
   Status Scan(int64_t day);
@@ -100,7 +103,7 @@ class TapStoreSettlementSource final : public SettlementTapSource {
   std::vector<DayOperatorTotals> day_totals_;
   std::map<std::string, Scanned> by_operator_;
   std::vector<std::string> operator_ids_;
-  std::vector<CardTap> card_taps_;  // ascending card number, then seq
+  CardTaps card_taps_;  // ascending card number, then seq
 };
 
 }  // namespace citycard
