@@ -294,15 +294,17 @@ Status PlanRebateTransfers(int64_t day, const std::vector<Operator>& operators,
                            std::span<const CardRebate* const> rebates, const Digester& digester,
                            const RebateAccountResolver& resolve, std::vector<Transfer>* out) {
   auto registry = IndexOperators(operators);
-  // One hash per operator, not per rebate: every rebate id of (day, operator) shares it.
-  std::optional<std::pair<std::string_view, uint64_t>> run;
+  // One hash per operator, not per rebate: every rebate id of (day, operator) shares it. In
+  // the card-days' order the operators alternate, so each one's is kept (a day has a few).
+  std::map<std::string_view, uint64_t> runs;
   for (const CardRebate* r : rebates) {
     auto op = registry.find(r->operator_id);
     if (op == registry.end()) return UnknownOperator(r->operator_id);
     auto account = resolve(r->card_no);
     if (!account.ok()) return account.status();
-    if (!run || run->first != r->operator_id) {
-      run.emplace(r->operator_id, RebateRunId(digester, day, r->operator_id));
+    auto run = runs.find(op->first);
+    if (run == runs.end()) {
+      run = runs.emplace(op->first, RebateRunId(digester, day, r->operator_id)).first;
     }
     out->push_back(SettlementTransfer(Id128{run->second, CardNumberToInt(r->card_no)},
                                       op->second->payable_account_id, *account, r->rebate_fen,

@@ -816,6 +816,16 @@ TEST_CASE("With plan reads apart the transfers are planned on a second thread a 
   }
   CHECK(second.world.Purse(second.successor) == 300);
   CHECK(second.world.Balance(SystemAccountId(AccountKind::refunds)) == 300);
+  // Each rebate under its own operator's id, though the operators alternate in card order.
+  for (size_t i = 0; i < second.cards.size(); ++i) {
+    const char* op = i % 3 == 0 ? "metro-1" : "bus-1";
+    auto rebate = second.world.ledger_.LookupTransfer(
+        SettlementRebateId(second.world.digester_, Day("2024-03-05"), op, second.cards[i]));
+    REQUIRE(rebate.ok());
+    REQUIRE(rebate->has_value());
+    CHECK((*rebate)->amount_fen == 300);
+    CHECK((*rebate)->debit_account_id == (*second.world.registry_.FindOperator(op))->payable_account_id);
+  }
   CHECK(second.world.Payable("bus-1") == 0);
   CHECK(second.world.Payable("metro-1") == 0);
 
