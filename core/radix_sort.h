@@ -29,8 +29,9 @@ void StableRadixSort(std::vector<T, Alloc>* items, KeyFn key) {
   if (n < 2) return;
   // Every byte's counts in one pass over the keys, so that bytes all keys share are known
   // before any item moves.
-  std::vector<std::array<size_t, kRadixBuckets>> counts(kRadixKeyBytes);
-  for (auto& byte_counts : counts) byte_counts.fill(0);
+  std::array<std::array<size_t, kRadixBuckets>, kRadixKeyBytes> counts{};
+  // Taken before any item moves: a moved-from item need not keep its key.
+  const uint64_t first_key = key((*items)[0]);
   for (const T& item : *items) {
     const uint64_t k = key(item);
     for (size_t b = 0; b < kRadixKeyBytes; ++b) ++counts[b][(k >> (8 * b)) & 0xff];
@@ -40,7 +41,7 @@ void StableRadixSort(std::vector<T, Alloc>* items, KeyFn key) {
   std::vector<T, Alloc>* to = &scratch;
   for (size_t b = 0; b < kRadixKeyBytes; ++b) {
     const auto& byte_counts = counts[b];
-    const uint64_t first_byte = (key((*items)[0]) >> (8 * b)) & 0xff;
+    const uint64_t first_byte = (first_key >> (8 * b)) & 0xff;
     // All keys share this byte: the pass would move every item to where it is.
     if (byte_counts[first_byte] == n) continue;
     std::array<size_t, kRadixBuckets> next;

@@ -22,6 +22,13 @@ namespace {
 // replaced a handful of times in its life; a longer chain is a registry loop.
 constexpr int kReplacementChainMax = 64;
 
+// The registry's operators by id, for the caps' lookups of each tap's operator.
+std::map<std::string_view, const Operator*> OperatorsById(const std::vector<Operator>& operators) {
+  std::map<std::string_view, const Operator*> by_id;
+  for (const Operator& op : operators) by_id.emplace(op.id, &op);
+  return by_id;
+}
+
 }  // namespace
 
 // The planned transfers, shared by the planning thread (Publish, Finish) and the booking
@@ -140,8 +147,7 @@ Result<std::vector<CardRebate>> Settler::ComputeRebates(int64_t day,
                                                         const std::vector<Operator>& operators) {
   std::vector<CardRebate> rebates;
   if (config_.daily_caps.empty()) return rebates;
-  std::map<std::string_view, const Operator*> registry;
-  for (const Operator& op : operators) registry.emplace(op.id, &op);
+  const auto registry = OperatorsById(operators);
   if (taps_.CardDayPartsMax() < 2) {
     CITYCARD_RETURN_IF_ERROR(RebatesOfPart(day, registry, 0, 1, &rebates));
     return rebates;
@@ -399,8 +405,7 @@ Status Settler::PlanInto(const DayFigures& figures, const std::vector<Operator>&
     return Status::Ok();
   };
   if (!config_.daily_caps.empty()) {
-    std::map<std::string_view, const Operator*> registry;
-    for (const Operator& op : operators) registry.emplace(op.id, &op);
+    const auto registry = OperatorsById(operators);
     CITYCARD_RETURN_IF_ERROR(RebatesOfPart(day_, registry, 0, 1, &rebates, [&]() -> Status {
       return rebates.size() - planned_upto >= config_.plan_stretch ? plan_found() : Status::Ok();
     }));

@@ -498,14 +498,16 @@ TEST_CASE("A day that has not ended yet is refused", "[core][settlement]") {
   CHECK(outcome.status().kind() == Kind::refused);
 }
 
+// A tap transfer the tap store does not know of, booked on the day: reconciliation fails.
+static void BookTapUnknownToTapStore(HandMadeDay& d) {
+  d.world.clock_.SetMs(At("2024-03-05 20:00:00") * 1000);
+  d.world.Book(AccountIdFor(AccountKind::card_purse, CardNumberToInt(d.a)),
+               AccountIdFor(AccountKind::operator_payable, 2), 7, 16);
+}
+
 TEST_CASE("A tap booked in the ledger but missing from the tap store fails reconciliation",
           "[core][settlement]") {
-  // A tap transfer the tap store does not know of, booked on the day.
-  HandMadeDay day([](HandMadeDay& d) {
-    d.world.clock_.SetMs(At("2024-03-05 20:00:00") * 1000);
-    d.world.Book(AccountIdFor(AccountKind::card_purse, CardNumberToInt(d.a)),
-                 AccountIdFor(AccountKind::operator_payable, 2), 7, 16);
-  });
+  HandMadeDay day(BookTapUnknownToTapStore);
   World& w = day.world;
   int64_t transfers = w.ledger_store_.LoadHead()->last_transfer_seq;
   auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
@@ -855,11 +857,7 @@ TEST_CASE("With plan reads apart a day that fails reconciliation on the planning
           "[core][settlement]") {
   // As "A tap booked in the ledger but missing from the tap store fails reconciliation", with
   // the caps, the report and its check on the planning thread, and a batch per transfer.
-  HandMadeDay day([](HandMadeDay& d) {
-    d.world.clock_.SetMs(At("2024-03-05 20:00:00") * 1000);
-    d.world.Book(AccountIdFor(AccountKind::card_purse, CardNumberToInt(d.a)),
-                 AccountIdFor(AccountKind::operator_payable, 2), 7, 16);
-  });
+  HandMadeDay day(BookTapUnknownToTapStore);
   World& w = day.world;
   const int64_t transfers = w.ledger_store_.LoadHead()->last_transfer_seq;
   const int64_t purse = w.Purse(day.a);
