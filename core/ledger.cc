@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <future>
 #include <memory_resource>
+#include <system_error>
 
 #include "core/ledger_store.h"
 
@@ -457,7 +459,92 @@ TransferOutcome ApplyOne(BatchState& s, const Transfer& t, bool internal) {
   return IsPostOrVoid(t) ? ApplyPostOrVoid(s, t, internal) : ApplyRegular(s, t);
 }
 
+// The batch's outcomes, chain by chain: a linked chain applies whole or not at all, and a
+// chain left open at the end of the batch fails whole.
+template <typename BatchState>
+std::vector<TransferOutcome> ApplyChains(BatchState& s, std::span<const Transfer> batch,
+                                         bool internal) {
+  std::vector<TransferOutcome> outcomes(batch.size(), TransferOutcome::created);
+  size_t i = 0;
+  while (i < batch.size()) {
+    size_t end = i;  // the chain is batch[i..end]
+    while (end < batch.size() && (batch[end].flags & kTransferLinked) != 0) ++end;
+    if (end == batch.size()) {
+      for (size_t k = i; k < batch.size(); ++k) outcomes[k] = TransferOutcome::linked_event_failed;
+      outcomes.back() = TransferOutcome::linked_event_chain_open;
+      break;
+    }
+    auto mark = s.MarkNow();
+    for (size_t k = i; k <= end; ++k) {
+      TransferOutcome outcome = ApplyOne(s, batch[k], internal);
+      outcomes[k] = outcome;
+      if (IsSuccess(outcome)) continue;
+      s.RollbackTo(mark);
+      for (size_t m = i; m <= end; ++m) {
+        if (m != k) outcomes[m] = TransferOutcome::linked_event_failed;
+      }
+      if (IsRemembered(outcome)) {
+        CITYCARD_ASSERT(!s.failed.contains(batch[k].id));
+        s.failed[batch[k].id] = outcome;
+        s.failed_now.push_back(FailedTransfer{batch[k].id, outcome, s.now_ms});
+      }
+      break;
+    }
+    s.undo.clear();
+    i = end + 1;
+  }
+  return outcomes;
+}
+
+// What a batch writes but its created transfers and batch record: the accounts it changed,
+// the ids it declined, the status changes of the pending transfers it resolved.
+template <typename BatchState>
+LedgerWrite WriteOf(const BatchState& s) {
+  LedgerWrite write;
+  write.accounts.reserve(s.working.size());
+  for (const auto& [id, w] : s.working) write.accounts.push_back(AccountRecord{w.account, w.last_seq});
+  // In id order (LedgerWrite): a batch of a settlement's or an ingest's purses then touches
+  // each page of the accounts' table once, in order, instead of in the hash map's order.
+  std::sort(write.accounts.begin(), write.accounts.end(),
+            [](const AccountRecord& a, const AccountRecord& b) {
+              return a.account.id < b.account.id;
+            });
+  write.failed = s.failed_now;
+  for (const auto& [id, before] : s.loaded_status) {
+    const TransferRecord& r = s.loaded.at(id);
+    if (r.pending_status != before) write.pending_updates.emplace_back(r.seq, r.pending_status);
+  }
+  return write;
+}
+
+Status CheckBatchSize(std::span<const Transfer> batch) {
+  if (batch.size() <= kTransferBatchMax) return Status::Ok();
+  return Status::BadInput("batch_too_large", std::to_string(batch.size()) +
+                                                 " transfers in one batch; at most " +
+                                                 std::to_string(kTransferBatchMax));
+}
+
+bool NamesPending(std::span<const Transfer> batch) {
+  return std::any_of(batch.begin(), batch.end(),
+                     [](const Transfer& t) { return !t.pending_id.IsZero(); });
+}
+
 }  // namespace
+
+// What one batch read from the store before its rules run.
+struct Ledger::BatchReads {
+  std::vector<TransferRecord> records;   // the transfers it names (own ids, pending ids)
+  std::vector<FailedTransfer> failures;  // its own ids declined before
+  std::vector<AccountRecord> accounts;
+};
+
+// What the rules made of one batch: an outcome per transfer, what to write, and the head of
+// the hash chain after it.
+struct Ledger::BatchResult {
+  std::vector<TransferOutcome> outcomes;
+  LedgerWrite write;
+  Head next;
+};
 
 // ---------------------------------------------------------------------------------------------
 // The Ledger.
@@ -481,15 +568,23 @@ Status Ledger::LoadHead() {
   return Status::Ok();
 }
 
-Status Ledger::LoadAccountsIntoCache(std::span<const uint64_t> ids) {
-  std::vector<uint64_t> missing;
+// The ids of `ids` to read from the store: not zero, each once, ascending (the store walks
+// them in order), and with `cached_skipped` only those the cache lacks.
+std::vector<uint64_t> Ledger::AccountIdsToRead(std::span<const uint64_t> ids,
+                                               bool cached_skipped) const {
+  std::vector<uint64_t> wanted;
+  wanted.reserve(ids.size());
   for (uint64_t id : ids) {
-    if (id != 0 && !accounts_.contains(id)) missing.push_back(id);
+    if (id != 0 && !(cached_skipped && accounts_.contains(id))) wanted.push_back(id);
   }
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+  return wanted;
+}
+
+Status Ledger::LoadAccountsIntoCache(std::span<const uint64_t> ids) {
+  std::vector<uint64_t> missing = AccountIdsToRead(ids, /*cached_skipped=*/true);
   if (missing.empty()) return Status::Ok();
-  // Sorted and unique without a set: the store walks ids in order anyway.
-  std::sort(missing.begin(), missing.end());
-  missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
   std::vector<AccountRecord> records;
   CITYCARD_RETURN_IF_ERROR(store_.LoadAccounts(missing, &records));
   // Loaded values are the store's, not the scope's changes: nothing to remember for a rollback.
@@ -515,10 +610,8 @@ Status Ledger::SyncWithStore() {
   accounts_.clear();
   *head_ = Head{};
   if (joined_) {
-    // What the scope remembered for a rollback predates the drop; a rollback now puts back
-    // nothing of it and leaves the head to be loaded again.
+    // The cache is empty now: a rollback has nothing of it to drop.
     joined_undo_.clear();
-    *joined_head_ = Head{};
   }
   return Status::Ok();
 }
@@ -539,7 +632,7 @@ void Ledger::CachePut(uint64_t id, const Account& account, int64_t last_seq) {
   auto [it, inserted] = accounts_.try_emplace(id);
   CachedAccount& cached = it->second;
   if (joined_ && (inserted || cached.remembered_in != joined_scope_)) {
-    joined_undo_.emplace_back(id, inserted ? std::nullopt : std::optional<CachedAccount>(cached));
+    joined_undo_.push_back(id);
     cached.remembered_in = joined_scope_;
   }
   cached.account = account;
@@ -626,128 +719,189 @@ Result<std::vector<TransferOutcome>> Ledger::ApplyNew(std::span<const Transfer> 
 
 Result<std::vector<TransferOutcome>> Ledger::ApplyInternal(std::span<const Transfer> batch,
                                                            bool internal, OwnIds own_ids_are) {
-  if (batch.size() > kTransferBatchMax) {
-    return Status::BadInput("batch_too_large", std::to_string(batch.size()) +
-                                                   " transfers in one batch; at most " +
-                                                   std::to_string(kTransferBatchMax));
-  }
+  CITYCARD_RETURN_IF_ERROR(CheckBatchSize(batch));
   CITYCARD_RETURN_IF_ERROR(BeginWrite());
   if (Status head = LoadHead(); !head.ok()) {
     AbortWrite();
     return head;
   }
-  // Whatever fails below leaves the store's transaction rolled back and the cache untouched.
+  // Whatever fails below leaves the store's transaction rolled back and the cache untouched
+  // but for accounts read as the store holds them.
   bool finished = false;
   auto result = [&]() -> Result<std::vector<TransferOutcome>> {
-    BatchState s(accounts_, *head_, std::max(clock_.NowMs(), head_->last_timestamp_ms),
-                 batch.size());
-    // Load, in one call each, every transfer the batch names and every account it touches.
-    // Ids known to be new (ApplyNew) are not searched: the store's unique index still
-    // refuses a broken promise at the write.
-    const bool search_own = own_ids_are == OwnIds::search;
-    std::vector<Id128> ids;
-    std::vector<Id128> own_ids;
-    for (const Transfer& t : batch) {
-      if (!t.id.IsZero() && search_own) {
-        ids.push_back(t.id);
-        own_ids.push_back(t.id);
-      }
-      if (!t.pending_id.IsZero()) ids.push_back(t.pending_id);
-    }
-    std::vector<TransferRecord> records;
-    if (!ids.empty()) CITYCARD_RETURN_IF_ERROR(store_.LoadTransfers(ids, &records));
-    std::vector<FailedTransfer> failures;
-    if (!own_ids.empty()) CITYCARD_RETURN_IF_ERROR(store_.LoadFailed(own_ids, &failures));
-    std::vector<uint64_t> account_ids;
-    for (const Transfer& t : batch) {
-      account_ids.push_back(t.debit_account_id);
-      account_ids.push_back(t.credit_account_id);
-    }
-    for (TransferRecord& r : records) {
-      account_ids.push_back(r.transfer.debit_account_id);
-      account_ids.push_back(r.transfer.credit_account_id);
-      s.loaded_status[r.transfer.id] = r.pending_status;
-      s.loaded[r.transfer.id] = std::move(r);
-    }
-    for (const FailedTransfer& f : failures) s.failed[f.id] = f.outcome;
-    CITYCARD_RETURN_IF_ERROR(LoadAccountsIntoCache(account_ids));
-
-    std::vector<TransferOutcome> outcomes(batch.size(), TransferOutcome::created);
-    size_t i = 0;
-    while (i < batch.size()) {
-      size_t end = i;  // the chain is batch[i..end]
-      while (end < batch.size() && (batch[end].flags & kTransferLinked) != 0) ++end;
-      if (end == batch.size()) {
-        for (size_t k = i; k < batch.size(); ++k) outcomes[k] = TransferOutcome::linked_event_failed;
-        outcomes.back() = TransferOutcome::linked_event_chain_open;
-        break;
-      }
-      auto mark = s.MarkNow();
-      for (size_t k = i; k <= end; ++k) {
-        TransferOutcome outcome = ApplyOne(s, batch[k], internal);
-        outcomes[k] = outcome;
-        if (IsSuccess(outcome)) continue;
-        s.RollbackTo(mark);
-        for (size_t m = i; m <= end; ++m) {
-          if (m != k) outcomes[m] = TransferOutcome::linked_event_failed;
-        }
-        if (IsRemembered(outcome)) {
-          CITYCARD_ASSERT(!s.failed.contains(batch[k].id));
-          s.failed[batch[k].id] = outcome;
-          s.failed_now.push_back(FailedTransfer{batch[k].id, outcome, s.now_ms});
-        }
-        break;
-      }
-      s.undo.clear();
-      i = end + 1;
-    }
-
-    LedgerWrite write;
-    write.accounts.reserve(s.working.size());
-    for (auto& [id, w] : s.working) write.accounts.push_back(AccountRecord{w.account, w.last_seq});
-    // In id order (LedgerWrite): a batch of a settlement's or an ingest's purses then touches
-    // each page of the accounts' table once, in order, instead of in the hash map's order.
-    std::sort(write.accounts.begin(), write.accounts.end(),
-              [](const AccountRecord& a, const AccountRecord& b) {
-                return a.account.id < b.account.id;
-              });
-    write.failed = s.failed_now;
-    for (const auto& [id, before] : s.loaded_status) {
-      const TransferRecord& r = s.loaded.at(id);
-      if (r.pending_status != before) write.pending_updates.emplace_back(r.seq, r.pending_status);
-    }
-    Head next = *head_;
-    if (!s.created.empty()) {
-      std::vector<Transfer> transfers;
-      transfers.reserve(s.created.size());
-      for (const TransferRecord& r : s.created) transfers.push_back(r.transfer);
-      BatchRecord b;
-      b.seq = head_->last_batch_seq + 1;
-      b.prev_hash = head_->last_hash;
-      b.hash = BatchHash(digester_, b.prev_hash, b.seq, transfers);
-      b.first_transfer_seq = s.created.front().seq;
-      b.transfer_count = static_cast<int64_t>(s.created.size());
-      b.timestamp_ms = s.now_ms;
-      next.last_batch_seq = b.seq;
-      next.last_hash = b.hash;
-      next.last_transfer_seq = s.created.back().seq;
-      next.last_timestamp_ms = s.now_ms;
-      write.batch = b;
-    }
-    write.transfers = std::move(s.created);
-    if (!write.transfers.empty() || !write.failed.empty() || !write.accounts.empty() ||
-        !write.pending_updates.empty()) {
-      CITYCARD_RETURN_IF_ERROR(store_.Write(write));
-    }
+    BatchReads reads;
+    CITYCARD_RETURN_IF_ERROR(ReadForBatch(batch, own_ids_are, /*cached_skipped=*/true, &reads));
+    BatchResult computed = RunRules(batch, internal, std::move(reads));
+    CITYCARD_RETURN_IF_ERROR(WriteBatch(computed));
     finished = true;
     CITYCARD_RETURN_IF_ERROR(FinishWrite());
     // Durable: now the cache may follow.
-    for (auto& [id, w] : s.working) CachePut(id, w.account, w.last_seq);
-    *head_ = next;
-    return outcomes;
+    Publish(computed);
+    return std::move(computed.outcomes);
   }();
   if (!result.ok() && !finished) AbortWrite();
   return result;
+}
+
+Status Ledger::ReadForBatch(std::span<const Transfer> batch, OwnIds own_ids_are,
+                            bool cached_skipped, BatchReads* reads) {
+  // Every transfer the batch names and every account it touches, in one call each. Ids known
+  // to be new (ApplyNew) are not searched: the store's unique index still refuses a broken
+  // promise at the write.
+  const bool search_own = own_ids_are == OwnIds::search;
+  std::vector<Id128> ids;
+  std::vector<Id128> own_ids;
+  for (const Transfer& t : batch) {
+    if (!t.id.IsZero() && search_own) {
+      ids.push_back(t.id);
+      own_ids.push_back(t.id);
+    }
+    if (!t.pending_id.IsZero()) ids.push_back(t.pending_id);
+  }
+  if (!ids.empty()) CITYCARD_RETURN_IF_ERROR(store_.LoadTransfers(ids, &reads->records));
+  if (!own_ids.empty()) CITYCARD_RETURN_IF_ERROR(store_.LoadFailed(own_ids, &reads->failures));
+  std::vector<uint64_t> account_ids;
+  account_ids.reserve(2 * (batch.size() + reads->records.size()));
+  for (const Transfer& t : batch) {
+    account_ids.push_back(t.debit_account_id);
+    account_ids.push_back(t.credit_account_id);
+  }
+  for (const TransferRecord& r : reads->records) {
+    account_ids.push_back(r.transfer.debit_account_id);
+    account_ids.push_back(r.transfer.credit_account_id);
+  }
+  std::vector<uint64_t> wanted = AccountIdsToRead(account_ids, cached_skipped);
+  if (wanted.empty()) return Status::Ok();
+  return store_.LoadAccounts(wanted, &reads->accounts);
+}
+
+Ledger::BatchResult Ledger::RunRules(std::span<const Transfer> batch, bool internal,
+                                     BatchReads reads) {
+  // What was read is the store's: nothing to remember for a rollback. A cached account is as
+  // new as the store's row or newer (a stream's batches not yet written), so it stays.
+  for (const AccountRecord& r : reads.accounts) {
+    accounts_.try_emplace(r.account.id, CachedAccount{r.account, r.last_transfer_seq, 0});
+  }
+  BatchState s(accounts_, *head_, std::max(clock_.NowMs(), head_->last_timestamp_ms),
+               batch.size());
+  for (TransferRecord& r : reads.records) {
+    s.loaded_status[r.transfer.id] = r.pending_status;
+    s.loaded[r.transfer.id] = std::move(r);
+  }
+  for (const FailedTransfer& f : reads.failures) s.failed[f.id] = f.outcome;
+  BatchResult result;
+  result.outcomes = ApplyChains(s, batch, internal);
+  result.write = WriteOf(s);
+  result.next = *head_;
+  if (!s.created.empty()) {
+    std::vector<Transfer> transfers;
+    transfers.reserve(s.created.size());
+    for (const TransferRecord& r : s.created) transfers.push_back(r.transfer);
+    BatchRecord b;
+    b.seq = head_->last_batch_seq + 1;
+    b.prev_hash = head_->last_hash;
+    b.hash = BatchHash(digester_, b.prev_hash, b.seq, transfers);
+    b.first_transfer_seq = s.created.front().seq;
+    b.transfer_count = static_cast<int64_t>(s.created.size());
+    b.timestamp_ms = s.now_ms;
+    result.next.last_batch_seq = b.seq;
+    result.next.last_hash = b.hash;
+    result.next.last_transfer_seq = s.created.back().seq;
+    result.next.last_timestamp_ms = s.now_ms;
+    result.write.batch = b;
+  }
+  result.write.transfers = std::move(s.created);
+  return result;
+}
+
+Status Ledger::WriteBatch(const BatchResult& result) {
+  const LedgerWrite& write = result.write;
+  if (write.transfers.empty() && write.failed.empty() && write.accounts.empty() &&
+      write.pending_updates.empty()) {
+    return Status::Ok();
+  }
+  return store_.Write(write);
+}
+
+void Ledger::Publish(const BatchResult& result) {
+  for (const AccountRecord& r : result.write.accounts) {
+    CachePut(r.account.id, r.account, r.last_transfer_seq);
+  }
+  *head_ = result.next;
+}
+
+// The stream keeps at most two batches in flight: one whose rules run on the second thread
+// (`computing`), and the one computed before it, checked, waiting to be written (`computed`).
+// The threads never share the store or the cache at the same moment: the rules thread touches
+// only the cache and the batch's reads, this thread only the store, the batches' copies and
+// the results it has collected; a future's get() passes each result from one to the other.
+// The store's account rows read for batch N+1 while batch N is unwritten may be older than
+// the cache, which holds what batch N made of them: RunRules keeps the cached values.
+Status Ledger::ApplyNewStream(const BatchSupplier& next, const OutcomeCheck& check) {
+  CITYCARD_ASSERT(joined_);
+  CITYCARD_RETURN_IF_ERROR(BeginWrite());
+  CITYCARD_RETURN_IF_ERROR(LoadHead());
+  std::array<std::vector<Transfer>, 2> held;  // the batches in flight, copied
+  size_t computing_slot = 0;
+  std::optional<BatchResult> computed;
+  // Declared after `held`, so that a way out while the rules run waits for them (the future's
+  // destructor) before the batch they read goes.
+  std::future<BatchResult> computing;
+  auto collect = [&]() -> Status {
+    BatchResult result = computing.get();
+    CITYCARD_RETURN_IF_ERROR(check(held[computing_slot], result.outcomes));
+    computed = std::move(result);
+    return Status::Ok();
+  };
+  auto write = [&]() -> Status {
+    if (!computed) return Status::Ok();
+    Status written = WriteBatch(*computed);
+    computed.reset();
+    return written;
+  };
+  for (size_t taken = 0;; ++taken) {
+    auto batch = next();
+    if (!batch.ok()) return batch.status();
+    if (batch->empty()) break;
+    CITYCARD_RETURN_IF_ERROR(CheckBatchSize(*batch));
+    const size_t slot = taken % 2;
+    held[slot].assign(batch->begin(), batch->end());
+    if (NamesPending(held[slot]) && computing.valid()) {
+      // A pending transfer is read as the store holds it: the batches before are written first.
+      CITYCARD_RETURN_IF_ERROR(collect());
+      CITYCARD_RETURN_IF_ERROR(write());
+    }
+    BatchReads reads;
+    CITYCARD_RETURN_IF_ERROR(ReadForBatch(held[slot], OwnIds::known_new,
+                                          /*cached_skipped=*/!computing.valid(), &reads));
+    if (computing.valid()) CITYCARD_RETURN_IF_ERROR(collect());
+    computing = StartRules(held[slot], std::move(reads));
+    computing_slot = slot;
+    CITYCARD_RETURN_IF_ERROR(write());
+  }
+  if (computing.valid()) CITYCARD_RETURN_IF_ERROR(collect());
+  return write();
+}
+
+// The rules of a stream's batch and its cache update, on a thread of their own; on this one,
+// when get() is called, if no thread is to be had.
+std::future<Ledger::BatchResult> Ledger::StartRules(std::span<const Transfer> batch,
+                                                    BatchReads reads) {
+  // The reads are shared, not moved into the callable: a failed std::async may have moved
+  // from the callable it was given, and the fallback needs it whole.
+  auto shared = std::make_shared<BatchReads>(std::move(reads));
+  auto rules = [this, batch, shared]() {
+    BatchResult result = RunRules(batch, /*internal=*/false, std::move(*shared));
+    // Inside the caller's transaction (joined): a failed write fails the caller's unit, and its
+    // rollback drops what is published here.
+    Publish(result);
+    return result;
+  };
+  try {
+    return std::async(std::launch::async, rules);
+  } catch (const std::system_error&) {
+    return std::async(std::launch::deferred, rules);
+  }
 }
 
 Result<Account> Ledger::LookupAccount(uint64_t id) {
@@ -875,24 +1029,16 @@ Ledger::JoinedTransaction::JoinedTransaction(Ledger& ledger) : ledger_(ledger) {
   ledger_.joined_ = true;
   ++ledger_.joined_scope_;
   ledger_.joined_undo_.clear();
-  ledger_.joined_head_ = std::make_unique<Head>(*ledger_.head_);
 }
 
 Ledger::JoinedTransaction::~JoinedTransaction() {
   if (!done_) {
-    // The caller's transaction did not commit: put the cache back as it was.
-    // Each account is in the list once, so the order of the restores does not matter.
-    for (auto& [id, before] : ledger_.joined_undo_) {
-      if (before) {
-        ledger_.accounts_[id] = *before;
-      } else {
-        ledger_.accounts_.erase(id);
-      }
-    }
-    *ledger_.head_ = *ledger_.joined_head_;
+    // The caller's transaction did not commit: what the scope changed is dropped from the
+    // cache, to be read again from the store as the rollback left it.
+    for (uint64_t id : ledger_.joined_undo_) ledger_.accounts_.erase(id);
+    *ledger_.head_ = Head{};
   }
   ledger_.joined_undo_.clear();
-  ledger_.joined_head_.reset();
   ledger_.joined_ = false;
 }
 

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <span>
@@ -246,6 +247,27 @@ class Ledger {
   // bill transfer fails its chunk, so its record is rolled back with it).
   Result<std::vector<TransferOutcome>> ApplyNew(std::span<const Transfer> batch);
 
+  // ApplyNew for a stream of batches inside an open JoinedTransaction (asserted), each batch
+  // booked as ApplyNew would book it on its own, in the order `next` gives them, with the
+  // same outcomes, records and hash chain. The rules of batch N+1 run on a second thread while
+  // batch N is written to the store on this one, which alone touches the store: a large
+  // booking (a settlement's million rebates) spends most of its time in the store's writes,
+  // and the rules beside them cost nothing more (docs/ledger.md "Streamed batches").
+  // `next` is called on this thread and gives the next batch (empty: the stream is over); the
+  // span must stay valid until `next` is called again (the batch is copied). `check` is called
+  // on this thread with each batch and its outcomes, in order, before the batch is written; a
+  // failure it returns ends the stream with that failure. A batch that names a pending
+  // transfer (post or void) waits for the batch before it to be written, so that it reads the
+  // pending transfer as it stands.
+  // Failures (then the stream stops; what was written is rolled back with the caller's
+  // transaction, whose JoinedTransaction then puts the ledger's cache back): those of `next`
+  // and `check`; Kind::bad_input "batch_too_large"; store failures (Kind::internal), among
+  // them "transfer_id_taken" as ApplyNew.
+  using BatchSupplier = std::function<Result<std::span<const Transfer>>()>;
+  using OutcomeCheck =
+      std::function<Status(std::span<const Transfer>, std::span<const TransferOutcome>)>;
+  Status ApplyNewStream(const BatchSupplier& next, const OutcomeCheck& check);
+
   // The account, as committed. Kind::not_found "account_not_found".
   Result<Account> LookupAccount(uint64_t id);
   // The committed transfer with this id (timestamp filled), std::nullopt when there is none
@@ -273,7 +295,9 @@ class Ledger {
   // CreateAccounts, Apply and SetAccountClosed write into the caller's transaction and
   // neither begin nor commit. Their results are then NOT durable until the caller commits.
   // After committing, the caller calls Committed(); destroying the scope without it (the
-  // caller rolled back, or returned early on an error) restores the ledger's cached state.
+  // caller rolled back, or returned early on an error) drops what the ledger cached of the
+  // scope's changes (each account it changed, and the head of the hash chain), so that they
+  // are read again from the store as the rollback left it.
   // At most one is open at a time.
   class JoinedTransaction {
    public:
@@ -292,6 +316,8 @@ class Ledger {
  private:
   struct Head;
   struct BatchState;
+  struct BatchReads;
+  struct BatchResult;
   // One cached account: its committed values, the seq of its last transfer (the head of its
   // history list), and the joined scope that last remembered it for a rollback, so that a
   // scope remembers each account once without a second map to ask (0: none).
@@ -301,6 +327,7 @@ class Ledger {
     uint64_t remembered_in = 0;
   };
   Status LoadHead();
+  std::vector<uint64_t> AccountIdsToRead(std::span<const uint64_t> ids, bool cached_skipped) const;
   Status LoadAccountsIntoCache(std::span<const uint64_t> ids);
   Status BeginWrite();
   // Drops the cached accounts and head when the store says someone else wrote since
@@ -314,6 +341,18 @@ class Ledger {
   Result<std::vector<TransferOutcome>> ApplyInternal(std::span<const Transfer> batch,
                                                      bool internal,
                                                      OwnIds own_ids = OwnIds::search);
+  // The phases of one batch. ReadForBatch only reads the store: the transfers and declined
+  // ids the batch names, and its accounts (with `cached_skipped`, only those the cache lacks;
+  // a stream, whose cache another thread is changing, reads them all). RunRules only touches
+  // the cache: it adds the read accounts the cache lacks (a cached account is newer than the
+  // store's row while a stream has writes outstanding), then runs the rules. WriteBatch only
+  // writes the store. Publish puts the batch's accounts and head into the cache.
+  Status ReadForBatch(std::span<const Transfer> batch, OwnIds own_ids, bool cached_skipped,
+                      BatchReads* reads);
+  BatchResult RunRules(std::span<const Transfer> batch, bool internal, BatchReads reads);
+  Status WriteBatch(const BatchResult& result);
+  void Publish(const BatchResult& result);
+  std::future<BatchResult> StartRules(std::span<const Transfer> batch, BatchReads reads);
   // Sets the cached values of account `id` after a durable (or joined) write; inside a joined
   // scope it first remembers what the cache held, once per account and scope.
   void CachePut(uint64_t id, const Account& account, int64_t last_seq);
@@ -326,13 +365,14 @@ class Ledger {
   // purses, and every further map asked per account was a hash lookup per transfer
   // (docs/benchmarks.md, session of 13:21).
   std::unordered_map<uint64_t, CachedAccount> accounts_;
-  // Joined-transaction rollback state: each account the scope changed, once, with its cached
-  // values before (nullopt: not cached before), and the head before the scope. The scope's
-  // number marks the accounts already remembered (CachedAccount::remembered_in).
+  // Joined-transaction rollback state: the id of each account the scope changed, once (the
+  // scope's number marks the accounts already remembered, CachedAccount::remembered_in). A
+  // rollback drops them from the cache rather than putting back their values before: outside
+  // a scope the cache holds what the store holds, so dropping an entry is always right, and a
+  // settlement's scope changes a million purses, whose copies cost more than its rules did.
   bool joined_ = false;
   uint64_t joined_scope_ = 0;
-  std::vector<std::pair<uint64_t, std::optional<CachedAccount>>> joined_undo_;
-  std::unique_ptr<Head> joined_head_;
+  std::vector<uint64_t> joined_undo_;
 };
 
 }  // namespace citycard

@@ -456,6 +456,7 @@ class Settler {
   // as new (Ledger::ApplyNew).
   enum class SettlementIds : uint8_t { known_new, search };
   Status BookOnce(TransferFeed& feed, SettlementRecord& record, SettlementIds ids);
+  Status AllBooked(std::span<const Transfer> batch, std::span<const TransferOutcome> outcomes) const;
   // Runs PlanInto on a second thread while Book takes the stretches; sets record's report and
   // transfer count.
   Status PlanAndBookApart(const DayFigures& figures, const std::vector<Operator>& operators,

@@ -353,28 +353,46 @@ Status Settler::BookOnce(TransferFeed& feed, SettlementRecord& record, Settlemen
   return RunUnitOfWork(registry_, ledger_, [&]() -> Status {
     // Batches of book_batch from the start whatever the planner's pace: the same batches, and
     // so the same ledger, as when the transfers were planned first.
-    for (size_t start = 0;;) {
-      auto next = feed.Next(start, config_.book_batch);
-      if (!next.ok()) return next.status();
-      std::span<const Transfer> batch = *next;
-      if (batch.empty()) break;
-      size_t count = batch.size();
-      start += count;
-      auto outcomes =
-          ids == SettlementIds::known_new ? ledger_.ApplyNew(batch) : ledger_.Apply(batch);
-      if (!outcomes.ok()) return outcomes.status();
-      for (size_t i = 0; i < count; ++i) {
-        if (IsSuccess((*outcomes)[i])) continue;
-        return Status::Internal(
-            "settlement_transfer_failed",
-            fmt::format("transfer {} of the settlement of {} was declined: {}",
-                        batch[i].id.ToHex(), FormatDay(day_),
-                        TransferOutcomeName((*outcomes)[i])));
+    size_t start = 0;
+    auto next = [&]() -> Result<std::span<const Transfer>> {
+      auto batch = feed.Next(start, config_.book_batch);
+      if (batch.ok()) start += batch->size();
+      return batch;
+    };
+    auto check = [&](std::span<const Transfer> batch,
+                     std::span<const TransferOutcome> outcomes) -> Status {
+      return AllBooked(batch, outcomes);
+    };
+    if (ids == SettlementIds::known_new) {
+      // The rules of each batch beside the writes of the one before (Ledger::ApplyNewStream).
+      CITYCARD_RETURN_IF_ERROR(ledger_.ApplyNewStream(next, check));
+    } else {
+      for (;;) {
+        auto batch = next();
+        if (!batch.ok()) return batch.status();
+        if (batch->empty()) break;
+        auto outcomes = ledger_.Apply(*batch);
+        if (!outcomes.ok()) return outcomes.status();
+        CITYCARD_RETURN_IF_ERROR(check(*batch, *outcomes));
       }
     }
     record.transfers = static_cast<int64_t>(feed.Count());
     return store_.SaveRun(record);
   });
+}
+
+// Every transfer of a settlement must be booked (created, or there already with the same
+// content); any other outcome fails the settlement.
+Status Settler::AllBooked(std::span<const Transfer> batch,
+                          std::span<const TransferOutcome> outcomes) const {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (IsSuccess(outcomes[i])) continue;
+    return Status::Internal("settlement_transfer_failed",
+                            fmt::format("transfer {} of the settlement of {} was declined: {}",
+                                        batch[i].id.ToHex(), FormatDay(day_),
+                                        TransferOutcomeName(outcomes[i])));
+  }
+  return Status::Ok();
 }
 
 // On the planning thread: the caps card by card, their transfers planned and published a

@@ -711,6 +711,136 @@ TEST_CASE("ApplyNew with an id already stored fails with transfer_id_taken and a
   f.RequireAuditClean();
 }
 
+namespace {
+
+// What one ApplyNewStream gave: its status and each batch's outcomes as `check` saw them.
+struct StreamRun {
+  Status status = Status::Ok();
+  std::vector<std::vector<O>> outcomes;
+};
+
+// Streams `batches` in a joined scope that commits when the stream succeeds and rolls back
+// when it fails; `check` refuses the batch numbered `refuse_at` (1-based; 0: none).
+StreamRun Stream(Fixture& f, const std::vector<std::vector<Transfer>>& batches,
+                 size_t refuse_at = 0) {
+  StreamRun run;
+  REQUIRE(f.store.Begin().ok());
+  Ledger::JoinedTransaction joined(f.ledger);
+  size_t next = 0;
+  run.status = f.ledger.ApplyNewStream(
+      [&]() -> Result<std::span<const Transfer>> {
+        if (next == batches.size()) return std::span<const Transfer>();
+        return std::span<const Transfer>(batches[next++]);
+      },
+      [&](std::span<const Transfer> batch, std::span<const O> outcomes) -> Status {
+        REQUIRE(batch.size() == outcomes.size());
+        run.outcomes.emplace_back(outcomes.begin(), outcomes.end());
+        if (run.outcomes.size() == refuse_at) return Status::Refused("refused_by_test", "no");
+        return Status::Ok();
+      });
+  if (run.status.ok()) {
+    REQUIRE(f.store.Commit().ok());
+    joined.Committed();
+  } else {
+    REQUIRE(f.store.Rollback().ok());
+  }
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("A stream of batches books what ApplyNew books batch by batch: the same outcomes, "
+          "balances and hash chain",
+          "[core][ledger]") {
+  // Batch 2 spends what batch 1 paid in while batch 1 is not yet written (the purse's row in
+  // the store is older than the cache); batch 4 posts a pending transfer of batch 3.
+  const std::vector<std::vector<Transfer>> batches = {
+      {T(1, kClearing, kPurse, 500), T(2, kPurse, kPayable, 100)},
+      {T(3, kPurse, kPayable, 300), T(4, kPurse, kPayable, 200)},
+      {T(5, kPurse, kPayable, 50, kTransferPending)},
+      {Resolve(6, 5, kTransferPostPending)},
+      {T(7, kClearing, kOverdraft, 10), T(8, kOverdraft, kFees, 400)},
+  };
+  Fixture streamed;
+  StreamRun run = Stream(streamed, batches);
+  REQUIRE(run.status.ok());
+  Fixture one_by_one;
+  std::vector<std::vector<O>> expected;
+  for (const auto& batch : batches) {
+    auto r = one_by_one.ledger.ApplyNew(batch);
+    REQUIRE(r.ok());
+    expected.push_back(*r);
+  }
+  REQUIRE(expected[1] == std::vector<O>{O::created, O::insufficient_funds});
+  REQUIRE(expected[3] == std::vector<O>{O::created});
+  REQUIRE(run.outcomes == expected);
+  for (uint64_t id : {kPurse, kOverdraft, kClearing, kPayable, kFees}) {
+    INFO(id);
+    REQUIRE(streamed.Get(id) == one_by_one.Get(id));
+  }
+  REQUIRE(streamed.Balance(kPurse) == 50);
+  REQUIRE(streamed.Balance(kOverdraft) == -390);
+  auto head = streamed.store.LoadHead();
+  auto expected_head = one_by_one.store.LoadHead();
+  REQUIRE(head.ok());
+  REQUIRE(expected_head.ok());
+  REQUIRE(head->last_transfer_seq == expected_head->last_transfer_seq);
+  REQUIRE(head->last_batch.has_value());
+  REQUIRE(head->last_batch->hash == expected_head->last_batch->hash);
+  streamed.RequireAuditClean();
+  // A new engine over the stream's store reads what the stream's cache held.
+  Ledger reopened(streamed.store, streamed.clock, streamed.digester);
+  REQUIRE(reopened.LookupAccount(kPurse)->balance_fen() == 50);
+}
+
+TEST_CASE("A stream stops at the first batch its check refuses, and its rollback leaves the "
+          "ledger as it was",
+          "[core][ledger]") {
+  Fixture f;
+  f.Fund(kPurse, 1000);
+  StreamRun run = Stream(f,
+                         {{T(1, kPurse, kPayable, 100)},
+                          {T(2, kPurse, kPayable, 200)},
+                          {T(3, kPurse, kPayable, 300)}},
+                         /*refuse_at=*/2);
+  REQUIRE(run.status.code() == "refused_by_test");
+  REQUIRE(run.outcomes.size() == 2);
+  REQUIRE(f.Balance(kPurse) == 1000);
+  REQUIRE(f.Balance(kPayable) == 0);
+  REQUIRE_FALSE(f.ledger.LookupTransfer(Id128{0, 1})->has_value());
+  // The ledger goes on from the kept chain.
+  REQUIRE(f.One(T(4, kPurse, kPayable, 50)) == O::created);
+  REQUIRE(f.Balance(kPurse) == 950);
+  f.RequireAuditClean();
+}
+
+TEST_CASE("A stream meeting an id the store holds fails with transfer_id_taken and keeps "
+          "nothing of the stream",
+          "[core][ledger]") {
+  Fixture f;
+  f.Fund(kPurse, 1000);
+  REQUIRE(f.One(T(1, kPurse, kPayable, 100)) == O::created);
+  StreamRun run = Stream(f, {{T(2, kPurse, kPayable, 200)}, {T(1, kPurse, kPayable, 100)}});
+  REQUIRE(run.status.code() == "transfer_id_taken");
+  REQUIRE(run.status.kind() == Kind::internal);
+  REQUIRE(f.Balance(kPurse) == 900);
+  REQUIRE_FALSE(f.ledger.LookupTransfer(Id128{0, 2})->has_value());
+  f.RequireAuditClean();
+}
+
+TEST_CASE("A stream refuses a batch above kTransferBatchMax with batch_too_large",
+          "[core][ledger]") {
+  Fixture f;
+  f.Fund(kPurse, 1000);
+  std::vector<Transfer> large;
+  for (uint64_t i = 0; i <= kTransferBatchMax; ++i) large.push_back(T(10 + i, kClearing, kPayable, 1));
+  StreamRun run = Stream(f, {{T(1, kPurse, kPayable, 100)}, large});
+  REQUIRE(run.status.code() == "batch_too_large");
+  REQUIRE(run.status.kind() == Kind::bad_input);
+  REQUIRE(f.Balance(kPurse) == 1000);
+  f.RequireAuditClean();
+}
+
 TEST_CASE("A new Ledger over the same store continues where the old one stopped", "[core][ledger]") {
   Fixture f;
   f.Fund(kPurse, 1000);
