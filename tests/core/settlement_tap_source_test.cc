@@ -327,6 +327,8 @@ TEST_CASE("The card-days in two parts, read on two threads, are those of one pas
   TapStoreSettlementSource source(d.f.tap_store, d.f.registry);
   REQUIRE(source.CardDayPartsMax() == 2);
   REQUIRE(source.OperatorTotals(day).ok());  // the day is read before the parts run
+  // No Catch assertion inside: the second part runs on a thread of its own, and Catch's
+  // assertions are not thread-safe. A failed part gives a line that matches nothing.
   auto lines = [&](size_t part, size_t parts) {
     std::vector<std::string> out;
     Status s = source.ForEachCardDayPart(day, part, parts, [&](const CardDayTaps& card) -> Status {
@@ -337,7 +339,7 @@ TEST_CASE("The card-days in two parts, read on two threads, are those of one pas
       out.push_back(line);
       return Status::Ok();
     });
-    REQUIRE(s.ok());
+    if (!s.ok()) out.push_back("failed: " + s.ToString());
     return out;
   };
   std::vector<std::string> whole = lines(0, 1);
