@@ -252,15 +252,15 @@ class Ledger {
   // same outcomes, records and hash chain. The rules of batch N+1 run on a second thread while
   // batch N is written to the store on this one, which alone touches the store: a large
   // booking (a settlement's million rebates) spends most of its time in the store's writes,
-  // and the rules beside them cost nothing more (docs/ledger.md "Streamed batches").
+  // and the rules then leave the writer's thread (docs/ledger.md "Streamed batches").
   // `next` is called on this thread and gives the next batch (empty: the stream is over); the
   // span must stay valid until `next` is called again (the batch is copied). `check` is called
   // on this thread with each batch and its outcomes, in order, before the batch is written; a
   // failure it returns ends the stream with that failure. A batch that names a pending
   // transfer (post or void) waits for the batch before it to be written, so that it reads the
   // pending transfer as it stands.
-  // Failures (then the stream stops; what was written is rolled back with the caller's
-  // transaction, whose JoinedTransaction then puts the ledger's cache back): those of `next`
+  // Failures (then the stream stops; the caller must roll back, and its JoinedTransaction
+  // then drops what the stream put in the ledger's cache): those of `next`
   // and `check`; Kind::bad_input "batch_too_large"; store failures (Kind::internal), among
   // them "transfer_id_taken" as ApplyNew.
   using BatchSupplier = std::function<Result<std::span<const Transfer>>()>;
