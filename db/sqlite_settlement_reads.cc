@@ -2,6 +2,7 @@
 
 #include "core/account_plan.h"
 #include "db/sqlite_ledger_store.h"
+#include "db/tap_pack.h"
 
 #include <algorithm>
 #include <cstring>
@@ -13,35 +14,11 @@ namespace citycard::db {
 
 namespace {
 
-// Where ForEachDayTap finds what it reads in an encoded record (docs/protocol.md "Tap record"):
-// format version, type, profile, then flags, two key versions, card number (8), card counter
-// (4), balance before (8), amount (8), terminal id (16), terminal counter (4), time (8),
-// operator id (16).
-constexpr size_t kRecordTypeOffset = 1;
-constexpr size_t kRecordProfileOffset = 2;
-constexpr size_t kRecordAmountOffset = 6 + 8 + 4 + 8;
-constexpr size_t kRecordTimeOffset = kRecordAmountOffset + 8 + kTerminalIdBytes + 4;
-constexpr size_t kRecordOperatorOffset = kRecordTimeOffset + 8;
-static_assert(kRecordOperatorOffset + kOperatorIdBytes + 3 * 4 + 3 * 8 + kTacBytes +
-                      kTerminalMacBytes ==
-                  kTapRecordBytes,
-              "the offsets follow the tap record layout of docs/protocol.md");
-
-int64_t BigEndianAt(const uint8_t* bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | bytes[i];
-  return static_cast<int64_t>(v);
-}
-
 // A reset on every path out of a read, so that a statement never stays mid-step.
 struct ResetOnExit {
   Statement& statement;
   ~ResetOnExit() { statement.Reset(); }
 };
-
-Status Corrupt(int64_t seq, const std::string& what) {
-  return Status::Internal("tap_store_corrupt", "tap " + std::to_string(seq) + ": " + what);
-}
 
 // Sums per (account, code) in one flat table with open addressing: one probe into contiguous
 // memory per transfer, where a node-based hash map's search (bucket, node, key) was the largest
@@ -262,11 +239,46 @@ Result<std::optional<SeqRange>> SqliteSettlementReads::DayTapSeqs(int64_t cleari
 
 Status SqliteSettlementReads::ForEachDayTapIn(
     int64_t clearing_day, SeqRange seqs, const std::function<Status(const DayTapSummary&)>& visit) {
+  // The packs that hold a tap of the stretch: the last one starting at or before its first seq,
+  // and every one starting inside it.
+  auto packs = db_.Prepare(
+      "SELECT first_seq, taps, pack FROM ingest_tap_packs WHERE first_seq BETWEEN "
+      "coalesce((SELECT max(first_seq) FROM ingest_tap_packs WHERE first_seq <= ?1), ?1) AND ?2 "
+      "ORDER BY first_seq");
+  if (!packs.ok()) return packs.status();
+  packs->Bind(1, seqs.first).Bind(2, seqs.last);
+  ResetOnExit reset{*packs};
+  int64_t next = seqs.first;  // the first seq of the stretch neither packed nor read yet
+  for (;;) {
+    auto row = packs->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    const int64_t first = packs->ColumnInt(0);
+    const int64_t taps = packs->ColumnInt(1);
+    // Taps between two packs were booked without one (before ingest schema version 3).
+    if (first > next) {
+      CITYCARD_RETURN_IF_ERROR(ForEachDayTapRow(clearing_day, {next, first - 1}, visit));
+    }
+    const int64_t from = std::max(first, next);
+    if (from <= seqs.last && first + taps - 1 >= from) {
+      CITYCARD_RETURN_IF_ERROR(ForEachPackedTap(packs->ColumnBlobView(2), first, taps,
+                                                {from, seqs.last}, clearing_day, visit));
+    }
+    next = std::max(next, first + taps);
+  }
+  if (next <= seqs.last) {
+    CITYCARD_RETURN_IF_ERROR(ForEachDayTapRow(clearing_day, {next, seqs.last}, visit));
+  }
+  return Status::Ok();
+}
+
+Status SqliteSettlementReads::ForEachDayTapRow(
+    int64_t clearing_day, SeqRange seqs, const std::function<Status(const DayTapSummary&)>& visit) {
   // The day's taps were booked one after another, so they lie between its first and last seq;
   // reading that stretch of the table in order costs no index lookup per row, and the
   // clearing_day test (kept off the index by the unary +) drops any other day's rows in it.
   auto s = db_.Prepare(
-      "SELECT seq, card_no, record, late, transfer_id IS NOT NULL FROM ingest_taps "
+      "SELECT seq, record, late, transfer_id IS NOT NULL FROM ingest_taps "
       "WHERE seq BETWEEN ? AND ? AND +clearing_day = ? ORDER BY seq");
   if (!s.ok()) return s.status();
   s->Bind(1, seqs.first).Bind(2, seqs.last).Bind(3, clearing_day);
@@ -276,28 +288,11 @@ Status SqliteSettlementReads::ForEachDayTapIn(
     if (!row.ok()) return row.status();
     if (!*row) return Status::Ok();
     DayTapSummary tap;
-    tap.seq = s->ColumnInt(0);
-    tap.card_no = static_cast<uint64_t>(s->ColumnInt(1));
     // A view of the record's bytes, valid until the next step (the visit is done by then; the
-    // operator id below points into it): a copy per tap was a malloc and a free each.
-    const ByteView record = s->ColumnBlobView(2);
-    if (record.size() != kTapRecordBytes || record[0] != kTapRecordFormatVersion) {
-      return Corrupt(tap.seq, "not a tap record");
-    }
-    auto profile = ProfileFromByte(record[kRecordProfileOffset]);
-    const uint8_t type = record[kRecordTypeOffset];
-    if (!profile || type < static_cast<uint8_t>(TapType::purchase) ||
-        type > static_cast<uint8_t>(TapType::gate_entry)) {
-      return Corrupt(tap.seq, "unknown type or profile");
-    }
-    tap.type = static_cast<TapType>(type);
-    tap.profile = *profile;
-    tap.amount_fen = BigEndianAt(record.data() + kRecordAmountOffset);
-    tap.time_s = BigEndianAt(record.data() + kRecordTimeOffset);
-    const char* op = reinterpret_cast<const char*>(record.data() + kRecordOperatorOffset);
-    tap.operator_id = std::string_view(op, ::strnlen(op, kOperatorIdBytes));
-    tap.late = s->ColumnInt(3) != 0;
-    tap.paid = s->ColumnInt(4) != 0;
+    // operator id points into it): a copy per tap was a malloc and a free each.
+    CITYCARD_RETURN_IF_ERROR(SummaryFromRecord(s->ColumnInt(0), s->ColumnBlobView(1), &tap));
+    tap.late = s->ColumnInt(2) != 0;
+    tap.paid = s->ColumnInt(3) != 0;
     CITYCARD_RETURN_IF_ERROR(visit(tap));
   }
 }

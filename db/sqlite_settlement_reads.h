@@ -1,6 +1,6 @@
 // Settlement's bulk reads (core/settlement_reads.h) in SQL over one connection: the ledger's
 // posted movements summed from four columns of ledger_transfers, the day's taps read from
-// ingest_taps taking only the record bytes settlement needs, and the rebated cards' states
+// their writes' packs (or from ingest_taps, taking only the record bytes settlement needs), and the rebated cards' states
 // read from cards in one walk. Read-only queries over the tables of the ledger's, the
 // ingest's and the registry's stores (db/sqlite_ledger_store.cc, db/sqlite_tap_store.cc,
 // db/sqlite_registry_store.cc, whose schemas they follow); they live here so that
@@ -26,10 +26,12 @@ class SqliteSettlementReads final : public SettlementReads {
   Status SumPostedMovements(int64_t first_seq, int64_t last_seq,
                             std::optional<AccountKind> only_kind,
                             std::vector<AccountCodeSum>* out) override;
-  // The day's rows between its first and last seq (found on the clearing_day index) in table
-  // order, with only the record's type, profile, amount, time and operator taken from its
-  // bytes (docs/protocol.md "Tap record"): no whole decode (nor its checks, made when the tap
-  // was booked).
+  // The packs of the writes that booked the day's taps (ingest_tap_packs, db/tap_pack.h,
+  // docs/tap-packs.md) between its first and last seq (found on the clearing_day index);
+  // taps booked without a pack (before ingest schema version 3) from their rows of
+  // ingest_taps in table order, with only the record's card, type, profile, amount, time and
+  // operator taken from its bytes (docs/protocol.md "Tap record"): no whole decode (nor its
+  // checks, made when the tap was booked).
   Status ForEachDayTap(int64_t clearing_day,
                        const std::function<Status(const DayTapSummary&)>& visit) override;
   // Two lookups on the clearing_day index.
@@ -47,6 +49,10 @@ class SqliteSettlementReads final : public SettlementReads {
   static constexpr size_t kRebateCardRowsSkippedMax = 32;
 
  private:
+  // The day's taps of `seqs` read from their rows of ingest_taps, whether packed or not.
+  Status ForEachDayTapRow(int64_t clearing_day, SeqRange seqs,
+                          const std::function<Status(const DayTapSummary&)>& visit);
+
   Database& db_;
 };
 

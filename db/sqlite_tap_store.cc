@@ -134,8 +134,20 @@ DROP INDEX ingest_topups_status;
 CREATE INDEX ingest_topups_open ON ingest_topups(created_ms) WHERE status IN (1, 3);
 )sql";
 
+// Version 3: each write of taps also keeps a pack of what settlement reads of them
+// (db/tap_pack.h, docs/tap-packs.md), keyed by the seq of its first tap: a day is then read as
+// a few hundred blobs rather than as millions of rows. Taps booked before it have no pack and
+// are read from their rows.
+const char* const kSchemaV3 = R"sql(
+CREATE TABLE ingest_tap_packs(
+  first_seq INTEGER PRIMARY KEY,
+  taps INTEGER NOT NULL,
+  pack BLOB NOT NULL
+);
+)sql";
+
 const std::vector<std::string>& SqliteTapStore::Migrations() {
-  static const std::vector<std::string> migrations = {kSchemaV1, kSchemaV2};
+  static const std::vector<std::string> migrations = {kSchemaV1, kSchemaV2, kSchemaV3};
   return migrations;
 }
 
@@ -179,6 +191,9 @@ Status SqliteTapStore::Prepare() {
       prepare(insert_tap_, insert_taps_head + ValuesPlaceholders(kTapInsertColumns, 1)));
   CITYCARD_RETURN_IF_ERROR(prepare(
       insert_taps_, insert_taps_head + ValuesPlaceholders(kTapInsertColumns, kRowsPerInsert)));
+  CITYCARD_RETURN_IF_ERROR(prepare(last_seq_, "SELECT max(seq) FROM ingest_taps"));
+  CITYCARD_RETURN_IF_ERROR(
+      prepare(insert_pack_, "INSERT INTO ingest_tap_packs(first_seq, taps, pack) VALUES (?, ?, ?)"));
   CITYCARD_RETURN_IF_ERROR(prepare(
       insert_alert_,
       "INSERT INTO ingest_alerts(kind, card_no, terminal_id, time_ms, detail) "
@@ -335,7 +350,32 @@ void BindTapRow(Statement& insert, int base, const StoredTap& t, const Bytes& re
 
 }  // namespace
 
+Result<int64_t> SqliteTapStore::LastTapSeq() {
+  ResetOnExit reset{*last_seq_};
+  auto row = last_seq_->Step();
+  if (!row.ok()) return row.status();
+  return *row && !last_seq_->ColumnIsNull(0) ? last_seq_->ColumnInt(0) : int64_t{0};
+}
+
+Status SqliteTapStore::InsertPack(int64_t first_seq) {
+  // The rows were given seqs max(seq) + 1 on, one after another (SQLite's rowid for a table
+  // without AUTOINCREMENT, on the one connection that writes). Should that ever not hold, the
+  // write keeps no pack rather than a pack that names other rows: its taps are then read from
+  // their rows, which is slower and never wrong.
+  const int64_t taps = static_cast<int64_t>(pack_.taps());
+  if (!pack_.ok() || taps == 0 || db_.LastInsertRowId() != first_seq + taps - 1) {
+    return Status::Ok();
+  }
+  const Bytes pack = pack_.Finish();
+  insert_pack_->Bind(1, first_seq).Bind(2, taps).BindUnowned(3, ByteView(pack));
+  return insert_pack_->Run();
+}
+
 Status SqliteTapStore::InsertTaps(std::span<const StoredTap> taps) {
+  if (taps.empty()) return Status::Ok();
+  auto last = LastTapSeq();
+  if (!last.ok()) return last.status();
+  pack_.Clear();
   // The bytes the statement points at (unowned binds), per row of one statement.
   // Each row's record buffer is refilled in place, so only the first statement allocates.
   std::vector<Bytes> records(kRowsPerInsert);
@@ -346,6 +386,7 @@ Status SqliteTapStore::InsertTaps(std::span<const StoredTap> taps) {
     AppendTapRecord(t.record, &records[k]);
     transfer_ids[k] = EncodeId(t.transfer_id);
     BindTapRow(insert, k * kTapInsertColumns, t, records[k], transfer_ids[k]);
+    pack_.Add(records[k], t.clearing_day, t.late, !t.transfer_id.IsZero());
   };
   auto on_error = [&](Status s, size_t first, size_t rows) -> Status {
     if (s.code() != "db_constraint") return s;
@@ -358,7 +399,9 @@ Status SqliteTapStore::InsertTaps(std::span<const StoredTap> taps) {
                                               "from terminal {} counter {} on is already booked",
                                               rows, r.terminal_id, r.terminal_counter));
   };
-  return InsertInChunks(*insert_tap_, *insert_taps_, taps.size(), bind, on_error);
+  CITYCARD_RETURN_IF_ERROR(
+      InsertInChunks(*insert_tap_, *insert_taps_, taps.size(), bind, on_error));
+  return InsertPack(*last + 1);
 }
 
 Status SqliteTapStore::Write(const IngestWrite& write) {

@@ -12,6 +12,7 @@
 
 #include "core/tap_store.h"
 #include "db/database.h"
+#include "db/tap_pack.h"
 
 namespace citycard::db {
 
@@ -59,7 +60,13 @@ class SqliteTapStore final : public TapStore {
  private:
   // Inserts the taps' rows, kRowsPerInsert to a statement. Kind::internal "tap_exists" when
   // a (terminal, TTC) or (card, CTC) key is taken; the caller rolls back.
+  // Also keeps the taps' pack (db/tap_pack.h) in ingest_tap_packs.
   Status InsertTaps(std::span<const StoredTap> taps);
+  // The highest seq of ingest_taps (0 when empty).
+  Result<int64_t> LastTapSeq();
+  // Inserts pack_ as the pack of the taps from `first_seq` on, just inserted; none when they
+  // did not get consecutive seqs from first_seq or pack_ could not pack them.
+  Status InsertPack(int64_t first_seq);
 
   explicit SqliteTapStore(Database& db) : db_(db) {}
   Status Prepare();
@@ -73,6 +80,9 @@ class SqliteTapStore final : public TapStore {
   std::optional<Statement> taps_of_card_after_;
   std::optional<Statement> insert_tap_;
   std::optional<Statement> insert_taps_;  // kRowsPerInsert rows at once
+  std::optional<Statement> last_seq_;
+  std::optional<Statement> insert_pack_;
+  TapPackBuilder pack_;  // the pack of the write being made, kept for its memory
   std::optional<Statement> insert_alert_;
   std::optional<Statement> insert_gap_;
   std::optional<Statement> delete_gap_;

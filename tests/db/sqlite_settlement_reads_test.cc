@@ -433,10 +433,107 @@ TEST_CASE("A day's tap whose stored record is not a tap record is reported as co
   IngestWrite w;
   w.taps.push_back(Stored(Record("T1", 1, 8607550000000011, 1, 10), 19000));
   REQUIRE(f.WriteTaps(w).ok());
-  REQUIRE(f.db->Exec("UPDATE ingest_taps SET record = x'0102' WHERE seq = 1").ok());
   SqliteSettlementReads sql(*f.db);
-  Status s = sql.ForEachDayTap(19000, [](const DayTapSummary&) { return Status::Ok(); });
-  CHECK(s.code() == "tap_store_corrupt");
+  auto read = [&] {
+    return sql.ForEachDayTap(19000, [](const DayTapSummary&) { return Status::Ok(); });
+  };
+  SECTION("in its row, read when the write kept no pack") {
+    REQUIRE(f.db->Exec("DELETE FROM ingest_tap_packs").ok());
+    REQUIRE(f.db->Exec("UPDATE ingest_taps SET record = x'0102' WHERE seq = 1").ok());
+    CHECK(read().code() == "tap_store_corrupt");
+  }
+  SECTION("in its write's pack") {
+    REQUIRE(f.db->Exec("UPDATE ingest_tap_packs SET pack = x'0102'").ok());
+    CHECK(read().code() == "tap_store_corrupt");
+  }
+}
+
+TEST_CASE("Each write of taps keeps one pack of them, and a day reads the same from packs and rows",
+          "[db][settlement]") {
+  Fixture f;
+  // Three writes of four taps, days mixed within each; the cards and amounts vary.
+  uint32_t ttc = 0;
+  for (int write = 0; write < 3; ++write) {
+    IngestWrite w;
+    for (int i = 0; i < 4; ++i) {
+      ++ttc;
+      TapRecord r = Record(ttc % 2 ? "T1" : "T2", ttc, 8607550000000011 + 18 * (ttc % 3), ttc,
+                           ttc % 5 == 0 ? 0 : 50 * ttc);
+      if (ttc % 3 == 0) r.operator_id = "METRO-1";
+      w.taps.push_back(Stored(r, ttc % 4 == 0 ? 19001 : 19000, ttc == 6));
+    }
+    REQUIRE(f.WriteTaps(w).ok());
+  }
+  auto count = [&](const char* sql) {
+    auto s = f.db->Prepare(sql);
+    REQUIRE(s.ok());
+    REQUIRE(*s->Step());
+    return s->ColumnInt(0);
+  };
+  CHECK(count("SELECT count(*) FROM ingest_tap_packs") == 3);
+  auto firsts = f.db->Prepare("SELECT group_concat(first_seq || ':' || taps) FROM ingest_tap_packs");
+  REQUIRE(firsts.ok());
+  REQUIRE(*firsts->Step());
+  CHECK(firsts->ColumnText(0) == "1:4,5:4,9:4");
+
+  SqliteSettlementReads sql(*f.db);
+  StoreSettlementReads scanned(*f.ledger_store, *f.tap_store, *f.registry_store);
+  const auto day = Taps(scanned, 19000);
+  const auto next_day = Taps(scanned, 19001);
+  REQUIRE(day.size() == 9);
+  REQUIRE(next_day.size() == 3);
+  auto same_everywhere = [&] {
+    CHECK(Taps(sql, 19000) == day);
+    CHECK(Taps(sql, 19001) == next_day);
+    // Every stretch, so that packs and rows are cut at every place.
+    for (int64_t a = 1; a <= 12; ++a) {
+      for (int64_t b = a; b <= 12; ++b) {
+        INFO("seqs " << a << ".." << b);
+        CHECK(SeqsIn(sql, 19000, {a, b}) == SeqsIn(scanned, 19000, {a, b}));
+      }
+    }
+  };
+  SECTION("every write packed") { same_everywhere(); }
+  SECTION("the first write booked before the packs") {
+    REQUIRE(f.db->Exec("DELETE FROM ingest_tap_packs WHERE first_seq = 1").ok());
+    same_everywhere();
+  }
+  SECTION("the middle write booked before the packs") {
+    REQUIRE(f.db->Exec("DELETE FROM ingest_tap_packs WHERE first_seq = 5").ok());
+    same_everywhere();
+  }
+  SECTION("the last write booked before the packs") {
+    REQUIRE(f.db->Exec("DELETE FROM ingest_tap_packs WHERE first_seq = 9").ok());
+    same_everywhere();
+  }
+  SECTION("no write packed") {
+    REQUIRE(f.db->Exec("DELETE FROM ingest_tap_packs").ok());
+    same_everywhere();
+  }
+  SECTION("a pack's rows changed behind it are not what is read") {
+    // Proof that the packs, not the rows, are read when they are there (the test above would
+    // pass if they were never read).
+    REQUIRE(f.db->Exec("UPDATE ingest_taps SET record = x'0102'").ok());
+    CHECK(Taps(sql, 19000) == day);
+  }
+}
+
+TEST_CASE("A write whose taps cannot be packed keeps none and its taps are read from their rows",
+          "[db][settlement]") {
+  Fixture f;
+  IngestWrite w;
+  w.taps = {Stored(Record("T1", 1, 8607550000000011, 1, 200), 19000),
+            Stored(Record("T1", 2, 8607550000000011, 2, 200), int64_t{1} << 40)};
+  REQUIRE(f.WriteTaps(w).ok());
+  auto packs = f.db->Prepare("SELECT count(*) FROM ingest_tap_packs");
+  REQUIRE(packs.ok());
+  REQUIRE(*packs->Step());
+  CHECK(packs->ColumnInt(0) == 0);
+  SqliteSettlementReads sql(*f.db);
+  StoreSettlementReads scanned(*f.ledger_store, *f.tap_store, *f.registry_store);
+  CHECK(Taps(sql, 19000).size() == 1);
+  CHECK(Taps(sql, 19000) == Taps(scanned, 19000));
+  CHECK(Taps(sql, int64_t{1} << 40) == Taps(scanned, int64_t{1} << 40));
 }
 
 }  // namespace citycard::db
