@@ -92,4 +92,23 @@ void WalCheckpointer::Run() {
   }
 }
 
+DeferredCheckpoint::DeferredCheckpoint(Database& db) : db_(db) {
+  sqlite3_wal_autocheckpoint(db_.handle(), 0);
+}
+
+DeferredCheckpoint::~DeferredCheckpoint() {
+  sqlite3_wal_autocheckpoint(db_.handle(), kWalCheckpointPagesMin);
+}
+
+Status DeferredCheckpoint::Finish() {
+  const int rc = sqlite3_wal_checkpoint_v2(db_.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                           nullptr, nullptr);
+  sqlite3_wal_autocheckpoint(db_.handle(), kWalCheckpointPagesMin);
+  if (rc != SQLITE_OK) {
+    return Status::Internal("db_error",
+                            std::string("checkpoint: ") + sqlite3_errmsg(db_.handle()));
+  }
+  return Status::Ok();
+}
+
 }  // namespace citycard::db

@@ -161,3 +161,34 @@ TEST_CASE("An in-memory database gets no checkpointer", "[db][checkpointer]") {
   auto checkpointer = WalCheckpointer::Start(**db);
   REQUIRE(checkpointer.status().code() == "checkpointer_needs_file");
 }
+
+TEST_CASE("A deferred checkpoint leaves the commits in the WAL until it is finished",
+          "[db][checkpointer]") {
+  TempFile file("deferred_checkpoint");
+  auto db = Database::Open(file.path, true);
+  REQUIRE(db.ok());
+  REQUIRE((*db)->Exec("CREATE TABLE blobs(id INTEGER PRIMARY KEY, data BLOB NOT NULL)").ok());
+  CommitEightMegabytes(**db, 1);
+  // Without it, the commit copied its pages into the file (SQLite's automatic checkpoint).
+  const int64_t one_commit_bytes = file.Bytes();
+  REQUIRE(one_commit_bytes > (int64_t{8} << 20));
+  SECTION("finished") {
+    db::DeferredCheckpoint deferred(**db);
+    CommitEightMegabytes(**db, 2);
+    CommitEightMegabytes(**db, 3);
+    CHECK(file.Bytes() == one_commit_bytes);  // nothing copied yet
+    CHECK(file.Bytes("-wal") > (int64_t{16} << 20));
+    REQUIRE(deferred.Finish().ok());
+    CHECK(file.Bytes() > one_commit_bytes + (int64_t{16} << 20));
+  }
+  SECTION("dropped unfinished: the next commit past the threshold copies") {
+    {
+      db::DeferredCheckpoint deferred(**db);
+      CommitEightMegabytes(**db, 2);
+    }
+    CHECK(file.Bytes() == one_commit_bytes);
+    CommitEightMegabytes(**db, 3);
+    CHECK(file.Bytes() > one_commit_bytes + (int64_t{16} << 20));
+  }
+  REQUIRE(CountRows(**db) == 3 * 2048);
+}

@@ -17,6 +17,7 @@
 #include "db/sqlite_settlement_reads.h"
 #include "db/sqlite_settlement_store.h"
 #include "db/sqlite_tap_store.h"
+#include "db/wal_checkpointer.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/environment.h"
 #include "tools/cli/fares_wiring.h"
@@ -258,7 +259,15 @@ Result<SettlementOutcome> SettleDay(Environment& env, int64_t day) {
   config.daily_caps = std::move(*caps);
   Settler settler(env.registry(), env.ledger(), env.ledger_store(), **store, source,
                   env.digester(), env.clock(), std::move(config));
-  return settler.Settle(day);
+  // The booking's commit returns once it is durable; the copy of its pages from the WAL into
+  // the database file comes after (db/wal_checkpointer.h DeferredCheckpoint).
+  db::DeferredCheckpoint deferred(env.database());
+  auto outcome = settler.Settle(day);
+  if (!outcome.ok()) return outcome.status();
+  // A failed copy loses nothing (the pages stay in the WAL); the settlement stands, and a
+  // second `settle` of the day reports it as settled before.
+  CITYCARD_RETURN_IF_ERROR(deferred.Finish());
+  return outcome;
 }
 
 void RegisterSettleCommands(CLI::App& app, AppContext& context) {
