@@ -39,7 +39,10 @@ struct TapStoreSettlementSource::Part {
   std::vector<std::string> operator_ids;
   std::vector<Scanned> sums;  // per operator_ids
   CardTaps card_taps;
-  bool card_taps_sorted = false;  // by CardTapBefore
+  // The second half's card taps, sorted, when the day was read in two halves: every seq in it
+  // follows every seq of card_taps.
+  CardTaps later_card_taps;
+  bool card_taps_sorted = false;  // by CardTapBefore, and later_card_taps too
 
   // The index of `operator_id`, added when met first.
   uint32_t Index(std::string_view operator_id) {
@@ -148,9 +151,11 @@ Status TapStoreSettlementSource::ReadParts(int64_t day, const ModeMap& modes, si
   return Status::Ok();
 }
 
-// Adds `from`'s operators and card-day taps to `into`, its operator indexes renumbered. Both
-// parts' card taps are sorted, and `from`'s seqs all follow `into`'s (the second half of the
-// day), so one merge keeps them sorted by (card, seq).
+// Adds `from`'s operators to `into`, its operator indexes renumbered, and keeps its card-day
+// taps as `into`'s later run. Both parts' card taps are sorted, and `from`'s seqs all follow
+// `into`'s (the second half of the day), so the card-days are read from the two runs side by
+// side (ForEachCardDayPart): merging them into one vector was a copy of the day's card taps on
+// one thread after the read (0.8 s of a 10,000,000-tap day, docs/benchmarks.md).
 void TapStoreSettlementSource::Merge(Part from, Part* into) {
   std::vector<uint32_t> renumbered(from.operator_ids.size());
   for (size_t i = 0; i < from.operator_ids.size(); ++i) {
@@ -162,12 +167,7 @@ void TapStoreSettlementSource::Merge(Part from, Part* into) {
     sums.late_paid_fen += from.sums[i].late_paid_fen;
   }
   for (CardTap& tap : from.card_taps) tap.operator_index = renumbered[tap.operator_index];
-  CardTaps merged;
-  merged.reserve(into->card_taps.size() + from.card_taps.size());
-  std::merge(into->card_taps.begin(), into->card_taps.end(), from.card_taps.begin(),
-             from.card_taps.end(), std::back_inserter(merged),
-             [](const CardTap& a, const CardTap& b) { return CardTapBefore(a, b); });
-  into->card_taps = std::move(merged);
+  into->later_card_taps = std::move(from.card_taps);
   into->card_taps_sorted = true;
 }
 
@@ -177,6 +177,7 @@ Status TapStoreSettlementSource::Scan(int64_t day) {
   by_operator_.clear();
   operator_ids_.clear();
   card_taps_.clear();
+  later_card_taps_ = CardTaps();
   auto totals = taps_.DayTotals(day);
   if (!totals.ok()) return totals.status();
   day_totals_ = std::move(*totals);
@@ -202,6 +203,7 @@ Status TapStoreSettlementSource::Scan(int64_t day) {
   }
   operator_ids_ = std::move(part.operator_ids);
   card_taps_ = std::move(part.card_taps);
+  later_card_taps_ = std::move(part.later_card_taps);
   if (!part.card_taps_sorted) SortCardTaps(&card_taps_);
   scanned_day_ = day;
   return Status::Ok();
@@ -257,31 +259,42 @@ Status TapStoreSettlementSource::ForEachCardDayPart(
   CITYCARD_ASSERT(parts >= 1 && parts <= kCardDayPartsMax && part < parts);
   // Parts may run at once: none may scan, so the day must have been scanned before.
   CITYCARD_ASSERT(scanned_day_ == day);
-  // The part's stretch: from the first card at or after its share's start to the first card
-  // at or after the next part's, so that no card is cut and every tap is in one part.
-  auto card_start = [this](size_t at) {
-    while (at > 0 && at < card_taps_.size() &&
-           card_taps_[at].card_no == card_taps_[at - 1].card_no) {
-      ++at;
-    }
-    return std::min(at, card_taps_.size());
+  // Part k is the cards from the k-th cut on, up to the next: a cut is the card at the share's
+  // place in the longer of the two runs, so that the parts are about even, no card is cut and
+  // every tap is in one part.
+  const CardTaps& longer =
+      card_taps_.size() >= later_card_taps_.size() ? card_taps_ : later_card_taps_;
+  auto position = [&](const CardTaps& run, size_t k) -> size_t {
+    if (k == 0) return 0;
+    const size_t at = longer.size() * k / parts;
+    if (at >= longer.size()) return run.size();
+    const uint64_t cut = longer[at].card_no;
+    return static_cast<size_t>(
+        std::lower_bound(run.begin(), run.end(), cut,
+                         [](const CardTap& tap, uint64_t card) { return tap.card_no < card; }) -
+        run.begin());
   };
-  const size_t begin = card_start(card_taps_.size() * part / parts);
-  const size_t end = card_start(card_taps_.size() * (part + 1) / parts);
+  size_t i = position(card_taps_, part);
+  const size_t i_end = position(card_taps_, part + 1);
+  size_t j = position(later_card_taps_, part);
+  const size_t j_end = position(later_card_taps_, part + 1);
   // One card-day at a time, in one reused value: the card's taps in booking order, and the
   // profile its last tap carried.
   CardDayTaps card;
-  size_t i = begin;
-  while (i < end) {
-    const uint64_t card_no = card_taps_[i].card_no;
+  auto add = [&](const CardTap& tap) {
+    card.profile = tap.profile;
+    card.taps.push_back(
+        PaidTap{operator_ids_[tap.operator_index], tap.mode, tap.amount_fen, tap.time_s});
+  };
+  while (i < i_end || j < j_end) {
+    const bool earlier = j == j_end ||
+                         (i < i_end && card_taps_[i].card_no <= later_card_taps_[j].card_no);
+    const uint64_t card_no = earlier ? card_taps_[i].card_no : later_card_taps_[j].card_no;
     card.card_no = CardNumberFromInt(card_no);
     card.taps.clear();
-    for (; i < card_taps_.size() && card_taps_[i].card_no == card_no; ++i) {
-      const CardTap& tap = card_taps_[i];
-      card.profile = tap.profile;
-      card.taps.push_back(
-          PaidTap{operator_ids_[tap.operator_index], tap.mode, tap.amount_fen, tap.time_s});
-    }
+    // The earlier run's taps of the card first: their seqs precede the later run's.
+    for (; i < i_end && card_taps_[i].card_no == card_no; ++i) add(card_taps_[i]);
+    for (; j < j_end && later_card_taps_[j].card_no == card_no; ++j) add(later_card_taps_[j]);
     CITYCARD_RETURN_IF_ERROR(visit(card));
   }
   return Status::Ok();

@@ -47,7 +47,8 @@ class TapStoreSettlementSource final : public SettlementTapSource {
   // operator's (CapModeForOperator); operators without one are left out.
   Status ForEachCardDay(int64_t day,
                         const std::function<Status(const CardDayTaps&)>& visit) override;
-  // Two parts: the card taps are split at the card nearest their middle. Parts read only what
+  // Two parts: the card taps are split at the card nearest their middle (of the longer run,
+  // when the day was read in two halves). Parts read only what
   // the day's scan kept (asserted: the day was scanned before), so two run at once safely.
   size_t CardDayPartsMax() const override { return kCardDayPartsMax; }
   Status ForEachCardDayPart(int64_t day, size_t part, size_t parts,
@@ -104,6 +105,9 @@ class TapStoreSettlementSource final : public SettlementTapSource {
   std::map<std::string, Scanned> by_operator_;
   std::vector<std::string> operator_ids_;
   CardTaps card_taps_;  // ascending card number, then seq
+  // When the day was read in two halves: the second half's, in the same order; its seqs all
+  // follow card_taps_'s. A card's taps are its taps in card_taps_, then those in here.
+  CardTaps later_card_taps_;
 };
 
 }  // namespace citycard

@@ -286,6 +286,34 @@ TEST_CASE("A day read in two halves on two threads answers as the day read in on
   std::vector<std::string> expected = Answers(whole, day);
   REQUIRE(expected.size() == 2 + 8);  // two operators, eight cards
   CHECK(Answers(halves, day) == expected);
+  // Its card-days in two parts (the runs of the two halves cut at one card) are the same.
+  std::vector<std::string> parts;
+  for (size_t part = 0; part < 2; ++part) {
+    REQUIRE(halves
+                .ForEachCardDayPart(day, part, 2,
+                                    [&](const CardDayTaps& card) -> Status {
+                                      std::string line = card.card_no;
+                                      for (const PaidTap& tap : card.taps) {
+                                        line += fmt::format(" {}/{}", tap.amount_fen, tap.time_s);
+                                      }
+                                      parts.push_back(line);
+                                      return Status::Ok();
+                                    })
+                .ok());
+  }
+  std::vector<std::string> one_pass;
+  REQUIRE(whole
+              .ForEachCardDay(day,
+                              [&](const CardDayTaps& card) -> Status {
+                                std::string line = card.card_no;
+                                for (const PaidTap& tap : card.taps) {
+                                  line += fmt::format(" {}/{}", tap.amount_fen, tap.time_s);
+                                }
+                                one_pass.push_back(line);
+                                return Status::Ok();
+                              })
+              .ok());
+  CHECK(parts == one_pass);
 
   // The two halves were read, one each, and together they are the day.
   auto seqs = first.DayTapSeqs(day);
