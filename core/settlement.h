@@ -425,13 +425,16 @@ class Settler {
   // `reads`: where the cards are read (config_.reads or plan_reads; nullptr: the registry).
   Result<RebateAccounts> ResolveRebateAccounts(std::span<const CardRebate* const> rebates,
                                                SettlementReads* reads);
-  Result<uint64_t> FollowRebateCard(const std::string& card_no, const RebateAccounts& asked,
+  // `first`: the card's state when the caller found it in `states` (nullptr: looked up).
+  Result<uint64_t> FollowRebateCard(const std::string& card_no, const RebateCardState* first,
+                                    const RebateAccounts& asked,
                                     const std::vector<RebateCardState>& states,
                                     SettlementReads* reads);
-  Result<std::optional<RebateCardState>> RebateCard(const std::string& card_no,
-                                                    const RebateAccounts& asked,
-                                                    const std::vector<RebateCardState>& states,
-                                                    SettlementReads* reads);
+  // The card's state in `states`, or read alone into `*alone`; nullptr: not registered.
+  Result<const RebateCardState*> RebateCard(std::string_view card_no, const RebateAccounts& asked,
+                                            const std::vector<RebateCardState>& states,
+                                            SettlementReads* reads,
+                                            std::optional<RebateCardState>* alone);
   Result<LedgerMovements> DayMovements(int64_t day, int64_t cutoff_s);
   Result<LedgerMovements> ReadDay(int64_t day);
   // The planned transfers as the booking takes them: all at once, or stretch by stretch from
