@@ -255,7 +255,8 @@ Status SqliteSettlementReads::ForEachDayTapIn(
     if (!*row) break;
     const int64_t first = packs->ColumnInt(0);
     const int64_t taps = packs->ColumnInt(1);
-    // Taps between two packs were booked without one (before ingest schema version 3).
+    // Taps between two packs were booked without one (before ingest schema version 3, or by
+    // a write whose taps could not be packed).
     if (first > next) {
       CITYCARD_RETURN_IF_ERROR(ForEachDayTapRow(clearing_day, {next, first - 1}, visit));
     }
