@@ -13,7 +13,7 @@ seconds=${1:-20}
 shift || true
 build=${CITYCARD_FUZZ_BUILD:-build-fuzz-clang}
 jobs=${CITYCARD_FUZZ_JOBS:-$(nproc)}
-TARGETS=(frame_decoder messages tap_record csv szt_file bill_file holder_registry fares)
+TARGETS=(frame_decoder messages tap_record csv szt_file bill_file holder_registry fares tap_pack)
 if (($#)); then TARGETS=("$@"); fi
 
 # clang and its fuzzer runtime, and what the top CMakeLists.txt looks for when configuring.

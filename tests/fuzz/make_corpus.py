@@ -197,10 +197,43 @@ def fare_seeds():
 """)
 
 
+def pack_seeds():
+    """Tap packs (docs/tap-packs.md) of the records of docs/protocol.md: one of each record,
+    one of both, both twice over two days with the flags set, and an empty one."""
+    records = example_records()
+    card_at, amount_at = 6, 6 + 8 + 4 + 8
+    time_at = amount_at + 8 + 16 + 4
+    operator_at = time_at + 8
+
+    def pack(entries):
+        operators = []
+        body = b""
+        for record, day, flags in entries:
+            op = record[operator_at:operator_at + 16]
+            if op not in operators:
+                operators.append(op)
+            body += int.from_bytes(record[card_at:card_at + 8], "big").to_bytes(8, "little")
+            body += int.from_bytes(record[time_at:time_at + 8], "big").to_bytes(8, "little")
+            body += int.from_bytes(record[amount_at:amount_at + 8], "big").to_bytes(8, "little")
+            body += day.to_bytes(4, "little", signed=True)
+            body += bytes([record[1], record[2], flags])
+            body += operators.index(op).to_bytes(2, "little")
+        head = bytes([1]) + len(operators).to_bytes(2, "little") + b"".join(operators)
+        return head + len(entries).to_bytes(4, "little") + body
+
+    for i, record in enumerate(records):
+        write("tap_pack", f"one-{i}", pack([(record, 19000, 2)]))
+    write("tap_pack", "both", pack([(r, 19000, 2) for r in records]))
+    write("tap_pack", "two-days", pack([(r, 19000 + (i % 2), i % 4) for i, r in
+                                        enumerate(records + records)]))
+    write("tap_pack", "empty", pack([]))
+
+
 def main():
     protocol_seeds()
     csv_seeds()
     fare_seeds()
+    pack_seeds()
 
 
 if __name__ == "__main__":
