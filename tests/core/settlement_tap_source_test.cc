@@ -257,6 +257,25 @@ std::vector<std::string> Answers(TapStoreSettlementSource& source, int64_t day) 
   return answers;
 }
 
+// One part of a read day's card-days, a line per card: its number and each tap's amount and
+// time. On the calling thread only (Catch's assertions).
+std::vector<std::string> CardDayLines(TapStoreSettlementSource& source, int64_t day, size_t part,
+                                      size_t parts) {
+  std::vector<std::string> lines;
+  REQUIRE(source
+              .ForEachCardDayPart(day, part, parts,
+                                  [&](const CardDayTaps& card) -> Status {
+                                    std::string line = card.card_no;
+                                    for (const PaidTap& tap : card.taps) {
+                                      line += fmt::format(" {}/{}", tap.amount_fen, tap.time_s);
+                                    }
+                                    lines.push_back(line);
+                                    return Status::Ok();
+                                  })
+              .ok());
+  return lines;
+}
+
 }  // namespace
 
 TEST_CASE("A day read in two halves on two threads answers as the day read in one",
@@ -287,33 +306,10 @@ TEST_CASE("A day read in two halves on two threads answers as the day read in on
   REQUIRE(expected.size() == 2 + 8);  // two operators, eight cards
   CHECK(Answers(halves, day) == expected);
   // Its card-days in two parts (the runs of the two halves cut at one card) are the same.
-  std::vector<std::string> parts;
-  for (size_t part = 0; part < 2; ++part) {
-    REQUIRE(halves
-                .ForEachCardDayPart(day, part, 2,
-                                    [&](const CardDayTaps& card) -> Status {
-                                      std::string line = card.card_no;
-                                      for (const PaidTap& tap : card.taps) {
-                                        line += fmt::format(" {}/{}", tap.amount_fen, tap.time_s);
-                                      }
-                                      parts.push_back(line);
-                                      return Status::Ok();
-                                    })
-                .ok());
-  }
-  std::vector<std::string> one_pass;
-  REQUIRE(whole
-              .ForEachCardDay(day,
-                              [&](const CardDayTaps& card) -> Status {
-                                std::string line = card.card_no;
-                                for (const PaidTap& tap : card.taps) {
-                                  line += fmt::format(" {}/{}", tap.amount_fen, tap.time_s);
-                                }
-                                one_pass.push_back(line);
-                                return Status::Ok();
-                              })
-              .ok());
-  CHECK(parts == one_pass);
+  std::vector<std::string> parts = CardDayLines(halves, day, 0, 2);
+  const std::vector<std::string> second_part = CardDayLines(halves, day, 1, 2);
+  parts.insert(parts.end(), second_part.begin(), second_part.end());
+  CHECK(parts == CardDayLines(whole, day, 0, 1));
 
   // The two halves were read, one each, and together they are the day.
   auto seqs = first.DayTapSeqs(day);

@@ -130,6 +130,14 @@ std::vector<AccountCodeSum> Sums(SettlementReads& reads, int64_t first, int64_t 
   return Sorted(std::move(out));
 }
 
+// The first column of the first row of `sql`, as text.
+std::string QueryText(Database& db, const char* sql) {
+  auto s = db.Prepare(sql);
+  REQUIRE(s.ok());
+  REQUIRE(*s->Step());
+  return s->ColumnText(0);
+}
+
 // The summaries of a day, with each operator id kept beside them (the view dies with the visit).
 std::vector<std::pair<DayTapSummary, std::string>> Taps(SettlementReads& reads, int64_t day) {
   std::vector<std::pair<DayTapSummary, std::string>> out;
@@ -464,17 +472,9 @@ TEST_CASE("Each write of taps keeps one pack of them, and a day reads the same f
     }
     REQUIRE(f.WriteTaps(w).ok());
   }
-  auto count = [&](const char* sql) {
-    auto s = f.db->Prepare(sql);
-    REQUIRE(s.ok());
-    REQUIRE(*s->Step());
-    return s->ColumnInt(0);
-  };
-  CHECK(count("SELECT count(*) FROM ingest_tap_packs") == 3);
-  auto firsts = f.db->Prepare("SELECT group_concat(first_seq || ':' || taps) FROM ingest_tap_packs");
-  REQUIRE(firsts.ok());
-  REQUIRE(*firsts->Step());
-  CHECK(firsts->ColumnText(0) == "1:4,5:4,9:4");
+  CHECK(QueryText(*f.db, "SELECT count(*) FROM ingest_tap_packs") == "3");
+  CHECK(QueryText(*f.db, "SELECT group_concat(first_seq || ':' || taps) FROM ingest_tap_packs") ==
+        "1:4,5:4,9:4");
 
   SqliteSettlementReads sql(*f.db);
   StoreSettlementReads scanned(*f.ledger_store, *f.tap_store, *f.registry_store);
@@ -525,10 +525,7 @@ TEST_CASE("A write whose taps cannot be packed keeps none and its taps are read 
   w.taps = {Stored(Record("T1", 1, 8607550000000011, 1, 200), 19000),
             Stored(Record("T1", 2, 8607550000000011, 2, 200), int64_t{1} << 40)};
   REQUIRE(f.WriteTaps(w).ok());
-  auto packs = f.db->Prepare("SELECT count(*) FROM ingest_tap_packs");
-  REQUIRE(packs.ok());
-  REQUIRE(*packs->Step());
-  CHECK(packs->ColumnInt(0) == 0);
+  CHECK(QueryText(*f.db, "SELECT count(*) FROM ingest_tap_packs") == "0");
   SqliteSettlementReads sql(*f.db);
   StoreSettlementReads scanned(*f.ledger_store, *f.tap_store, *f.registry_store);
   CHECK(Taps(sql, 19000).size() == 1);
