@@ -276,6 +276,12 @@ class RegistryStore {
   // Replaced cards whose balance has not moved yet and is due at or before now_s, oldest due
   // first, at most `limit`.
   virtual Result<std::vector<Card>> ListDueReplacements(int64_t now_s, size_t limit) = 0;
+  // How many card rows have been changed (UpdateCard, or any other write to a stored card)
+  // since the store was made: it never goes down, and each change counts in the transaction
+  // that makes it, so two reads of the same value see the same cards. Settlement reads it
+  // before it reads the rebated cards and again inside its write transaction, and plans again
+  // when the two differ (docs/settlement.md "Booking"). Failures: the store's I/O.
+  virtual Result<int64_t> CardChanges() = 0;
 
   // Operators. Insert: Kind::refused "operator_exists" when the id or number is taken.
   // List: ascending id.

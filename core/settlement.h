@@ -72,6 +72,11 @@ static_assert(kSettlementFenMax <= (INT64_MAX - kFeeBasisPointsMax) / kFeeBasisP
 // a ledger batch's worth, so that the booking waits only for the first stretch, while one
 // bulk card read per stretch stays large.
 inline constexpr size_t kSettlementPlanStretch = kTransferBatchMax;
+// How many times Settle plans and books a day whose rebated cards changed while it planned
+// (RegistryStore::CardChanges) before it gives up with "settlement_cards_changed": a card
+// office changes a card in milliseconds, so a third plan in a row meeting a change means
+// cards are being changed all the time (an import), and settling later is the answer.
+inline constexpr int kSettlementCardChangeTriesMax = 3;
 
 // ---- Inputs ----------------------------------------------------------------------------
 
@@ -405,7 +410,9 @@ class Settler {
   // may still arrive); Kind::internal "reconciliation_failed" (nothing booked),
   // "settlement_transfer_failed" (the ledger declined a transfer: a different settlement of the
   // day was booked before; nothing booked), "unknown_operator", "invalid_settlement_input";
-  // the capping engine's and the stores' failures.
+  // Kind::refused "settlement_cards_changed" (a rebated card's registry row may have changed
+  // between the plan's read of it and the booking's transaction, kSettlementCardChangeTriesMax
+  // times in a row; nothing booked); the capping engine's and the stores' failures.
   Result<SettlementOutcome> Settle(int64_t day);
 
  private:
@@ -423,6 +430,7 @@ class Settler {
     Result<uint64_t> Find(std::string_view card_no) const;
   };
   // `reads`: where the cards are read (config_.reads or plan_reads; nullptr: the registry).
+  // Notes the registry's card change count before it reads them (NoteCardChanges).
   Result<RebateAccounts> ResolveRebateAccounts(std::span<const CardRebate* const> rebates,
                                                SettlementReads* reads);
   // `first`: the card's state when the caller found it in `states` (nullptr: looked up).
@@ -435,6 +443,12 @@ class Settler {
                                             const std::vector<RebateCardState>& states,
                                             SettlementReads* reads,
                                             std::optional<RebateCardState>* alone);
+  // Ahead of the plan's first read of cards, reads the card change count over `reads`
+  // (nullptr: the registry) into planned_card_changes_; nothing after that.
+  Status NoteCardChanges(SettlementReads* reads);
+  // The booking's check, inside its transaction, that the count read when it began is the
+  // plan's: else "settlement_cards_changed". Only once the planning has finished.
+  Status CheckCardsUnchanged(int64_t at_begin) const;
   Result<LedgerMovements> DayMovements(int64_t day, int64_t cutoff_s);
   Result<LedgerMovements> ReadDay(int64_t day);
   // The planned transfers as the booking takes them: all at once, or stretch by stretch from
@@ -464,6 +478,10 @@ class Settler {
   // transfer count.
   Status PlanAndBookApart(const DayFigures& figures, const std::vector<Operator>& operators,
                           SettlementRecord& record);
+  // One try at the day once its figures are read: the caps, the report, the plan and the
+  // booking, apart (plan_reads) or one after the other.
+  Result<SettlementRecord> PlanAndBook(const DayFigures& figures,
+                                       const std::vector<Operator>& operators);
   // Tells config_.on_step that `step` has ended.
   void StepDone(std::string_view step) const;
 
@@ -477,6 +495,10 @@ class Settler {
   SettlerConfig config_;
   int64_t cutoff_s_ = 0;
   int64_t day_ = 0;  // the day being settled
+  // The card change count read before the plan's first read of cards (nullopt: none read).
+  // Written on the planning thread only, before it finishes the feed; read by the booking
+  // only after TransferFeed::Finished, whose mutex orders the two.
+  std::optional<int64_t> planned_card_changes_;
 };
 
 }  // namespace citycard

@@ -111,6 +111,8 @@ class SettlementReads {
   // ascending card number; a card not registered is left out. Failures: the store's I/O.
   virtual Status FindRebateCards(std::span<const std::string> card_nos,
                                  std::vector<RebateCardState>* out) = 0;
+  // RegistryStore::CardChanges over this connection. Failures: the store's I/O.
+  virtual Result<int64_t> CardChanges() = 0;
 };
 
 // The same reads over the general store interfaces (any store, the in-memory fakes included):
@@ -152,6 +154,7 @@ class StoreSettlementReads final : public SettlementReads {
                          std::vector<RebateCardState>* out) override {
     return FindRebateCardsFromRegistry(registry_, card_nos, out);
   }
+  Result<int64_t> CardChanges() override { return registry_.CardChanges(); }
 
  private:
   LedgerStore& ledger_;

@@ -232,6 +232,7 @@ Result<Settler::RebateAccounts> Settler::ResolveRebateAccounts(
                           resolved.card_nos.end());
   std::vector<RebateCardState> states;
   if (!resolved.card_nos.empty()) {
+    CITYCARD_RETURN_IF_ERROR(NoteCardChanges(reads));
     CITYCARD_RETURN_IF_ERROR(
         reads != nullptr ? reads->FindRebateCards(resolved.card_nos, &states)
                          : FindRebateCardsFromRegistry(registry_, resolved.card_nos, &states));
@@ -324,6 +325,30 @@ Result<uint64_t> Settler::FollowRebateCard(const std::string& card_no,
                                       kReplacementChainMax));
 }
 
+// A card read for the plan may not be the card the booking's transaction sees: the plan reads
+// over another connection, or before the transaction begins, and a card office in another
+// process may close or replace a card in between, which would send its rebate to a purse
+// nobody reads. The count is read once, before the plan's first read of cards, so every card
+// read after it is at least as new; when the booking finds the same count inside its
+// transaction (which holds the write lock, so no card changes until it commits), no card
+// changed from that read to the transaction, and the plan's cards are the transaction's
+// (docs/settlement.md "Booking").
+Status Settler::NoteCardChanges(SettlementReads* reads) {
+  if (planned_card_changes_) return Status::Ok();
+  auto changes = reads != nullptr ? reads->CardChanges() : registry_.CardChanges();
+  if (!changes.ok()) return changes.status();
+  planned_card_changes_ = *changes;
+  return Status::Ok();
+}
+
+Status Settler::CheckCardsUnchanged(int64_t at_begin) const {
+  if (!planned_card_changes_ || *planned_card_changes_ == at_begin) return Status::Ok();
+  return Status::Refused(
+      "settlement_cards_changed",
+      fmt::format("a card changed between the settlement of {}'s plan and its booking",
+                  FormatDay(day_)));
+}
+
 Result<LedgerMovements> Settler::DayMovements(int64_t day, int64_t cutoff_s) {
   int64_t from_ms = ClearingDayStart(day, cutoff_s) * 1000;
   int64_t to_ms = ClearingDayStart(day + 1, cutoff_s) * 1000;
@@ -375,6 +400,9 @@ Status Settler::Book(TransferFeed& feed, SettlementRecord& record) {
 
 Status Settler::BookOnce(TransferFeed& feed, SettlementRecord& record, SettlementIds ids) {
   return RunUnitOfWork(registry_, ledger_, [&]() -> Status {
+    // Read first: the transaction holds the write lock, so the count stays until it commits.
+    auto cards_at_begin = registry_.CardChanges();
+    if (!cards_at_begin.ok()) return cards_at_begin.status();
     // Batches of book_batch from the start whatever the planner's pace: the same batches, and
     // so the same ledger, as when the transfers were planned first.
     size_t start = 0;
@@ -400,6 +428,8 @@ Status Settler::BookOnce(TransferFeed& feed, SettlementRecord& record, Settlemen
         CITYCARD_RETURN_IF_ERROR(check(*batch, *outcomes));
       }
     }
+    CITYCARD_RETURN_IF_ERROR(feed.Finished());
+    CITYCARD_RETURN_IF_ERROR(CheckCardsUnchanged(*cards_at_begin));
     record.transfers = static_cast<int64_t>(feed.Count());
     return store_.SaveRun(record);
   });
@@ -504,19 +534,38 @@ Result<SettlementOutcome> Settler::Settle(int64_t day) {
   if (!booked.ok()) return booked.status();
   services->insert(services->end(), booked->begin(), booked->end());
   StepDone("totals");
+  // A card changed under the plan (NoteCardChanges) is met by planning again: the day's
+  // figures do not depend on the cards, only where the rebates go does.
+  for (int tries = 1;; ++tries) {
+    auto record = PlanAndBook(DayFigures{*totals, *services, *movements}, *operators);
+    if (record.ok()) return SettlementOutcome{std::move(*record), false};
+    if (record.status().code() != "settlement_cards_changed") return record.status();
+    if (tries == kSettlementCardChangeTriesMax) {
+      return Status::Refused(
+          "settlement_cards_changed",
+          fmt::format("cards changed while the settlement of {} was planned, {} times in a row; "
+                      "nothing was booked; settle the day again",
+                      FormatDay(day), tries));
+    }
+  }
+}
+
+Result<SettlementRecord> Settler::PlanAndBook(const DayFigures& figures,
+                                              const std::vector<Operator>& operators) {
+  planned_card_changes_.reset();
   if (config_.plan_reads != nullptr) {
     SettlementRecord record{SettlementReport{}, clock_.NowMs(), 0};
-    CITYCARD_RETURN_IF_ERROR(
-        PlanAndBookApart(DayFigures{*totals, *services, *movements}, *operators, record));
+    CITYCARD_RETURN_IF_ERROR(PlanAndBookApart(figures, operators, record));
     StepDone("book");
-    return SettlementOutcome{std::move(record), false};
+    return record;
   }
-  auto rebates = ComputeRebates(day, *operators);
+  auto rebates = ComputeRebates(day_, operators);
   if (!rebates.ok()) return rebates.status();
   StepDone("rebates");
-  auto report = BuildSettlementReport(day, cutoff_s_, *operators, *totals, *services, *rebates);
+  auto report = BuildSettlementReport(day_, cutoff_s_, operators, figures.taps, figures.services,
+                                      *rebates);
   if (!report.ok()) return report.status();
-  CITYCARD_RETURN_IF_ERROR(Reconcile(*report, *operators, *movements, config_.codes));
+  CITYCARD_RETURN_IF_ERROR(Reconcile(*report, operators, figures.movements, config_.codes));
   StepDone("report");
 
   SettlementRecord record{std::move(*report), clock_.NowMs(), 0};
@@ -530,14 +579,14 @@ Result<SettlementOutcome> Settler::Settle(int64_t day) {
   std::vector<Transfer> transfers;
   transfers.reserve(rebates->size() + 2 * record.report.operators.size());
   CITYCARD_RETURN_IF_ERROR(PlanRebateTransfers(
-      record.report.day, *operators, in_order, digester_,
+      record.report.day, operators, in_order, digester_,
       [&accounts](std::string_view card_no) { return accounts->Find(card_no); }, &transfers));
-  CITYCARD_RETURN_IF_ERROR(PlanOperatorTransfers(record.report, *operators, digester_, &transfers));
+  CITYCARD_RETURN_IF_ERROR(PlanOperatorTransfers(record.report, operators, digester_, &transfers));
   StepDone("plan");
   TransferFeed feed(std::move(transfers));
   CITYCARD_RETURN_IF_ERROR(Book(feed, record));
   StepDone("book");
-  return SettlementOutcome{std::move(record), false};
+  return record;
 }
 
 // The caps, the report and the plan on a second thread while the booking takes the planned

@@ -145,6 +145,15 @@ const std::vector<std::string>& SqliteRegistryStore::Migrations() {
       " version INTEGER NOT NULL) WITHOUT ROWID;"
       "CREATE TABLE denylist_changes(version INTEGER PRIMARY KEY, card_no TEXT NOT NULL,"
       " reason INTEGER);",
+      // Version 2: the card change counter (RegistryStore::CardChanges). A trigger counts,
+      // rather than UpdateCard, so that every write to a card row counts, whoever makes it.
+      "CREATE TABLE registry_changes(name TEXT PRIMARY KEY, count INTEGER NOT NULL)"
+      " WITHOUT ROWID;"
+      "INSERT INTO registry_changes(name, count) VALUES('cards', 0);"
+      "CREATE TRIGGER cards_updated AFTER UPDATE ON cards BEGIN"
+      " UPDATE registry_changes SET count = count + 1 WHERE name = 'cards'; END;"
+      "CREATE TRIGGER cards_deleted AFTER DELETE ON cards BEGIN"
+      " UPDATE registry_changes SET count = count + 1 WHERE name = 'cards'; END;",
   };
   return kMigrations;
 }
@@ -188,6 +197,18 @@ Result<int64_t> SqliteRegistryStore::NextSequence(std::string_view name) {
   int64_t value = (*s)->ColumnInt(0);
   CITYCARD_RETURN_IF_ERROR((*s)->Run());  // finish the statement so it releases its lock
   return value;
+}
+
+Result<int64_t> SqliteRegistryStore::CardChanges() { return ReadCardChanges(db_); }
+
+Result<int64_t> ReadCardChanges(Database& db) {
+  auto s = db.Prepare("SELECT count FROM registry_changes WHERE name = 'cards'");
+  if (!s.ok()) return s.status();
+  auto row = s->Step();
+  if (!row.ok()) return row.status();
+  // The row is made with the table (migration 2) and never deleted.
+  CITYCARD_ASSERT(*row);
+  return s->ColumnInt(0);
 }
 
 // ---- Holders ---------------------------------------------------------------------------

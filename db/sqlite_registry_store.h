@@ -36,6 +36,8 @@ class SqliteRegistryStore final : public RegistryStore {
   Result<std::optional<Card>> FindCard(std::string_view card_no) override;
   Result<std::vector<Card>> ListCards(const CardFilter& filter) override;
   Result<std::vector<Card>> ListDueReplacements(int64_t now_s, size_t limit) override;
+  // The count kept by the cards table's triggers (docs/registry-schema.md).
+  Result<int64_t> CardChanges() override;
   Status InsertOperator(const Operator& op) override;
   Result<std::optional<Operator>> FindOperator(std::string_view id) override;
   Result<std::optional<Operator>> FindOperatorByNumber(int64_t number) override;
@@ -90,5 +92,9 @@ class SqliteRegistryStore final : public RegistryStore {
   Database& db_;
   std::unordered_map<std::string, Statement> statements_;
 };
+
+// RegistryStore::CardChanges over any connection to a database whose registry schema is up
+// to date (SqliteSettlementReads reads it over its own). Failures: the Database's.
+Result<int64_t> ReadCardChanges(Database& db);
 
 }  // namespace citycard::db

@@ -2,6 +2,7 @@
 
 #include "core/account_plan.h"
 #include "db/sqlite_ledger_store.h"
+#include "db/sqlite_registry_store.h"
 #include "db/tap_pack.h"
 
 #include <algorithm>
@@ -336,5 +337,7 @@ Status SqliteSettlementReads::FindRebateCards(std::span<const std::string> card_
   }
   return Status::Ok();
 }
+
+Result<int64_t> SqliteSettlementReads::CardChanges() { return ReadCardChanges(db_); }
 
 }  // namespace citycard::db

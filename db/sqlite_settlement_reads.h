@@ -46,6 +46,9 @@ class SqliteSettlementReads final : public SettlementReads {
   Status FindRebateCards(std::span<const std::string> card_nos,
                          std::vector<RebateCardState>* out) override;
 
+  // db::ReadCardChanges over this connection.
+  Result<int64_t> CardChanges() override;
+
   static constexpr size_t kRebateCardRowsSkippedMax = 32;
 
  private:

@@ -225,6 +225,7 @@ class NotedReads final : public SettlementReads {
                          std::vector<RebateCardState>* out) override {
     return reads_.FindRebateCards(card_nos, out);
   }
+  Result<int64_t> CardChanges() override { return reads_.CardChanges(); }
 
   std::vector<std::optional<SeqRange>> stretches;
 

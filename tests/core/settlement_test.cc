@@ -29,7 +29,12 @@ int64_t Day(const char* day) { return *ParseDay(day); }
 class FakeRegistry final : public RegistryStore {
  public:
   explicit FakeRegistry(MemoryLedgerStore& ledger_store) : ledger_store_(ledger_store) {}
-  Status Begin() override { return ledger_store_.Begin(); }
+  // `on_begin`, when set, runs before the transaction begins: another process changing the
+  // registry just before the settlement's booking takes the write lock.
+  Status Begin() override {
+    if (on_begin) on_begin();
+    return ledger_store_.Begin();
+  }
   Status Commit() override { return ledger_store_.Commit(); }
   Status Rollback() override { return ledger_store_.Rollback(); }
   Result<int64_t> NextSequence(std::string_view) override { return Unused(); }
@@ -41,7 +46,11 @@ class FakeRegistry final : public RegistryStore {
     cards_[card.card_no] = card;
     return Status::Ok();
   }
-  Status UpdateCard(const Card& card) override { return InsertCard(card); }
+  Status UpdateCard(const Card& card) override {
+    ++card_changes_;
+    return InsertCard(card);
+  }
+  Result<int64_t> CardChanges() override { return card_changes_; }
   Result<std::optional<Card>> FindCard(std::string_view card_no) override {
     auto found = cards_.find(std::string(card_no));
     if (found == cards_.end()) return std::optional<Card>();
@@ -81,6 +90,10 @@ class FakeRegistry final : public RegistryStore {
   MemoryLedgerStore& ledger_store_;
   std::map<std::string, Operator> operators_;
   std::map<std::string, Card> cards_;
+  int64_t card_changes_ = 0;
+
+ public:
+  std::function<void()> on_begin;
 };
 
 class FakeSettlementStore final : public SettlementStore {
@@ -724,11 +737,19 @@ class ApartCardReads final : public SettlementReads {
   }
   Status FindRebateCards(std::span<const std::string> card_nos,
                          std::vector<RebateCardState>* out) override {
-    {
-      std::lock_guard lock(mutex_);
-      reads_.emplace_back(std::this_thread::get_id(), card_nos.size());
-    }
+    std::lock_guard lock(mutex_);
+    reads_.emplace_back(std::this_thread::get_id(), card_nos.size());
     return FindRebateCardsFromRegistry(registry_, card_nos, out);
+  }
+  Result<int64_t> CardChanges() override {
+    std::lock_guard lock(mutex_);
+    return registry_.CardChanges();
+  }
+  // Another process's change, seen over this connection too; from any thread (Catch2's
+  // macros are not, hence the assertion).
+  void UpdateCard(const Card& card) {
+    std::lock_guard lock(mutex_);
+    CITYCARD_ASSERT(registry_.UpdateCard(card).ok());
   }
   std::vector<std::pair<std::thread::id, size_t>> Reads() {
     std::lock_guard lock(mutex_);
@@ -918,6 +939,108 @@ TEST_CASE("A planning that fails on its thread books nothing, whatever was booke
   REQUIRE(again.ok());
   CHECK(again->record.transfers == 34);
   CHECK(w.Purse(day.cards.front()) == first_purse + 300);
+}
+
+// Closes `card_no` in `registry` (and over `apart` too, when given): another process's card
+// office closing the card.
+void CloseCard(FakeRegistry& registry, const std::string& card_no, ApartCardReads* apart,
+               CardStatus status = CardStatus::closed) {
+  Card card = **registry.FindCard(card_no);
+  card.status = status;
+  CITYCARD_ASSERT(registry.UpdateCard(card).ok());
+  if (apart != nullptr) apart->UpdateCard(card);
+}
+
+TEST_CASE("A card closed by another process after the plan read it, before the booking began, "
+          "gets its rebate on the refunds account: the booking sees the change and plans again",
+          "[core][settlement]") {
+  BusyDay day;
+  World& w = day.world;
+  const std::string closing = day.cards[3];  // rebated 300 by metro-1
+  const int64_t purse = w.Purse(closing);
+  int begins = 0;
+  w.registry_.on_begin = [&] {
+    if (++begins == 1) CloseCard(w.registry_, closing, nullptr);
+  };
+  SettlerConfig config;
+  config.daily_caps = kCaps;
+  auto outcome = w.MakeSettlerWith(config).Settle(Day("2024-03-05"));
+  REQUIRE(outcome.ok());
+  CHECK(begins == 2);  // the first booking was rolled back and the day planned again
+  CHECK(outcome->record.transfers == 34);
+  CHECK(w.Purse(closing) == purse);
+  // Card 11's rebate, closed before the day was settled, and now card 3's.
+  CHECK(w.Balance(SystemAccountId(AccountKind::refunds)) == 600);
+  CHECK(w.Purse(day.successor) == 300);
+  CHECK(w.Payable("bus-1") == 0);
+  CHECK(w.Payable("metro-1") == 0);
+  CHECK(w.store_.runs() == 1);
+}
+
+TEST_CASE("With plan reads apart a card closed by another process after the planning thread "
+          "read the cards, before the booking began, gets its rebate on the refunds account",
+          "[core][settlement]") {
+  BusyDay day;
+  World& w = day.world;
+  const std::string closing = day.cards[3];
+  const int64_t purse = w.Purse(closing);
+  ApartCardReads reads(w.registry_);
+  int begins = 0;
+  w.registry_.on_begin = [&] {
+    if (++begins > 1) return;
+    // The change comes once the planning thread has read its first stretch of cards.
+    while (reads.Reads().empty()) std::this_thread::yield();
+    CloseCard(w.registry_, closing, &reads);
+  };
+  SettlerConfig apart;
+  apart.daily_caps = kCaps;
+  apart.plan_reads = &reads;
+  apart.plan_stretch = 4;
+  apart.book_batch = 3;
+  auto outcome = w.MakeSettlerWith(apart).Settle(Day("2024-03-05"));
+  REQUIRE(outcome.ok());
+  CHECK(begins == 2);  // planned again
+  CHECK(outcome->record.transfers == 34);
+  CHECK(w.Purse(closing) == purse);
+  CHECK(w.Balance(SystemAccountId(AccountKind::refunds)) == 600);
+  CHECK(w.Payable("bus-1") == 0);
+  CHECK(w.Payable("metro-1") == 0);
+}
+
+TEST_CASE("A day whose cards change before every booking is refused after three plans, and "
+          "nothing is booked",
+          "[core][settlement]") {
+  BusyDay day;
+  World& w = day.world;
+  const std::string changing = day.cards[3];
+  const int64_t transfers = w.ledger_store_.LoadHead()->last_transfer_seq;
+  const int64_t purse = w.Purse(changing);
+  const int64_t metro_payable = w.Payable("metro-1");
+  int begins = 0;
+  w.registry_.on_begin = [&] {
+    ++begins;
+    CloseCard(w.registry_, changing, nullptr,
+              begins % 2 == 1 ? CardStatus::blocked : CardStatus::active);
+  };
+  SettlerConfig config;
+  config.daily_caps = kCaps;
+  auto outcome = w.MakeSettlerWith(config).Settle(Day("2024-03-05"));
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.status().kind() == Kind::refused);
+  CHECK(outcome.status().code() == "settlement_cards_changed");
+  CHECK(outcome.status().message() ==
+        "cards changed while the settlement of 2024-03-05 was planned, 3 times in a row; "
+        "nothing was booked; settle the day again");
+  CHECK(begins == kSettlementCardChangeTriesMax);
+  CHECK(w.ledger_store_.LoadHead()->last_transfer_seq == transfers);
+  CHECK(w.Purse(changing) == purse);
+  CHECK(w.Payable("metro-1") == metro_payable);
+  CHECK(w.store_.runs() == 0);
+  // Once the cards stay still, the day settles.
+  w.registry_.on_begin = nullptr;
+  auto again = w.MakeSettlerWith(config).Settle(Day("2024-03-05"));
+  REQUIRE(again.ok());
+  CHECK(again->record.transfers == 34);
 }
 
 TEST_CASE("The report's pure builder refuses operators it does not know and impossible figures",

@@ -241,7 +241,58 @@ TEST_CASE("The registry survives closing and reopening the file", "[db][registry
     auto store = SqliteRegistryStore::Open(**db);
     REQUIRE(store.ok());
     REQUIRE((*store)->FindOperator("BUS01")->has_value());
-    REQUIRE(*(*db)->SchemaVersion("registry") == 1);
+    REQUIRE(*(*db)->SchemaVersion("registry") == 2);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("The card change count grows with every card update, whoever writes it, counts in the "
+          "transaction that makes it, and is read over a second connection",
+          "[db][registry]") {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("citycard_registry_changes_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "r.db").string();
+  {
+    auto db = Database::Open(path, true);
+    REQUIRE(db.ok());
+    // A database made before the count (registry schema version 1), with a card in it.
+    REQUIRE((*db)->Migrate("registry", {SqliteRegistryStore::Migrations()[0]}).ok());
+    REQUIRE((*db)->Exec("INSERT INTO holders VALUES(1, 'h1', '3212**********1234', 'a', 0, 0, 0, 1);"
+                        "INSERT INTO cards VALUES('8607550000000012', 1, 'a', 'm', 1, 1, 0, 20000,"
+                        " 2000, 7, 0, '', '', 0, 0, 0)")
+                .ok());
+    auto store = SqliteRegistryStore::Open(**db);
+    REQUIRE(store.ok());
+    REQUIRE(*(*db)->SchemaVersion("registry") == 2);
+    REQUIRE(*(*store)->CardChanges() == 0);
+
+    StoreFixture f;  // for its card maker
+    Card card = f.MakeCard("8607550000000020", 1);
+    REQUIRE((*store)->InsertCard(card).ok());
+    CHECK(*(*store)->CardChanges() == 0);  // a new card changes no card a plan has read
+    card.status = CardStatus::closed;
+    REQUIRE((*store)->UpdateCard(card).ok());
+    CHECK(*(*store)->CardChanges() == 1);
+    // A write that is not the store's counts too: every row it changes.
+    REQUIRE((*db)->Exec("UPDATE cards SET block_reason = 0").ok());
+    CHECK(*(*store)->CardChanges() == 3);
+    // An update rolled back is no change.
+    REQUIRE((*store)->Begin().ok());
+    REQUIRE((*store)->UpdateCard(card).ok());
+    CHECK(*(*store)->CardChanges() == 4);
+    REQUIRE((*store)->Rollback().ok());
+    CHECK(*(*store)->CardChanges() == 3);
+
+    auto other = Database::Open(path, false);
+    REQUIRE(other.ok());
+    CHECK(*db::ReadCardChanges(**other) == 3);
+    // While the first connection's transaction is open, the second reads the committed count.
+    REQUIRE((*store)->Begin().ok());
+    REQUIRE((*store)->UpdateCard(card).ok());
+    CHECK(*db::ReadCardChanges(**other) == 3);
+    REQUIRE((*store)->Commit().ok());
+    CHECK(*db::ReadCardChanges(**other) == 4);
   }
   std::filesystem::remove_all(dir);
 }

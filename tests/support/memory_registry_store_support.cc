@@ -94,8 +94,11 @@ Status MemoryRegistryStore::UpdateCard(const Card& card) {
   auto it = state_.cards.find(card.card_no);
   if (it == state_.cards.end()) return Status::NotFound("card_not_found", "no card");
   it->second = card;
+  ++state_.card_changes;
   return Status::Ok();
 }
+
+Result<int64_t> MemoryRegistryStore::CardChanges() { return state_.card_changes; }
 
 Result<std::optional<Card>> MemoryRegistryStore::FindCard(std::string_view card_no) {
   if (fail_next_card_read_) {

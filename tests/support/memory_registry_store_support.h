@@ -32,6 +32,7 @@ class MemoryRegistryStore final : public RegistryStore {
   Result<std::optional<Card>> FindCard(std::string_view card_no) override;
   Result<std::vector<Card>> ListCards(const CardFilter& filter) override;
   Result<std::vector<Card>> ListDueReplacements(int64_t now_s, size_t limit) override;
+  Result<int64_t> CardChanges() override;
   Status InsertOperator(const Operator& op) override;
   Result<std::optional<Operator>> FindOperator(std::string_view id) override;
   Result<std::optional<Operator>> FindOperatorByNumber(int64_t number) override;
@@ -66,6 +67,7 @@ class MemoryRegistryStore final : public RegistryStore {
     std::map<std::string, int64_t, std::less<>> sequences;
     std::map<int64_t, Holder> holders;  // by number
     std::map<std::string, Card, std::less<>> cards;
+    int64_t card_changes = 0;  // CardChanges: rolled back with the rest
     std::map<std::string, Operator, std::less<>> operators;
     std::map<std::string, Terminal, std::less<>> terminals;
     std::map<std::string, DenylistEntry, std::less<>> denylist;
