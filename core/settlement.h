@@ -427,7 +427,10 @@ class Settler {
   struct RebateAccounts {
     std::vector<std::string> card_nos;       // ascending, unique
     std::vector<Result<uint64_t>> accounts;  // one per card_nos
+    // The account of `card_no`, which must be among card_nos (assert). Asked in card order
+    // (as the plan asks), each is found at or next to the one found before.
     Result<uint64_t> Find(std::string_view card_no) const;
+    mutable size_t last_found = 0;  // where Find found the card before
   };
   // `reads`: where the cards are read (config_.reads or plan_reads; nullptr: the registry).
   // Notes the registry's card change count before it reads them (NoteCardChanges).
