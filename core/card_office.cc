@@ -522,21 +522,29 @@ Result<size_t> CardOffice::ProcessDueReplacements() {
   size_t moved = 0;
   int64_t now = clock_.NowSeconds();
   // Every round marks the cards it lists as moved, so each round lists new ones and the loop
-  // ends when a round finds fewer than a full batch.
+  // ends when a round finds fewer than a full batch. The cards are listed inside the round's
+  // transaction: `serve` and `citycard settle` both move due balances, and a card listed
+  // before the transaction could have been moved (or otherwise changed) by the other process
+  // by the time it is written back whole.
   while (true) {
-    auto due = registry_.ListDueReplacements(now, kReplacementBatchMax);
-    if (!due.ok()) return due.status();
-    if (due->empty()) return moved;
+    // Nothing due, the usual answer of a housekeeping turn, needs no write transaction.
+    auto any = registry_.ListDueReplacements(now, 1);
+    if (!any.ok()) return any.status();
+    if (any->empty()) return moved;
+    size_t listed = 0;
     Status status = RunUnitOfWork(registry_, ledger_, [&]() -> Status {
+      auto due = registry_.ListDueReplacements(now, kReplacementBatchMax);
+      if (!due.ok()) return due.status();
+      listed = due->size();
       for (Card& card : *due) {
         CITYCARD_RETURN_IF_ERROR(MoveReplacementBalance(&card));
         CITYCARD_RETURN_IF_ERROR(registry_.UpdateCard(card));
       }
       return Status::Ok();
     });
-  if (!status.ok()) return status;
-    moved += due->size();
-    if (due->size() < kReplacementBatchMax) return moved;
+    if (!status.ok()) return status;
+    moved += listed;
+    if (listed < kReplacementBatchMax) return moved;
   }
 }
 

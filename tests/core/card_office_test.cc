@@ -248,6 +248,30 @@ TEST_CASE("A replaced card's balance moves once, after the hold period", "[core]
   REQUIRE(f.LedgerSum() == 0);
 }
 
+TEST_CASE("Due balances moved by another process just before this one's round are not moved "
+          "or written again",
+          "[core][card_office]") {
+  CardOfficeFixture f;
+  CardView old_card = f.IssueAdult();
+  REQUIRE(f.office.Topup(old_card.card.card_no, 1200, "").ok());
+  auto replaced = f.office.Replace(old_card.card.card_no, false);
+  REQUIRE(replaced.ok());
+  f.clock.AdvanceMs(73 * kHourMs);
+  // `serve`'s housekeeping and `citycard settle` both move due balances: the other one moves
+  // this card as this round's transaction is about to begin.
+  Result<size_t> by_other = size_t{0};
+  f.registry.before_begin = [&] { by_other = f.office.ProcessDueReplacements(); };
+  REQUIRE(f.Balance(replaced->new_card.card.purse_account_id) == 0);
+  auto by_this = f.office.ProcessDueReplacements();
+  REQUIRE(by_other.ok());
+  REQUIRE(*by_other == 1);
+  REQUIRE(by_this.ok());
+  CHECK(*by_this == 0);
+  CHECK(f.Balance(replaced->new_card.card.purse_account_id) == 1200);
+  CHECK(f.Balance(old_card.card.purse_account_id) == 0);
+  CHECK(f.LedgerSum() == 0);
+}
+
 TEST_CASE("Replacing with move_now moves the balance at once and only once",
           "[core][card_office]") {
   CardOfficeFixture f;

@@ -3,6 +3,12 @@
 namespace citycard::testing {
 
 Status MemoryRegistryStore::Begin() {
+  if (before_begin) {
+    // Once: the hook may begin a transaction of its own (another process's).
+    auto hook = std::move(before_begin);
+    before_begin = nullptr;
+    hook();
+  }
   CITYCARD_ASSERT(!snapshot_ && !in_read_scope_);
   snapshot_ = state_;
   return ledger_store_ ? ledger_store_->Begin() : Status::Ok();

@@ -3,6 +3,7 @@
 // with its own transaction, as the SQLite stores share one connection.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,6 +17,8 @@ class MemoryRegistryStore final : public RegistryStore {
  public:
   explicit MemoryRegistryStore(LedgerStore* ledger_store = nullptr) : ledger_store_(ledger_store) {}
 
+  // Runs `before_begin` first when set, once (then clears it): another process committing
+  // just before this transaction begins.
   Status Begin() override;
   Status Commit() override;
   Status Rollback() override;
@@ -57,6 +60,8 @@ class MemoryRegistryStore final : public RegistryStore {
   // Read scopes begun, and whether one is open now.
   int read_scopes_begun() const { return read_scopes_begun_; }
   bool in_read_scope() const { return in_read_scope_; }
+
+  std::function<void()> before_begin;
 
  private:
   struct DenyChange {
