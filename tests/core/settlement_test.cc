@@ -951,6 +951,17 @@ void CloseCard(FakeRegistry& registry, const std::string& card_no, ApartCardRead
   if (apart != nullptr) apart->UpdateCard(card);
 }
 
+// The busy day settled with `closing` (card 3, rebated 300) closed before the booking: its
+// purse kept `purse`, its rebate and card 11's are on the refunds account, the payables paid.
+void CheckRebatedOnRefunds(World& w, const SettlementOutcome& outcome, const std::string& closing,
+                           int64_t purse) {
+  CHECK(outcome.record.transfers == 34);
+  CHECK(w.Purse(closing) == purse);
+  CHECK(w.Balance(SystemAccountId(AccountKind::refunds)) == 600);
+  CHECK(w.Payable("bus-1") == 0);
+  CHECK(w.Payable("metro-1") == 0);
+}
+
 TEST_CASE("A card closed by another process after the plan read it, before the booking began, "
           "gets its rebate on the refunds account: the booking sees the change and plans again",
           "[core][settlement]") {
@@ -967,13 +978,8 @@ TEST_CASE("A card closed by another process after the plan read it, before the b
   auto outcome = w.MakeSettlerWith(config).Settle(Day("2024-03-05"));
   REQUIRE(outcome.ok());
   CHECK(begins == 2);  // the first booking was rolled back and the day planned again
-  CHECK(outcome->record.transfers == 34);
-  CHECK(w.Purse(closing) == purse);
-  // Card 11's rebate, closed before the day was settled, and now card 3's.
-  CHECK(w.Balance(SystemAccountId(AccountKind::refunds)) == 600);
+  CheckRebatedOnRefunds(w, *outcome, closing, purse);
   CHECK(w.Purse(day.successor) == 300);
-  CHECK(w.Payable("bus-1") == 0);
-  CHECK(w.Payable("metro-1") == 0);
   CHECK(w.store_.runs() == 1);
 }
 
@@ -1000,11 +1006,7 @@ TEST_CASE("With plan reads apart a card closed by another process after the plan
   auto outcome = w.MakeSettlerWith(apart).Settle(Day("2024-03-05"));
   REQUIRE(outcome.ok());
   CHECK(begins == 2);  // planned again
-  CHECK(outcome->record.transfers == 34);
-  CHECK(w.Purse(closing) == purse);
-  CHECK(w.Balance(SystemAccountId(AccountKind::refunds)) == 600);
-  CHECK(w.Payable("bus-1") == 0);
-  CHECK(w.Payable("metro-1") == 0);
+  CheckRebatedOnRefunds(w, *outcome, closing, purse);
 }
 
 TEST_CASE("A day whose cards change before every booking is refused after three plans, and "
