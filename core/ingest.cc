@@ -16,6 +16,22 @@ namespace citycard {
 
 namespace {
 
+// True when some batch of the group has cards read ahead (CardPrefetcher).
+bool AnyCardsAhead(std::span<const PrecheckedProofs> proofs) {
+  for (const PrecheckedProofs& p : proofs) {
+    if (p.cards.denylist_version >= 0) return true;
+  }
+  return false;
+}
+
+// True when the cards read ahead for a batch of `records` may be used: read under the stamps
+// the engine reads now (core/ingest.h PrefetchedCards), one per record.
+bool CardsAheadCurrent(const PrefetchedCards& ahead, size_t records, int64_t denylist_version,
+                       int64_t card_changes) {
+  return ahead.denylist_version >= 0 && ahead.denylist_version == denylist_version &&
+         ahead.card_changes == card_changes && ahead.cards.size() == records;
+}
+
 // A record's content for duplicate detection: everything but the terminal's signature, so
 // that the same transaction re-signed after a key rotation is still the same record.
 TapRecord Content(TapRecord record) {
@@ -202,9 +218,10 @@ Status IngestEngine::Impl::SyncDenylist() {
   return Status::Ok();
 }
 
-Result<IngestCardRef> IngestEngine::Impl::LoadCard(uint64_t card_no) {
-  auto it = cards.find(card_no);
-  if (it != cards.end()) return it->second;
+namespace {
+
+// The card and its denylist entry as `registry` holds them; nullptr when it has no such card.
+Result<IngestCardRef> ReadCardEntry(RegistryStore& registry, uint64_t card_no) {
   std::string text = CardText(card_no);
   auto card = registry.FindCard(text);
   if (!card.ok()) return card.status();
@@ -214,13 +231,104 @@ Result<IngestCardRef> IngestEngine::Impl::LoadCard(uint64_t card_no) {
   auto deny = registry.DenylistFind(text);
   if (!deny.ok()) return deny.status();
   entry->deny = std::move(*deny);
-  // A replaced card's balance moves after its hold period without a denylist change, so it
-  // is read afresh every time rather than cached.
-  if (entry->card.status != CardStatus::replaced) {
+  return IngestCardRef(std::move(entry));
+}
+
+// A replaced card's balance moves after its hold period without a denylist change, so it is
+// read afresh every time rather than cached (nor read ahead).
+bool Cacheable(const IngestCardEntry& entry) { return entry.card.status != CardStatus::replaced; }
+
+}  // namespace
+
+Result<IngestCardRef> IngestEngine::Impl::LoadCard(uint64_t card_no, IngestCardRef ahead) {
+  auto it = cards.find(card_no);
+  if (it != cards.end()) return it->second;
+  IngestCardRef entry = std::move(ahead);
+  if (entry != nullptr) {
+    // The prefetcher read it under this record's card number; anything else is a bug.
+    CITYCARD_ASSERT(CardNumberToInt(entry->card.card_no) == card_no);
+  } else {
+    auto read = ReadCardEntry(registry, card_no);
+    if (!read.ok()) return read.status();
+    entry = std::move(*read);
+    if (entry == nullptr) return IngestCardRef();
+  }
+  if (Cacheable(*entry)) {
     if (cards.size() >= config.card_cache_max) cards.clear();
     cards.emplace(card_no, entry);
   }
-  return IngestCardRef(std::move(entry));
+  return entry;
+}
+
+// ---- Cards read ahead ------------------------------------------------------------------
+
+CardPrefetcher::CardPrefetcher(RegistryStore& registry, size_t cache_max)
+    : registry_(registry), cache_max_(cache_max) {
+  CITYCARD_ASSERT(cache_max > 0);
+}
+
+Status CardPrefetcher::Prefetch(std::span<const TapRecord> records, PrecheckedProofs* proofs) {
+  proofs->cards = PrefetchedCards{};
+  if (!proofs->checked || proofs->records.size() != records.size()) return Status::Ok();
+  // One read scope: the stamps and the entries are of one snapshot of the registry.
+  CITYCARD_RETURN_IF_ERROR(registry_.BeginRead());
+  PrefetchedCards out;
+  Status read = Refresh();
+  if (read.ok()) {
+    out.denylist_version = denylist_version_;
+    out.card_changes = card_changes_;
+    out.cards.resize(records.size());
+    for (size_t i = 0; i < records.size() && read.ok(); ++i) {
+      const RecordProofs& p = proofs->records[i];
+      if (!p.checked || p.mac != TerminalMacVerdict::valid) continue;
+      auto found = Find(records[i].card_no);
+      if (found.ok()) {
+        out.cards[i] = std::move(*found);
+      } else {
+        read = found.status();
+      }
+    }
+  }
+  Status ended = registry_.EndRead();
+  if (!read.ok()) {
+    // What was read may be half a batch under stamps no longer checked: start afresh.
+    denylist_version_ = -1;
+    return read;
+  }
+  CITYCARD_RETURN_IF_ERROR(ended);
+  proofs->cards = std::move(out);
+  return Status::Ok();
+}
+
+Status CardPrefetcher::Refresh() {
+  auto changes = registry_.CardChanges();
+  if (!changes.ok()) return changes.status();
+  if (*changes != card_changes_) cache_.clear();  // some card row changed: which, unknown
+  card_changes_ = *changes;
+  if (denylist_version_ < 0) {
+    auto full = registry_.DenylistFull();
+    if (!full.ok()) return full.status();
+    cache_.clear();
+    denylist_version_ = full->version;
+    return Status::Ok();
+  }
+  auto delta = registry_.DenylistSince(denylist_version_);
+  if (!delta.ok()) return delta.status();
+  for (const DenylistEntry& e : delta->added) cache_.erase(CardNumberToInt(e.card_no));
+  for (const std::string& no : delta->removed) cache_.erase(CardNumberToInt(no));
+  denylist_version_ = delta->to_version;
+  return Status::Ok();
+}
+
+Result<IngestCardRef> CardPrefetcher::Find(uint64_t card_no) {
+  auto it = cache_.find(card_no);
+  if (it != cache_.end()) return it->second;
+  auto read = ReadCardEntry(registry_, card_no);
+  if (!read.ok()) return read.status();
+  if (*read == nullptr || !Cacheable(**read)) return IngestCardRef();
+  if (cache_.size() >= cache_max_) cache_.clear();
+  cache_.emplace(card_no, *read);
+  return std::move(*read);
 }
 
 Result<std::optional<Operator>> IngestEngine::Impl::LoadOperator(const std::string& id) {
@@ -276,7 +384,16 @@ Result<std::vector<std::vector<IngestOutcome>>> IngestEngine::Impl::Ingest(
   // taken and dropped for each card not cached yet (every tap's, at a million cards).
   CITYCARD_RETURN_IF_ERROR(registry.BeginRead());
   Status read = SyncDenylist();
-  if (read.ok()) read = Authenticate(batches, proofs, &candidates);
+  int64_t card_changes = -1;  // read only when some batch has cards read ahead
+  if (read.ok() && AnyCardsAhead(proofs)) {
+    auto changes = registry.CardChanges();
+    if (changes.ok()) {
+      card_changes = *changes;
+    } else {
+      read = changes.status();
+    }
+  }
+  if (read.ok()) read = Authenticate(batches, proofs, card_changes, &candidates);
   Status ended = registry.EndRead();
   CITYCARD_RETURN_IF_ERROR(read);
   CITYCARD_RETURN_IF_ERROR(ended);
@@ -310,6 +427,7 @@ Result<std::vector<std::vector<IngestOutcome>>> IngestEngine::Impl::Ingest(
 // verdict that call would give now (core/ingest.h PrecheckedProofs).
 Status IngestEngine::Impl::Authenticate(std::span<const UploadedBatch> batches,
                                         std::span<const PrecheckedProofs> proofs,
+                                        int64_t card_changes,
                                         std::vector<IngestCandidate>* candidates) {
   std::map<std::string, std::optional<Terminal>> terminals;
   for (size_t b = 0; b < batches.size(); ++b) {
@@ -318,6 +436,11 @@ Status IngestEngine::Impl::Authenticate(std::span<const UploadedBatch> batches,
     if (ahead != nullptr && (!ahead->checked || ahead->records.size() != batch.records.size())) {
       ahead = nullptr;
     }
+    const std::vector<IngestCardRef>* cards_ahead =
+        ahead != nullptr && CardsAheadCurrent(ahead->cards, batch.records.size(),
+                                              denylist_version, card_changes)
+            ? &ahead->cards.cards
+            : nullptr;
     bool ahead_keys_current = false;  // decided at the batch's first MAC
     bool ahead_keys_compared = false;
     for (size_t i = 0; i < batch.records.size(); ++i) {
@@ -373,7 +496,7 @@ Status IngestEngine::Impl::Authenticate(std::span<const UploadedBatch> batches,
         }
       }
       if (c.authentic) {
-        auto card = LoadCard(r.card_no);
+        auto card = LoadCard(r.card_no, cards_ahead != nullptr ? (*cards_ahead)[i] : nullptr);
         if (!card.ok()) return card.status();
         if (*card == nullptr) {
           c.outcome = IngestOutcome::unknown_card;

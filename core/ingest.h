@@ -84,10 +84,34 @@ struct RecordProofs {
   TerminalMacVerdict mac = TerminalMacVerdict::mac_mismatch;
   TacVerdict tac = TacVerdict::mismatch;  // checked only when mac is valid
 };
+// A card as ingest needs it: the registry record and its denylist entry, if any.
+struct IngestCardEntry {
+  Card card;
+  std::optional<DenylistEntry> deny;
+};
+// Shared between the engine's card cache, the candidates of a group and the cards read ahead
+// (CardPrefetcher), and never changed once made: a card tapping many times costs no copy of
+// its record per tap (a change is a new entry read from the registry).
+using IngestCardRef = std::shared_ptr<const IngestCardEntry>;
+
+// A batch's cards read ahead (CardPrefetcher), stamped with the registry state they were read
+// in. Ingest takes a card from here, instead of reading the registry itself, only when both
+// stamps are still the registry's at its own read: then no card row and no denylist entry
+// has changed since (every UPDATE or DELETE of a card moves RegistryStore::CardChanges, every
+// denylist change the denylist version), so the entry is the one it would read.
+struct PrefetchedCards {
+  int64_t denylist_version = -1;  // -1: nothing was read ahead
+  int64_t card_changes = -1;
+  // One per record of the batch; nullptr where no entry was read (an unauthentic record, a
+  // card the registry lacks, a replaced card, a failed read): Ingest reads those itself.
+  std::vector<IngestCardRef> cards;
+};
+
 struct PrecheckedProofs {
   bool checked = false;                    // false: nothing was checked ahead
   std::vector<TerminalKey> terminal_keys;  // the terminal's keys the MACs were checked under
   std::vector<RecordProofs> records;       // one per record of the batch
+  PrefetchedCards cards;                   // empty unless a CardPrefetcher read them
 };
 
 // Checks the terminal MAC of every record of a batch under `terminal`'s keys (the terminal
@@ -97,6 +121,33 @@ struct PrecheckedProofs {
 // ValidateTapRecord or name another terminal are left unchecked (Ingest refuses them).
 PrecheckedProofs PrecheckProofs(TapAuthenticator& authenticator, const Terminal& terminal,
                                 std::span<const TapRecord> records);
+
+// Reads ahead, for the group commit, the cards of the records whose terminal MAC was found
+// valid ahead (the records Ingest would look their card up for), on a thread and a registry
+// connection of its own, so that the writer need not: at millions of cards nearly every tap's
+// card is cold, and its registry reads were a fifth of the writer's time (docs/benchmarks.md,
+// session of 06:22, 2026-11-28). It keeps the entries it read (at most `cache_max`) for as long
+// as the registry's stamps stay the same, so that a small city's cards are read once.
+// Not thread-safe: one prefetcher per thread, with a store used by that thread alone.
+class CardPrefetcher {
+ public:
+  CardPrefetcher(RegistryStore& registry, size_t cache_max = kCardCacheMaxDefault);
+
+  // Fills proofs->cards for `records` (the batch PrecheckProofs checked into `proofs`). On a
+  // failed read it leaves proofs->cards empty and returns the failure: Ingest then reads the
+  // cards itself, so a failure here costs time, never a wrong answer.
+  Status Prefetch(std::span<const TapRecord> records, PrecheckedProofs* proofs);
+
+ private:
+  Status Refresh();  // reads the stamps, dropping the entries they make stale
+  Result<IngestCardRef> Find(uint64_t card_no);
+
+  RegistryStore& registry_;
+  size_t cache_max_;
+  int64_t denylist_version_ = -1;  // -1: not read yet
+  int64_t card_changes_ = -1;
+  std::unordered_map<uint64_t, IngestCardRef> cache_;
+};
 
 // ---- Online top-up ----
 

@@ -16,16 +16,6 @@
 
 namespace citycard {
 
-// A card as ingest needs it: the registry record and its denylist entry, if any.
-struct IngestCardEntry {
-  Card card;
-  std::optional<DenylistEntry> deny;
-};
-// Shared between the engine's card cache and the candidates of a group, and never changed
-// once made: a card tapping many times costs no copy of its record per tap (a change is a new
-// entry read from the registry).
-using IngestCardRef = std::shared_ptr<const IngestCardEntry>;
-
 // One record on its way through the checks.
 struct IngestCandidate {
   size_t position = 0;  // in the group's list of candidates
@@ -148,15 +138,19 @@ struct IngestEngine::Impl {
   // ---- ingest.cc ----
   Status Open();
   Status SyncDenylist();
-  // The card and its denylist entry; nullptr when the registry has no such card.
-  Result<IngestCardRef> LoadCard(uint64_t card_no);
+  // The card and its denylist entry; nullptr when the registry has no such card. `ahead`, when
+  // not null, is the entry read ahead for it under the stamps current now (CardsAheadCurrent),
+  // taken instead of a read of the registry when the cache lacks the card.
+  Result<IngestCardRef> LoadCard(uint64_t card_no, IngestCardRef ahead = nullptr);
   Result<std::optional<Operator>> LoadOperator(const std::string& id);
   Result<std::optional<int64_t>> TerminalKnewAt(const std::string& terminal_id, int64_t version);
   Result<std::optional<CardCounterState>> CounterState(IngestGroup& g, uint64_t card_no);
   Result<std::vector<std::vector<IngestOutcome>>> Ingest(std::span<const UploadedBatch> batches,
                                                          std::span<const PrecheckedProofs> proofs);
+  // `card_changes`: the registry's card change count read in this group's read scope (-1
+  // when no batch has cards read ahead).
   Status Authenticate(std::span<const UploadedBatch> batches,
-                      std::span<const PrecheckedProofs> proofs,
+                      std::span<const PrecheckedProofs> proofs, int64_t card_changes,
                       std::vector<IngestCandidate>* candidates);
   Status RunGroup(std::vector<IngestCandidate>& candidates, IngestGroup& g,
                   std::vector<size_t>* failed_postings);

@@ -605,4 +605,26 @@ Result<DenylistDelta> SqliteRegistryStore::DenylistSince(int64_t version) {
   return delta;
 }
 
+Result<RegistryReader> OpenRegistryReader(const std::string& path, int64_t cache_bytes) {
+  if (path.empty() || path == ":memory:") {
+    return Status::Usage("registry_reader_needs_file",
+                         "an in-memory database cannot be read over a second connection");
+  }
+  CITYCARD_ASSERT(cache_bytes >= 1024);
+  RegistryReader reader;
+  auto db = Database::Open(path, /*create=*/false);
+  if (!db.ok()) return db.status();
+  reader.db = std::move(db).value();
+  // Opened before query_only is set: a migration, were one due, would need to write (the
+  // writer's connection has made it already, so this only reads the schema's version).
+  auto store = SqliteRegistryStore::Open(*reader.db);
+  if (!store.ok()) return store.status();
+  reader.store = std::move(store).value();
+  CITYCARD_RETURN_IF_ERROR(reader.db->Exec("PRAGMA query_only=1"));
+  // A negative cache_size is a size in KiB rather than in pages.
+  CITYCARD_RETURN_IF_ERROR(
+      reader.db->Exec("PRAGMA cache_size=-" + std::to_string(cache_bytes / 1024)));
+  return reader;
+}
+
 }  // namespace citycard::db

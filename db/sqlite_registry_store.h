@@ -97,4 +97,18 @@ class SqliteRegistryStore final : public RegistryStore {
 // to date (SqliteSettlementReads reads it over its own). Failures: the Database's.
 Result<int64_t> ReadCardChanges(Database& db);
 
+// A registry store on a connection of its own to the database file at `path`, for a thread
+// that only reads the registry (the ingest checker's CardPrefetcher, core/ingest.h). The
+// connection is query_only (a write fails with db_error) and has a page cache of
+// `cache_bytes`. The registry schema must be up to date (the writer's connection migrated it).
+// The store is destroyed before its connection.
+struct RegistryReader {
+  std::unique_ptr<Database> db;
+  std::unique_ptr<SqliteRegistryStore> store;
+};
+// Failures: the Database's (Kind::internal "db_error", "schema_too_new"), and
+// Kind::usage "registry_reader_needs_file" for an in-memory database (no second connection
+// sees it).
+Result<RegistryReader> OpenRegistryReader(const std::string& path, int64_t cache_bytes);
+
 }  // namespace citycard::db

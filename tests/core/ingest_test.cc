@@ -642,6 +642,127 @@ TEST_CASE("an invalid record and another terminal's record are not checked ahead
   CHECK(counting.macs == 0);
 }
 
+// ---- Cards read ahead (CardPrefetcher) ----
+
+// A batch of `records` checked and its cards read ahead, as the server's checker thread does.
+PrecheckedProofs ReadAhead(IngestFixture& f, CardPrefetcher& prefetcher,
+                           const UploadedBatch& batch) {
+  testing::FakeTapAuthenticator ahead;
+  PrecheckedProofs proofs = PrecheckProofs(ahead, f.GetTerminal(batch.terminal_id), batch.records);
+  REQUIRE(prefetcher.Prefetch(batch.records, &proofs).ok());
+  REQUIRE(proofs.cards.cards.size() == batch.records.size());
+  return proofs;
+}
+
+TEST_CASE("a card read ahead under the registry's current stamps is taken without a registry read",
+          "[core][ingest]") {
+  IngestFixture f;
+  IngestEngine engine(f.registry, f.ledger, f.tap_store, f.auth, f.digester, f.clock, {});
+  FakeCard card = f.IssueCard(1000);
+  UploadedBatch batch{"T1", {f.Tap(card, "T1", 200)}};
+  CardPrefetcher prefetcher(f.registry);
+  PrecheckedProofs proofs = ReadAhead(f, prefetcher, batch);
+  REQUIRE(proofs.cards.cards[0] != nullptr);
+  CHECK(proofs.cards.cards[0]->card.card_no == CardNumberFromInt(card.card_no));
+  CHECK(proofs.cards.denylist_version >= 0);
+  // Were the engine to read the card, this read would fail the group.
+  f.registry.FailNextCardRead();
+  CHECK(IngestChecked(engine, batch, proofs) == std::vector<IngestOutcome>{IngestOutcome::accepted});
+  CHECK(f.Purse(card.card_no) == 800);
+}
+
+TEST_CASE("a card whose row or denylist entry changed after it was read ahead is read again",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  const std::string card_no = CardNumberFromInt(card.card_no);
+  CardPrefetcher prefetcher(f.registry);
+
+  SECTION("a card row changed: the engine sees it closed") {
+    IngestEngine engine(f.registry, f.ledger, f.tap_store, f.auth, f.digester, f.clock, {});
+    UploadedBatch batch{"T1", {f.Tap(card, "T1", 200)}};
+    PrecheckedProofs proofs = ReadAhead(f, prefetcher, batch);
+    REQUIRE(proofs.cards.cards[0] != nullptr);
+    // A row change alone, no denylist change: only the card change count moves.
+    auto row = f.registry.FindCard(card_no);
+    REQUIRE(row.ok());
+    REQUIRE(row->has_value());
+    Card closed = **row;
+    closed.status = CardStatus::closed;
+    REQUIRE(f.registry.UpdateCard(closed).ok());
+    CHECK(IngestChecked(engine, batch, proofs) ==
+          std::vector<IngestOutcome>{IngestOutcome::card_closed});
+    CHECK(f.Purse(card.card_no) == 1000);
+  }
+  SECTION("a denylist entry added: the engine reads the registry itself") {
+    IngestEngine engine(f.registry, f.ledger, f.tap_store, f.auth, f.digester, f.clock, {});
+    UploadedBatch batch{"T1", {f.Tap(card, "T1", 200)}};
+    PrecheckedProofs proofs = ReadAhead(f, prefetcher, batch);
+    REQUIRE(f.registry.DenylistAdd(card_no, DenyReason::lost).ok());
+    f.registry.FailNextCardRead();
+    auto out = engine.Ingest(std::span<const UploadedBatch>(&batch, 1),
+                             std::span<const PrecheckedProofs>(&proofs, 1));
+    REQUIRE_FALSE(out.ok());
+    CHECK(out.status().code() == "injected_fault");
+    CHECK(f.Purse(card.card_no) == 1000);
+  }
+}
+
+TEST_CASE("the prefetcher reads the cards of authentic records only and keeps them while nothing changes",
+          "[core][ingest]") {
+  IngestFixture f;
+  FakeCard card = f.IssueCard(1000);
+  FakeCard other = f.IssueCard(1000);
+  TapRecord good = f.Tap(card, "T1", 100);
+  TapRecord bad_mac = f.Tap(other, "T1", 100);
+  bad_mac.terminal_mac[0] ^= 1;
+  TapRecord unknown = f.Tap(card, "T1", 100);
+  unknown.card_no = CardNumberToInt(MakeCardNumber(999'999));
+  f.Sign(&unknown);
+  CardPrefetcher prefetcher(f.registry);
+  PrecheckedProofs first = ReadAhead(f, prefetcher, UploadedBatch{"T1", {good, bad_mac, unknown}});
+  REQUIRE(first.cards.cards[0] != nullptr);
+  CHECK(first.cards.cards[1] == nullptr);  // its MAC is not the terminal's: never looked up
+  CHECK(first.cards.cards[2] == nullptr);  // no such card
+
+  // The same card again: the entry kept, not read again.
+  f.registry.FailNextCardRead();
+  PrecheckedProofs second = ReadAhead(f, prefetcher, UploadedBatch{"T1", {f.Tap(card, "T1", 50)}});
+  CHECK(second.cards.cards[0] == first.cards.cards[0]);
+  CHECK_FALSE(f.registry.FindCard("").ok());  // the injected fault was still pending
+
+  // A card row changed: everything kept is dropped and read again.
+  auto row = f.registry.FindCard(CardNumberFromInt(card.card_no));
+  REQUIRE(row.ok());
+  Card blocked = **row;
+  blocked.status = CardStatus::blocked;
+  REQUIRE(f.registry.UpdateCard(blocked).ok());
+  PrecheckedProofs third = ReadAhead(f, prefetcher, UploadedBatch{"T1", {f.Tap(card, "T1", 50)}});
+  REQUIRE(third.cards.cards[0] != nullptr);
+  CHECK(third.cards.cards[0] != first.cards.cards[0]);
+  CHECK(third.cards.cards[0]->card.status == CardStatus::blocked);
+  CHECK(third.cards.card_changes == first.cards.card_changes + 1);
+}
+
+TEST_CASE("cards not read ahead after a failed read are read by the engine",
+          "[core][ingest]") {
+  IngestFixture f;
+  IngestEngine engine(f.registry, f.ledger, f.tap_store, f.auth, f.digester, f.clock, {});
+  FakeCard card = f.IssueCard(1000);
+  UploadedBatch batch{"T1", {f.Tap(card, "T1", 200)}};
+  testing::FakeTapAuthenticator ahead;
+  PrecheckedProofs proofs = PrecheckProofs(ahead, f.GetTerminal("T1"), batch.records);
+  CardPrefetcher prefetcher(f.registry);
+  f.registry.FailNextCardRead();
+  Status read = prefetcher.Prefetch(batch.records, &proofs);
+  CHECK(read.code() == "injected_fault");
+  CHECK(proofs.cards.denylist_version == -1);
+  CHECK(proofs.cards.cards.empty());
+  CHECK_FALSE(f.registry.in_read_scope());
+  CHECK(IngestChecked(engine, batch, proofs) == std::vector<IngestOutcome>{IngestOutcome::accepted});
+  CHECK(f.Purse(card.card_no) == 800);
+}
+
 TEST_CASE("a group of tap transfers is posted without searching the ledger for their ids",
           "[core][ingest]") {
   IngestFixture f;

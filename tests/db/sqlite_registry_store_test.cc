@@ -296,3 +296,40 @@ TEST_CASE("The card change count grows with every card update, whoever writes it
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("A registry reader reads the file over its own connection and cannot write to it",
+          "[db][registry]") {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("citycard_registry_reader_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "r.db").string();
+  {
+    auto db = Database::Open(path, true);
+    REQUIRE(db.ok());
+    auto store = SqliteRegistryStore::Open(**db);
+    REQUIRE(store.ok());
+    StoreFixture f;  // for its makers
+    REQUIRE((*store)->InsertHolder(f.MakeHolder(1, "h1")).ok());
+    REQUIRE((*store)->InsertCard(f.MakeCard("8607550000000012", 1)).ok());
+
+    auto reader = db::OpenRegistryReader(path, int64_t{8} << 20);
+    REQUIRE(reader.ok());
+    auto card = reader->store->FindCard("8607550000000012");
+    REQUIRE(card.ok());
+    REQUIRE(card->has_value());
+    CHECK((*card)->holder_number == 1);
+    // What the writer commits later, the reader sees.
+    REQUIRE((*store)->DenylistAdd("8607550000000012", DenyReason::lost).ok());
+    auto listed = reader->store->DenylistFind("8607550000000012");
+    REQUIRE(listed.ok());
+    CHECK(listed->has_value());
+    // query_only: a write fails and changes nothing.
+    Status write = reader->store->InsertHolder(f.MakeHolder(2, "h2"));
+    CHECK(write.code() == "db_error");
+    CHECK_FALSE((*store)->FindHolderByNumber(2)->has_value());
+  }
+  auto memory = db::OpenRegistryReader(":memory:", int64_t{8} << 20);
+  REQUIRE_FALSE(memory.ok());
+  CHECK(memory.status().code() == "registry_reader_needs_file");
+  std::filesystem::remove_all(dir);
+}

@@ -45,6 +45,23 @@ TEST_CASE("bench ingest in process books every tap of 200 cards and the ledger a
   CHECK(j.at("mode") == "in_process");
   CHECK(j.at("groups").get<int64_t>() >= 4);
   CHECK(j.at("records_max_in_group").get<int64_t>() <= 500);
+  // The checker knew every reader's terminal (each session's handshake came first), so it
+  // checked every batch and read its cards.
+  CHECK(j.at("cards_ahead") == true);
+  CHECK(j.at("records_checked_ahead") == 2000);
+  CHECK(j.at("batches_cards_ahead") == j.at("batches"));
+}
+
+TEST_CASE("bench ingest with no cards read ahead books the same taps, the writer reading the cards",
+          "[tools][bench][ingest]") {
+  testing::CliSandbox box{CITYCARD_BIN};
+  auto r = box.Json({"bench", "ingest", "--cards", "200", "--taps", "2000", "--terminals", "8",
+                     "--group", "500", "--no-cards-ahead", "--dir", box.Path("scratch")});
+  REQUIRE(r.exit_code == 0);
+  auto j = r.json();
+  CheckIngestReport(j, 200, 2000);
+  CHECK(j.at("cards_ahead") == false);
+  CHECK(j.at("batches_cards_ahead") == 0);
 }
 
 TEST_CASE("bench ingest through the server over loopback TCP books every tap",
@@ -56,6 +73,8 @@ TEST_CASE("bench ingest through the server over loopback TCP books every tap",
   auto j = r.json();
   CheckIngestReport(j, 200, 2000);
   CHECK(j.at("mode") == "server");
+  // The server's checker reads the cards over its own connection (StartIngestServer).
+  CHECK(j.at("batches_cards_ahead").get<int64_t>() > 0);
 }
 
 TEST_CASE("bench ingest refuses sizes out of range", "[tools][bench][ingest]") {

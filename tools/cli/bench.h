@@ -30,6 +30,7 @@ struct IngestBenchOptions {
   int64_t cache_mb = 0;        // the connection's page cache, MB; 0: the server's default
                                // (tools/server/ingest_server.h kServerCacheBytesDefault)
   bool inline_checkpoints = false;  // SQLite's checkpoints in the writer's commits (to compare)
+  bool no_cards_ahead = false;  // the writer reads every card itself (to compare)
   std::string dir;             // default /tmp/citycard-bench-ingest-<pid>
   bool keep = false;           // keep the scratch files
   unsigned seed = 1;

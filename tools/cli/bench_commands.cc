@@ -26,6 +26,8 @@ void RegisterBenchCommands(CLI::App& app, AppContext& context) {
                   "SQLite page cache of the ingest connection, MB (default: the server's, 512)");
   sub->add_flag("--inline-checkpoints", ingest->inline_checkpoints,
                 "checkpoint in the writer's commits, as SQLite does by itself (to compare)");
+  sub->add_flag("--no-cards-ahead", ingest->no_cards_ahead,
+                "the writer reads every card itself, none read ahead by the checker (to compare)");
   sub->add_option("--dir", ingest->dir, "scratch directory (default: a new one under /tmp)");
   sub->add_flag("--keep", ingest->keep, "keep the scratch database and key file");
   sub->add_option("--seed", ingest->seed, "random seed (default 1)");

@@ -43,6 +43,7 @@
 #include "db/sqlite_settlement_store.h"
 #include "tools/cli/pg_cluster.h"
 #include "crypto/keyed_tap_authenticator.h"
+#include "db/sqlite_registry_store.h"
 #include "db/sqlite_tap_store.h"
 #include "db/wal_checkpointer.h"
 #include "terminals/client.h"
@@ -188,6 +189,14 @@ Result<PushResult> PushInProcess(BenchWorld& world, Workload& w, const IngestBen
   server::IngestBackendOptions options;
   options.group_records_max = o.group;
   options.precheck_authenticator = &precheck_auth;
+  // As StartIngestServer does: the checker reads the cards on a connection of its own.
+  db::RegistryReader reader;
+  if (!o.no_cards_ahead) {
+    auto opened = db::OpenRegistryReader(env.database().path(), server::kCheckerCacheBytes);
+    if (!opened.ok()) return opened.status();
+    reader = std::move(opened).value();
+    options.precheck_registry = reader.store.get();
+  }
   server::IngestBackend backend(env.registry(), env.ledger(), **store, auth, env.keys().WrapKey(),
                                 env.digester(), env.clock(), options);
   CITYCARD_RETURN_IF_ERROR(backend.Start());
@@ -257,6 +266,7 @@ Result<PushResult> PushViaServer(BenchWorld& world, Workload& w, const IngestBen
   server::IngestServerOptions options;
   options.cache_bytes = CacheBytes(o);
   options.checkpoints_apart = !o.inline_checkpoints;
+  options.cards_read_ahead = !o.no_cards_ahead;
   options.listen.push_back(server::ListenAddress{});
   options.io_threads = 2;
   options.backend.group_records_max = o.group;
@@ -516,6 +526,8 @@ Result<CommandOutput> RunIngestBench(const IngestBenchOptions& o) {
               {"groups", pushed->stats.groups},
               {"records_max_in_group", pushed->stats.records_max_in_group},
               {"records_checked_ahead", pushed->stats.records_checked_ahead},
+              {"cards_ahead", !o.no_cards_ahead},
+              {"batches_cards_ahead", pushed->stats.batches_cards_ahead},
               {"seconds", pushed->seconds},
               {"taps_per_s", rate},
               {"cpu_seconds", pushed->cpu_seconds},

@@ -96,7 +96,12 @@ Status IngestBackend::Start() {
   next_terminal_refresh_ =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(kTerminalRefreshIntervalMs);
   writer_ = std::thread([this] { Run(); });
-  if (options_.precheck_authenticator != nullptr) checker_ = std::thread([this] { Check(); });
+  if (options_.precheck_authenticator != nullptr) {
+    if (options_.precheck_registry != nullptr) {
+      prefetcher_ = std::make_unique<CardPrefetcher>(*options_.precheck_registry);
+    }
+    checker_ = std::thread([this] { Check(); });
+  }
   return Status::Ok();
 }
 
@@ -169,10 +174,21 @@ void IngestBackend::Check() {
     std::shared_ptr<const Terminal> terminal = ti != terminals_.end() ? ti->second : nullptr;
     lock.unlock();
     // A terminal the writer has not read yet: its first batch is checked by the writer.
+    bool cards_read = false;
+    bool cards_failed = false;
     if (terminal != nullptr) {
       job.proofs = PrecheckProofs(*options_.precheck_authenticator, *terminal, job.batch.records);
+      if (prefetcher_ != nullptr) {
+        // A failed read costs the writer the reads, never a wrong answer: it reads them itself.
+        Status read = prefetcher_->Prefetch(job.batch.records, &job.proofs);
+        cards_read = read.ok();
+        cards_failed = !read.ok();
+        if (!read.ok()) spdlog::warn("ingest: cards not read ahead: {}", read.ToString());
+      }
     }
     lock.lock();
+    stats_.batches_cards_ahead += cards_read ? 1 : 0;
+    stats_.card_prefetch_failures += cards_failed ? 1 : 0;
     --checking_;
     checked_.push_back(std::move(job));
     wake_.notify_one();

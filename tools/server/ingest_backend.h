@@ -24,6 +24,9 @@
 // the registry, while the writer commits the group before. The writer's engine then only
 // compares the terminal's current keys with those (a batch whose terminal changed keys since
 // is checked again by the writer). Batches reach the writer in the order they arrived.
+// With IngestBackendOptions::precheck_registry the checker also reads each batch's cards on
+// its own connection (CardPrefetcher); the writer takes them where the registry has not
+// changed since, and reads the others itself.
 //
 // Limits: at most kQueueRecordsMax records wait; beyond that a batch is answered at once with
 // a failure (the server says backend_unavailable; the reader keeps its records and retries).
@@ -115,6 +118,11 @@ struct IngestBackendOptions {
   // nothing else may use it while the backend runs); must outlive the backend. nullptr: no
   // checker, the writer checks every MAC and TAC itself.
   TapAuthenticator* precheck_authenticator = nullptr;
+  // The registry on a connection of its own, for the checker thread alone (with a
+  // precheck_authenticator only; must outlive the backend): the checker then also reads the
+  // cards of the batches it checked (core/ingest.h CardPrefetcher), which the writer takes
+  // while the registry has not changed since. nullptr: the writer reads every card itself.
+  RegistryStore* precheck_registry = nullptr;
   // Whether another connection wrote the database since the previous call (a card blocked
   // with the CLI while `serve` runs); when it answers true the writer drops the ingest
   // engine's card and counter caches before its next group or online request. Unset: never.
@@ -128,6 +136,8 @@ struct IngestBackendStats {
   uint64_t failures = 0;      // groups whose commit failed (their batches answered with a failure)
   uint64_t records_max_in_group = 0;
   uint64_t records_checked_ahead = 0;  // records whose batch the checker thread checked
+  uint64_t batches_cards_ahead = 0;    // batches whose cards the checker read (precheck_registry)
+  uint64_t card_prefetch_failures = 0; // batches whose cards it failed to read (the writer did)
   uint64_t online_groups = 0;          // online group transactions made
   uint64_t online_requests = 0;        // requests answered from an online group
   uint64_t online_failures = 0;        // online groups whose transaction failed
@@ -223,6 +233,7 @@ class IngestBackend final : public terminals::TerminalBackend {
   bool started_ = false;
   std::thread writer_;
   std::thread checker_;
+  std::unique_ptr<CardPrefetcher> prefetcher_;  // the checker's, with options_.precheck_registry
   IngestBackendStats stats_;
   // Writer thread: the checker's terminals are read again at the next housekeeping when set
   // (another connection committed), or at next_terminal_refresh_ in any case.

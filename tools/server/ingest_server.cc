@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "crypto/keyed_tap_authenticator.h"
+#include "db/sqlite_registry_store.h"
 #include "db/sqlite_tap_store.h"
 #include "db/wal_checkpointer.h"
 #include "terminals/server_host.h"
@@ -34,6 +35,9 @@ class Running final : public IngestServer {
   }
 
   std::unique_ptr<db::WalCheckpointer> checkpointer_;
+  // The checker's registry connection; declared before the backend, so that it goes after
+  // the checker thread that uses it.
+  db::RegistryReader registry_reader_;
   std::unique_ptr<db::SqliteTapStore> taps_;
   crypto::KeyedTapAuthenticator auth_;
   crypto::KeyedTapAuthenticator precheck_auth_;  // the backend's checker thread's own
@@ -74,6 +78,13 @@ Result<std::unique_ptr<IngestServer>> StartIngestServer(db::Database& db, Ledger
   }
   if (options.backend.precheck_authenticator == nullptr) {
     options.backend.precheck_authenticator = &running->precheck_auth_;
+  }
+  if (options.cards_read_ahead && options.backend.precheck_registry == nullptr &&
+      db.path() != ":memory:" && !db.path().empty()) {
+    auto reader = db::OpenRegistryReader(db.path(), kCheckerCacheBytes);
+    if (!reader.ok()) return reader.status();
+    running->registry_reader_ = std::move(reader).value();
+    options.backend.precheck_registry = running->registry_reader_.store.get();
   }
   running->backend_ = std::make_unique<IngestBackend>(registry, ledger, *running->taps_,
                                                       running->auth_, keys.WrapKey(), digester,

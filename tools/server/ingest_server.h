@@ -40,6 +40,10 @@ struct SerialLine {
 // reads from the file; the cache only grows as pages are touched, so an idle server stays
 // small. docs/benchmarks.md "Tap ingest" has the measurements.
 inline constexpr int64_t kServerCacheBytesDefault = int64_t{512} << 20;
+// The page cache of the checker thread's registry connection (IngestServerOptions::
+// cards_read_ahead): the B-tree's inner pages of millions of cards and the denylist stay in
+// it; the cards' leaf pages, read once per card, come from the OS's file cache.
+inline constexpr int64_t kCheckerCacheBytes = int64_t{64} << 20;
 
 struct IngestServerOptions {
   std::vector<ListenAddress> listen;
@@ -54,6 +58,11 @@ struct IngestServerOptions {
   // it; false leaves SQLite's automatic checkpoint on the writer's connection. Ignored for an
   // in-memory database.
   bool checkpoints_apart = true;
+  // The checker thread also reads each batch's cards, on a query_only connection of its own
+  // (IngestBackendOptions::precheck_registry, db::OpenRegistryReader) with a page cache of
+  // kCheckerCacheBytes, when the backend has no precheck_registry yet. Ignored for an
+  // in-memory database.
+  bool cards_read_ahead = true;
 };
 
 class IngestServer {
