@@ -315,9 +315,11 @@ Result<uint64_t> Settler::FollowRebateCard(const std::string& card_no,
       c = *card;
     }
     if (c == nullptr) {
-      return Status::Internal(
-          "card_not_found", fmt::format("card {} paid taps but is not in the registry",
-                                        i == 0 ? card_no : current_no));
+      // Its own code, not the card office's card_not_found (exit 3, a mistyped number): here
+      // the registry lost a card that taps were booked for, which no operator input causes.
+      return Status::Internal("settlement_card_missing",
+                              fmt::format("card {} paid taps but is not in the registry",
+                                          i == 0 ? card_no : current_no));
     }
     // A closed card's purse takes no more transfers: the card office owes the holder the
     // rebate, which waits on the refunds account like the rest of a closed card's money.

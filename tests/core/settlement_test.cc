@@ -656,7 +656,7 @@ TEST_CASE("A rebate whose replacement chain leads to a card not in the registry 
   const int64_t payable = w.Payable("bus-1");
   auto outcome = w.MakeSettler(kCaps).Settle(Day("2024-03-05"));
   REQUIRE_FALSE(outcome.ok());
-  CHECK(outcome.status().code() == "card_not_found");
+  CHECK(outcome.status().code() == "settlement_card_missing");
   CHECK(outcome.status().message() ==
         "card 8607559999999999 paid taps but is not in the registry");
   CHECK(w.store_.runs() == 0);
@@ -923,7 +923,7 @@ TEST_CASE("A planning that fails on its thread books nothing, whatever was booke
   const int64_t bus_payable = w.Payable("bus-1");
   auto outcome = w.MakeSettlerWith(apart).Settle(Day("2024-03-05"));
   REQUIRE_FALSE(outcome.ok());
-  CHECK(outcome.status().code() == "card_not_found");
+  CHECK(outcome.status().code() == "settlement_card_missing");
   CHECK(outcome.status().message() ==
         "card 8607559999999999 paid taps but is not in the registry");
   CHECK(w.store_.runs() == 0);
