@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <regex>
 #include <set>
@@ -32,6 +33,7 @@
 #include "core/account_plan.h"
 #include "core/ingest.h"
 #include "core/time.h"
+#include "db/database.h"
 #include "db/sqlite_tap_store.h"
 #include "tests/support/cli_runner_support.h"
 #include "tools/cli/environment.h"
@@ -420,11 +422,17 @@ constexpr int kBillCards = 20;
 constexpr int kBillsPerCard = 1'200;
 constexpr int kBillCardBalanceFen = 50'000;
 constexpr int kBillChunkBills = 200;
-// An import of the whole file takes a few seconds (about 10,000 bills/s with chunks of 200 on
-// this machine); each round lets a run live for a part of that, so that the file is finished
-// only by the re-import after the last round.
-constexpr int kBillKillAfterMsMin = 100;
-constexpr int kBillKillAfterMsMax = 450;
+// Each round kills its run once it has committed 1 to kBillKillChunksMax chunks more than the
+// runs before it (the import commits a bill_import_chunks row with each chunk), and then a
+// pause of up to kBillKillJitterUs, so that the kill lands inside a chunk, at a point that
+// does not depend on the machine's speed (a time-based kill came after the whole file on a
+// fast machine, and before any payment on a loaded one). 5 rounds take at most 100 of the
+// file's 120 chunks: the file is finished only by the re-import after the last round.
+constexpr int kBillKillChunksMax = 20;
+constexpr int kBillKillJitterUs = 3'000;
+// A run that has not got to its chunk within this long is killed anyway (the round then
+// counts for nothing unless it paid something).
+constexpr int kBillKillWaitMsMax = 60'000;
 constexpr int kBillRoundsFactorMax = 4;
 
 struct Bill {
@@ -453,6 +461,41 @@ void CheckBillMoneyWhole(const CliSandbox& box, const std::vector<std::string>& 
   REQUIRE(payable.ok());
   REQUIRE(payable->balance_fen() == spent);
   *paid_fen = spent;
+}
+
+// Counts the chunks of bill imports committed so far (bill_import_chunks) over a connection
+// of the test's own, while an import may be writing.
+class ChunkCounter {
+ public:
+  explicit ChunkCounter(const CliSandbox& box) {
+    auto db = db::Database::Open(box.db_path(), /*create=*/false);
+    REQUIRE(db.ok());
+    db_ = std::move(db).value();
+    auto count = db_->Prepare("SELECT count(*) FROM bill_import_chunks");
+    REQUIRE(count.ok());
+    count_.emplace(std::move(count).value());
+  }
+  int64_t Count() {
+    auto row = count_->Step();
+    REQUIRE(row.ok());
+    REQUIRE(*row);
+    const int64_t n = count_->ColumnInt(0);
+    count_->Reset();
+    return n;
+  }
+
+ private:
+  std::unique_ptr<db::Database> db_;
+  std::optional<db::Statement> count_;
+};
+
+// Returns once `run` has committed `target` chunks in all, has ended, or has not got there
+// within kBillKillWaitMsMax.
+void WaitForChunks(ChunkCounter& chunks, Child& run, int64_t target) {
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(kBillKillWaitMsMax);
+  while (run.Running() && SteadyClock::now() < deadline && chunks.Count() < target) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
 }
 
 void RunBillsCrash(int rounds) {
@@ -493,17 +536,19 @@ void RunBillsCrash(int rounds) {
   int killed_midway = 0;  // killed after paying some of the file and before the end
   int64_t paid_fen = 0;
   int64_t paid_before_fen = 0;
-  // On a loaded machine the import may not have paid anything yet when the kill comes: such a
-  // round waits longer next time, and rounds go on (up to kBillRoundsFactorMax times as many)
-  // until one kill has landed in the middle of the file.
-  int delay_scale = 1;
+  ChunkCounter chunks(box);
+  int64_t chunks_before = chunks.Count();
+  // Rounds go on (up to kBillRoundsFactorMax times as many) until one kill has landed in the
+  // middle of the file.
   for (int round = 0;
        round < rounds || (killed_midway == 0 && round < rounds * kBillRoundsFactorMax); ++round) {
     INFO("round " << round);
+    const int64_t target =
+        chunks_before + std::uniform_int_distribution<int>(1, kBillKillChunksMax)(rng);
     Child run(box, import, kBillsNow, "import");
-    std::this_thread::sleep_for(std::chrono::milliseconds(
-        delay_scale *
-        std::uniform_int_distribution<int>(kBillKillAfterMsMin, kBillKillAfterMsMax)(rng)));
+    WaitForChunks(chunks, run, target);
+    std::this_thread::sleep_for(
+        std::chrono::microseconds(std::uniform_int_distribution<int>(0, kBillKillJitterUs)(rng)));
     run.Signal(SIGKILL);
     int code = run.Wait();
     INFO(run.Out() << run.Err());
@@ -511,8 +556,8 @@ void RunBillsCrash(int rounds) {
     CheckBillMoneyWhole(box, cards, &paid_fen);
     REQUIRE(paid_fen >= paid_before_fen);  // a crash never takes back what was committed
     killed_midway += code != 0 && paid_fen > paid_before_fen ? 1 : 0;
-    if (code != 0 && paid_fen == paid_before_fen) delay_scale = std::min(delay_scale * 2, 16);
     paid_before_fen = paid_fen;
+    chunks_before = chunks.Count();
   }
   // At least one run must have died in the middle of the file, or nothing was tested.
   REQUIRE(killed_midway >= 1);
