@@ -549,8 +549,15 @@ struct Ledger::BatchResult {
 // ---------------------------------------------------------------------------------------------
 // The Ledger.
 
-Ledger::Ledger(LedgerStore& store, const Clock& clock, const Digester& digester)
-    : store_(store), clock_(clock), digester_(digester), head_(std::make_unique<Head>()) {}
+Ledger::Ledger(LedgerStore& store, const Clock& clock, const Digester& digester,
+               size_t account_cache_max)
+    : store_(store),
+      clock_(clock),
+      digester_(digester),
+      head_(std::make_unique<Head>()),
+      account_cache_max_(account_cache_max) {
+  CITYCARD_ASSERT(account_cache_max > 0);
+}
 
 Ledger::~Ledger() { CITYCARD_ASSERT(!joined_); }
 
@@ -603,7 +610,16 @@ Status Ledger::BeginWrite() {
   return synced;
 }
 
+void Ledger::KeepCacheBound() {
+  // Outside a joined scope the cache holds what the store holds, so emptying it is always
+  // right; before a write, a lookup or a scope touches it is where it is kept to its bound.
+  // Never inside a scope: a stream's rules read from the cache what its batch not yet written
+  // made of an account, and a rollback drops the scope's accounts from it.
+  if (!joined_ && accounts_.size() > account_cache_max_) accounts_.clear();
+}
+
 Status Ledger::SyncWithStore() {
+  KeepCacheBound();
   auto changed = store_.ChangedElsewhere();
   if (!changed.ok()) return changed.status();
   if (!*changed) return Status::Ok();
@@ -1026,6 +1042,8 @@ Status Ledger::SetAccountClosed(uint64_t id) {
 
 Ledger::JoinedTransaction::JoinedTransaction(Ledger& ledger) : ledger_(ledger) {
   CITYCARD_ASSERT(!ledger_.joined_);
+  // The last moment outside the scope: the ingest writer works in scopes only.
+  ledger_.KeepCacheBound();
   ledger_.joined_ = true;
   ++ledger_.joined_scope_;
   ledger_.joined_undo_.clear();

@@ -133,6 +133,12 @@ inline constexpr size_t kAccountBatchMax = 65'536;
 inline constexpr size_t kAccountHistoryMax = 10'000;
 // How many expired pending transfers ExpirePending voids per storage transaction.
 inline constexpr size_t kExpireBatchMax = 4'096;
+// How many accounts the engine keeps in its cache between writes by default. Beyond it the
+// cache is emptied at the start of the next write or lookup and refilled from the store as
+// accounts are used again (correct, only slower): a city of ten million purses would
+// otherwise keep every purse ever touched, ~140 bytes each (1.4 GB). Inside a joined
+// transaction it may hold more while the scope lasts (a settlement credits a million purses).
+inline constexpr size_t kAccountCacheMaxDefault = size_t{1} << 20;
 
 struct Transfer {
   Id128 id;  // never zero; derived from where the transfer came from
@@ -213,8 +219,10 @@ class LedgerStore;
 // caches, so that two processes (the CLI beside `serve`) may write the same ledger.
 class Ledger {
  public:
-  // The store, clock and digester must outlive the Ledger.
-  Ledger(LedgerStore& store, const Clock& clock, const Digester& digester);
+  // The store, clock and digester must outlive the Ledger. `account_cache_max` (at least 1)
+  // bounds the account cache between writes (kAccountCacheMaxDefault).
+  Ledger(LedgerStore& store, const Clock& clock, const Digester& digester,
+         size_t account_cache_max = kAccountCacheMaxDefault);
   ~Ledger();
   Ledger(const Ledger&) = delete;
   Ledger& operator=(const Ledger&) = delete;
@@ -333,6 +341,9 @@ class Ledger {
   // Drops the cached accounts and head when the store says someone else wrote since
   // (LedgerStore::ChangedElsewhere), so that what this engine writes starts from the store.
   Status SyncWithStore();
+  // Empties the account cache when it holds more than account_cache_max_ accounts and no
+  // joined scope is open.
+  void KeepCacheBound();
   Status FinishWrite();
   void AbortWrite();
   // How ApplyInternal treats the batch's own ids: searched in the store (Apply), or known
@@ -365,6 +376,7 @@ class Ledger {
   // purses, and every further map asked per account was a hash lookup per transfer
   // (docs/benchmarks.md, session of 13:21).
   std::unordered_map<uint64_t, CachedAccount> accounts_;
+  size_t account_cache_max_;
   // Joined-transaction rollback state: the id of each account the scope changed, once (the
   // scope's number marks the accounts already remembered, CachedAccount::remembered_in). A
   // rollback drops them from the cache rather than putting back their values before: outside

@@ -646,6 +646,61 @@ TEST_CASE("A batch loads its accounts in one call and writes once", "[core][ledg
   REQUIRE(fresh.LookupAccount(100)->balance_fen() == 5);
 }
 
+TEST_CASE("The account cache is emptied beyond its bound and refilled from the store with the same balances",
+          "[core][ledger]") {
+  MemoryLedgerStore store;
+  ManualClock clock{kStartMs};
+  FakeDigester digester;
+  Ledger ledger(store, clock, digester, /*account_cache_max=*/4);
+  auto one = [&](const Transfer& t) {
+    auto out = ledger.Apply(std::vector<Transfer>{t});
+    REQUIRE(out.ok());
+    return out->at(0);
+  };
+  std::vector<Account> accounts;
+  for (uint64_t id = 1; id <= 10; ++id) accounts.push_back(MakeAccount(id, AccountKind::card_purse, 0, 0));
+  REQUIRE(ledger.CreateAccounts(accounts).ok());
+  // Ten accounts cached, above the bound of four: the next write starts from the store.
+  int loads = store.account_loads();
+  REQUIRE(one(T(1, 1, 2, 5)) == O::created);
+  CHECK(store.account_loads() - loads == 1);
+  // Two cached now, within the bound: the same accounts are not read again.
+  loads = store.account_loads();
+  REQUIRE(one(T(2, 1, 2, 5)) == O::created);
+  CHECK(store.account_loads() - loads == 0);
+  // A joined scope may hold more while it lasts, and is emptied only after it.
+  {
+    Ledger::JoinedTransaction joined(ledger);
+    REQUIRE(store.Begin().ok());
+    std::vector<Transfer> batch;
+    for (uint64_t i = 3; i <= 9; ++i) batch.push_back(T(i, i, i + 1, 1));
+    REQUIRE(ledger.Apply(batch).ok());
+    loads = store.account_loads();
+    REQUIRE(one(T(10, 3, 4, 1)) == O::created);  // still cached
+    CHECK(store.account_loads() - loads == 0);
+    REQUIRE(store.Commit().ok());
+    joined.Committed();
+  }
+  // Ten cached again: the next scope starts emptied (the ingest writer works in scopes only).
+  {
+    Ledger::JoinedTransaction joined(ledger);
+    REQUIRE(store.Begin().ok());
+    loads = store.account_loads();
+    REQUIRE(one(T(11, 1, 2, 1)) == O::created);
+    CHECK(store.account_loads() - loads == 1);
+    REQUIRE(store.Commit().ok());
+    joined.Committed();
+  }
+  CHECK(ledger.LookupAccount(1)->balance_fen() == -11);
+  CHECK(ledger.LookupAccount(2)->balance_fen() == 11);
+  CHECK(ledger.LookupAccount(3)->balance_fen() == -2);
+  CHECK(ledger.LookupAccount(4)->balance_fen() == 1);
+  CHECK(ledger.LookupAccount(10)->balance_fen() == 1);
+  auto report = VerifyLedger(store, digester);
+  REQUIRE(report.ok());
+  CHECK(report->ok);
+}
+
 TEST_CASE("A batch above the limit is refused whole", "[core][ledger]") {
   Fixture f;
   std::vector<Transfer> batch(kTransferBatchMax + 1, T(1, kClearing, kPurse, 1));
