@@ -101,7 +101,8 @@ Result<int64_t> ReadCardChanges(Database& db);
 // that only reads the registry (the ingest checker's CardPrefetcher, core/ingest.h). The
 // connection is query_only (a write fails with db_error) and has a page cache of
 // `cache_bytes`. The registry schema must be up to date (the writer's connection migrated it).
-// The store is destroyed before its connection.
+// The store is destroyed before its connection; to close one early, reset `store`, then `db`
+// (assigning a new RegistryReader over an open one would close the connection first).
 struct RegistryReader {
   std::unique_ptr<Database> db;
   std::unique_ptr<SqliteRegistryStore> store;

@@ -32,6 +32,10 @@ class Running final : public IngestServer {
     // the members, because it gives the writer's connection its automatic checkpoint back,
     // and callers may close the database once Stop() has returned.
     checkpointer_.reset();
+    // The checker is joined: its connection to the file closes with the rest of the server's
+    // (the store first: its statements belong to the connection).
+    registry_reader_.store.reset();
+    registry_reader_.db.reset();
   }
 
   std::unique_ptr<db::WalCheckpointer> checkpointer_;
