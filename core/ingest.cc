@@ -32,6 +32,13 @@ bool CardsAheadCurrent(const PrefetchedCards& ahead, size_t records, int64_t den
          ahead.card_changes == card_changes && ahead.cards.size() == records;
 }
 
+// Drops from a card cache the cards a denylist delta names: listed or unlisted since, their
+// entries may be stale.
+void DropListed(const DenylistDelta& delta, std::unordered_map<uint64_t, IngestCardRef>& cache) {
+  for (const DenylistEntry& e : delta.added) cache.erase(CardNumberToInt(e.card_no));
+  for (const std::string& no : delta.removed) cache.erase(CardNumberToInt(no));
+}
+
 // A record's content for duplicate detection: everything but the terminal's signature, so
 // that the same transaction re-signed after a key rotation is still the same record.
 TapRecord Content(TapRecord record) {
@@ -212,8 +219,7 @@ Status IngestEngine::Impl::SyncDenylist() {
   CITYCARD_RETURN_IF_ERROR(Open());
   auto delta = registry.DenylistSince(denylist_version);
   if (!delta.ok()) return delta.status();
-  for (const DenylistEntry& e : delta->added) cards.erase(CardNumberToInt(e.card_no));
-  for (const std::string& no : delta->removed) cards.erase(CardNumberToInt(no));
+  DropListed(*delta, cards);
   denylist_version = delta->to_version;
   return Status::Ok();
 }
@@ -314,8 +320,7 @@ Status CardPrefetcher::Refresh() {
   }
   auto delta = registry_.DenylistSince(denylist_version_);
   if (!delta.ok()) return delta.status();
-  for (const DenylistEntry& e : delta->added) cache_.erase(CardNumberToInt(e.card_no));
-  for (const std::string& no : delta->removed) cache_.erase(CardNumberToInt(no));
+  DropListed(*delta, cache_);
   denylist_version_ = delta->to_version;
   return Status::Ok();
 }
