@@ -38,8 +38,9 @@ class Database {
  public:
   // Opens (creating when `create` is true) the SQLite file at `path` in WAL mode with
   // synchronous=FULL, so that a committed transaction survives a crash or power loss, and
-  // foreign keys on. ":memory:" opens a private in-memory database (tests).
-  // Failures: Kind::internal "db_open_failed"; Kind::not_found "db_not_found" when the file
+  // foreign keys on. ":memory:" opens a private in-memory database (tests). The connection
+  // writes its WAL through the WAL write buffer (db/wal_write_buffer.h).
+  // Failures: Kind::internal "db_open_failed", "vfs_register_failed"; Kind::not_found "db_not_found" when the file
   // does not exist and `create` is false.
   static Result<std::unique_ptr<Database>> Open(const std::string& path, bool create);
   ~Database();
