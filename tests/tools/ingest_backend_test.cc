@@ -3,7 +3,11 @@
 // online groups: top-up authorisations and identity checks answered after one commit.
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -362,5 +366,27 @@ TEST_CASE("Without word of other connections the ingest backend reads its termin
                                 x.clock, options);
   REQUIRE(backend.Start().ok());
   CHECK(WaitForRefreshes(backend, 3) >= 3);
+  backend.Stop();
+}
+
+TEST_CASE("The ingest backend's writer thread runs at the nice value asked for, when allowed",
+          "[tools][server][ingest]") {
+  // New threads inherit their creator's nice value: the process's, here.
+  errno = 0;
+  const int own = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+  REQUIRE(errno == 0);
+  const bool may_lower = ::geteuid() == 0;  // as CI runs; CAP_SYS_NICE would do as well
+  const int asked = GENERATE(-3, 0, 5);
+  IngestFixture x;
+  server::IngestBackendOptions options;
+  options.writer_nice = asked;
+  server::IngestBackend backend(x.registry, x.ledger, x.tap_store, x.auth, kWrapKey, x.digester,
+                                x.clock, options);
+  REQUIRE(backend.Start().ok());
+  int expected = asked == 0 ? own : asked;
+  if (asked < own && !may_lower) expected = own;  // refused: the process's, and a warning
+  CHECK(backend.stats().writer_nice == expected);
+  // The thread that started it keeps its own.
+  CHECK(::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid())) == own);
   backend.Stop();
 }

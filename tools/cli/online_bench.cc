@@ -376,6 +376,7 @@ Result<CommandOutput> RunOnlineBench(const OnlineBenchOptions& o) {
               {"checks_ok", ok},
               {"online_groups", backend.online_groups},
               {"online_requests_max_in_group", backend.online_max_in_group},
+              {"writer_nice", backend.writer_nice},
               {"pages_written", pages_written},
               {"pages_written_per_request",
                requests > 0 ? static_cast<double>(pages_written) / static_cast<double>(requests)

@@ -1,10 +1,15 @@
 #include "tools/server/ingest_backend.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <future>
 #include <optional>
 
 #include "core/card_number.h"
@@ -95,7 +100,15 @@ Status IngestBackend::Start() {
   started_ = true;
   next_terminal_refresh_ =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(kTerminalRefreshIntervalMs);
-  writer_ = std::thread([this] { Run(); });
+  std::promise<int> nice;
+  std::future<int> nice_set = nice.get_future();
+  // The promise is the thread's own, so that it outlives its set_value.
+  writer_ = std::thread([this, nice = std::move(nice)]() mutable {
+    nice.set_value(SetWriterNice());
+    Run();
+  });
+  // The writer sets its priority before it takes mutex_ (held here): no deadlock.
+  stats_.writer_nice = nice_set.get();
   if (options_.precheck_authenticator != nullptr) {
     if (options_.precheck_registry != nullptr) {
       prefetcher_ = std::make_unique<CardPrefetcher>(*options_.precheck_registry);
@@ -194,6 +207,20 @@ void IngestBackend::Check() {
     wake_.notify_one();
   }
   wake_.notify_one();
+}
+
+int IngestBackend::SetWriterNice() {
+  const pid_t self = ::gettid();
+  if (options_.writer_nice != 0 && ::setpriority(PRIO_PROCESS, static_cast<id_t>(self),
+                                                 options_.writer_nice) != 0) {
+    const int error = errno;
+    spdlog::warn("ingest: the writer thread keeps the process's priority: nice {} refused ({}); "
+                 "give the server CAP_SYS_NICE or a nice limit (RLIMIT_NICE) for it",
+                 options_.writer_nice, std::strerror(error));
+  }
+  errno = 0;
+  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(self));
+  return errno == 0 ? nice : 0;
 }
 
 void IngestBackend::Run() {

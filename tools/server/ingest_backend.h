@@ -71,6 +71,14 @@ inline constexpr int64_t kHousekeepingIntervalMsDefault = 1'000;
 // interval. A stale copy is never wrong, only slower: the writer checks again every record of
 // a terminal whose keys differ from those the checker used.
 inline constexpr int64_t kTerminalRefreshIntervalMs = 60'000;
+// The writer thread's nice value (setpriority). Every durable answer waits for the writer,
+// which on two cores shares the CPU with the I/O threads, the checker, the checkpointer and
+// whatever else runs; at the process's own priority it waited its turn behind them. At -10
+// `bench online --rate 10000` answered with p50 1.40-1.52 ms and p99 4.9-5.9 ms against
+// 1.49-1.73 and 5.5-6.9 ms (four alternated pairs, docs/benchmarks.md "Session of 09:43").
+// Lowering a nice value needs CAP_SYS_NICE (or RLIMIT_NICE): without it the writer keeps the
+// process's priority, the backend logs a warning, and IngestBackendStats::writer_nice says so.
+inline constexpr int kWriterNiceDefault = -10;
 // The most online requests of one online group (one storage transaction).
 inline constexpr size_t kOnlineGroupMax = kTopupGroupMax;
 // The most online requests waiting for a group; beyond, a request is answered at once with
@@ -127,6 +135,8 @@ struct IngestBackendOptions {
   // with the CLI while `serve` runs); when it answers true the writer drops the ingest
   // engine's card and counter caches before its next group or online request. Unset: never.
   std::function<Result<bool>()> changed_elsewhere;
+  // The writer thread's nice value (kWriterNiceDefault); 0 leaves it at the process's.
+  int writer_nice = kWriterNiceDefault;
 };
 
 struct IngestBackendStats {
@@ -143,6 +153,7 @@ struct IngestBackendStats {
   uint64_t online_failures = 0;        // online groups whose transaction failed
   uint64_t online_max_in_group = 0;
   uint64_t terminal_refreshes = 0;     // times the checker's terminals were all read again
+  int writer_nice = 0;                 // the writer thread's nice value, known once Start returns
 };
 
 class IngestBackend final : public terminals::TerminalBackend {
@@ -155,7 +166,8 @@ class IngestBackend final : public terminals::TerminalBackend {
                 const Clock& clock, IngestBackendOptions options);
   ~IngestBackend() override;
 
-  // Starts the writer thread (reads the current denylist version first).
+  // Starts the writer thread (reads the current denylist version first) and returns once it
+  // has set its priority (IngestBackendOptions::writer_nice).
   Status Start();
   // Answers everything queued (committing it), then stops the writer. Idempotent. Call after
   // the server stopped, so that nothing new arrives.
@@ -194,6 +206,8 @@ class IngestBackend final : public terminals::TerminalBackend {
   bool JoinsOnlineGroup(const terminals::OnlineRequest& request) const;
   void RunOnlineGroup(std::vector<OnlineJob>& group);
   void Run();
+  // Gives the calling (writer) thread options_.writer_nice; returns the nice value it has.
+  int SetWriterNice();
   // The checker thread: moves batches_ to checked_, their proofs checked.
   void Check();
   // True when the writer has nothing more to wait for (mutex_ held).
