@@ -246,8 +246,14 @@ void DriveSessions(const DriveContext& c, std::vector<BenchSession>& sessions,
     }
     int64_t wait_ns = 100'000'000;
     if (!due.empty() && now < c.deadline_ns) wait_ns = std::min(wait_ns, due.top().first - now);
-    int n = ::epoll_wait(epoll, events.data(), static_cast<int>(events.size()),
-                         static_cast<int>(std::max<int64_t>(0, wait_ns + 999'999) / 1'000'000));
+    // A timeout in nanoseconds (epoll_pwait2), not epoll_wait's milliseconds: rounded up to a
+    // millisecond, every send due in the meantime left late and at once, in bursts of up to a
+    // millisecond's worth of requests, which the server then queued.
+    wait_ns = std::max<int64_t>(0, wait_ns);
+    const timespec timeout{static_cast<time_t>(wait_ns / 1'000'000'000),
+                           static_cast<long>(wait_ns % 1'000'000'000)};
+    int n = ::epoll_pwait2(epoll, events.data(), static_cast<int>(events.size()), &timeout,
+                           nullptr);
     for (int k = 0; k < n; ++k) {
       BenchSession& s = sessions[events[k].data.u64];
       if (!s.outstanding) continue;
