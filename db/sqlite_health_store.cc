@@ -203,24 +203,23 @@ Result<int64_t> SqliteHealthStore::AppendIdentityCheck(const IdentityCheckRecord
   return db_.LastInsertRowId();
 }
 
+std::string IdentityCheckListSql(const IdentityCheckFilter& filter) {
+  std::string where;
+  if (filter.card_no.has_value()) where = " WHERE card_no = ?1";
+  if (filter.terminal_id.has_value()) {
+    where += where.empty() ? " WHERE terminal_id = ?2" : " AND terminal_id = ?2";
+  }
+  return "SELECT id, time_ms, terminal_id, operator_id, card_no, purpose, outcome, card_status, "
+         "profile, schemes_asked, schemes, groups_asked, groups_in FROM health_identity_checks" +
+         where + " ORDER BY id LIMIT ?3";
+}
+
 Result<std::vector<IdentityCheckRecord>> SqliteHealthStore::ListIdentityChecks(
     const IdentityCheckFilter& filter) {
-  auto s = db_.Prepare(
-      "SELECT id, time_ms, terminal_id, operator_id, card_no, purpose, outcome, card_status, "
-      "profile, schemes_asked, schemes, groups_asked, groups_in FROM health_identity_checks "
-      "WHERE (?1 IS NULL OR card_no = ?1) AND (?2 IS NULL OR terminal_id = ?2) "
-      "ORDER BY id LIMIT ?3");
+  auto s = db_.Prepare(IdentityCheckListSql(filter));
   if (!s.ok()) return s.status();
-  if (filter.card_no.has_value()) {
-    s->Bind(1, *filter.card_no);
-  } else {
-    s->BindNull(1);
-  }
-  if (filter.terminal_id.has_value()) {
-    s->Bind(2, *filter.terminal_id);
-  } else {
-    s->BindNull(2);
-  }
+  if (filter.card_no.has_value()) s->Bind(1, *filter.card_no);
+  if (filter.terminal_id.has_value()) s->Bind(2, *filter.terminal_id);
   s->Bind(3, static_cast<int64_t>(std::min(filter.limit, kIdentityCheckListMax)));
   std::vector<IdentityCheckRecord> out;
   while (true) {

@@ -16,6 +16,13 @@
 
 namespace citycard::db {
 
+// The statement SqliteHealthStore::ListIdentityChecks runs for `filter` (?1 the card, ?2 the
+// terminal, each only when filtered; ?3 the limit): one statement per combination, so that the
+// checks of a card (a holder asking who looked at their record) or of a terminal are found
+// through their index. One statement with "(?1 IS NULL OR card_no = ?1)" was planned as a scan
+// of every check ever made.
+std::string IdentityCheckListSql(const IdentityCheckFilter& filter);
+
 class SqliteHealthStore final : public HealthStore {
  public:
   // Brings the "health" component's schema up to date (Database::Migrate). The Database must

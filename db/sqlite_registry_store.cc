@@ -297,22 +297,18 @@ Result<std::optional<Card>> SqliteRegistryStore::FindCard(std::string_view card_
   return std::optional<Card>(ReadCard(**s));
 }
 
+std::string CardListSql(const CardFilter& filter) {
+  std::string where;
+  if (filter.holder_number) where = " WHERE holder_number = ?2";
+  if (filter.status) where += where.empty() ? " WHERE status = ?1" : " AND status = ?1";
+  return std::string("SELECT ") + kCardColumns + " FROM cards" + where + " ORDER BY card_no";
+}
+
 Result<std::vector<Card>> SqliteRegistryStore::ListCards(const CardFilter& filter) {
-  // A NULL parameter means "any": one statement serves every combination of filters.
-  auto s = Stmt(std::string("SELECT ") + kCardColumns +
-                " FROM cards WHERE (?1 IS NULL OR status = ?1) AND"
-                " (?2 IS NULL OR holder_number = ?2) ORDER BY card_no");
+  auto s = Stmt(CardListSql(filter));
   if (!s.ok()) return s.status();
-  if (filter.status) {
-    (*s)->Bind(1, int64_t{static_cast<uint8_t>(*filter.status)});
-  } else {
-    (*s)->BindNull(1);
-  }
-  if (filter.holder_number) {
-    (*s)->Bind(2, *filter.holder_number);
-  } else {
-    (*s)->BindNull(2);
-  }
+  if (filter.status) (*s)->Bind(1, int64_t{static_cast<uint8_t>(*filter.status)});
+  if (filter.holder_number) (*s)->Bind(2, *filter.holder_number);
   std::vector<Card> cards;
   while (true) {
     auto row = (*s)->Step();

@@ -14,6 +14,13 @@
 
 namespace citycard::db {
 
+// The statement SqliteRegistryStore::ListCards runs for `filter` (?1 the status, ?2 the
+// holder, each only when filtered): one statement per combination, so that a holder's cards
+// are found through the cards_by_holder index. One statement for every combination, with
+// "(?2 IS NULL OR holder_number = ?2)", was planned as a scan of every card: a holder looked
+// up at the card office read the whole registry.
+std::string CardListSql(const CardFilter& filter);
+
 class SqliteRegistryStore final : public RegistryStore {
  public:
   // Brings the "registry" component's schema up to date (Database::Migrate). The Database

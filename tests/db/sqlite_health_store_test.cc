@@ -284,3 +284,53 @@ TEST_CASE("A settlement over SQLite commits with its figures and its voucher ver
   REQUIRE(purse->balance_fen() == 9000);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("Identity checks are listed through the card's or the terminal's index, not a scan",
+          "[db][health]") {
+  auto db = MemoryDb();
+  auto store = SqliteHealthStore::Open(*db);
+  REQUIRE(store.ok());
+  auto plan = [&](const IdentityCheckFilter& filter) {
+    auto s = db->Prepare("EXPLAIN QUERY PLAN " + db::IdentityCheckListSql(filter));
+    REQUIRE(s.ok());
+    std::string out;
+    while (*s->Step()) out += s->ColumnText(3) + "; ";
+    return out;
+  };
+  IdentityCheckFilter by_card;
+  by_card.card_no = "6200000000000018";
+  CHECK_THAT(plan(by_card), Catch::Contains("INDEX health_identity_checks_card (card_no=?)"));
+  IdentityCheckFilter by_terminal;
+  by_terminal.terminal_id = "t-1";
+  CHECK_THAT(plan(by_terminal),
+             Catch::Contains("INDEX health_identity_checks_terminal (terminal_id=?)"));
+  IdentityCheckFilter both = by_card;
+  both.terminal_id = "t-1";
+  CHECK_THAT(plan(both), Catch::Contains("INDEX health_identity_checks_"));
+
+  // And the lists: each filter alone and both together.
+  for (int i = 0; i < 6; ++i) {
+    IdentityCheckRecord r;
+    r.time_ms = 1000 + i;
+    r.terminal_id = i % 2 == 0 ? "t-1" : "t-2";
+    r.operator_id = "hosp-1";
+    r.card_no = i < 3 ? "6200000000000018" : "6200000000000026";
+    r.purpose = IdentityPurpose::hospital;
+    r.outcome = IdentityOutcome::valid;
+    REQUIRE((*store)->AppendIdentityCheck(r).ok());
+  }
+  auto ids = [&](const IdentityCheckFilter& filter) {
+    auto listed = (*store)->ListIdentityChecks(filter);
+    REQUIRE(listed.ok());
+    std::vector<int64_t> out;
+    for (const auto& r : *listed) out.push_back(r.id);
+    return out;
+  };
+  CHECK(ids(by_card) == std::vector<int64_t>{1, 2, 3});
+  CHECK(ids(by_terminal) == std::vector<int64_t>{1, 3, 5});
+  CHECK(ids(both) == std::vector<int64_t>{1, 3});
+  IdentityCheckFilter limited = by_terminal;
+  limited.limit = 2;
+  CHECK(ids(limited) == std::vector<int64_t>{1, 3});
+  CHECK(ids(IdentityCheckFilter{}).size() == 6);
+}

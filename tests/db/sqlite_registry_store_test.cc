@@ -333,3 +333,35 @@ TEST_CASE("A registry reader reads the file over its own connection and cannot w
   CHECK(memory.status().code() == "registry_reader_needs_file");
   std::filesystem::remove_all(dir);
 }
+
+namespace {
+
+// SQLite's plan for `sql`, its steps' details joined by "; ".
+std::string QueryPlan(Database& db, const std::string& sql) {
+  auto plan = db.Prepare("EXPLAIN QUERY PLAN " + sql);
+  REQUIRE(plan.ok());
+  std::string out;
+  while (true) {
+    auto row = plan->Step();
+    REQUIRE(row.ok());
+    if (!*row) return out;
+    out += plan->ColumnText(3) + "; ";
+  }
+}
+
+}  // namespace
+
+TEST_CASE("A holder's cards are listed through the holder index, not a scan of every card",
+          "[db][registry]") {
+  StoreFixture f;
+  CardFilter holder;
+  holder.holder_number = 7;
+  CHECK_THAT(QueryPlan(*f.db, db::CardListSql(holder)),
+             Catch::Contains("USING INDEX cards_by_holder (holder_number=?)"));
+  CardFilter holder_active = holder;
+  holder_active.status = CardStatus::active;
+  CHECK_THAT(QueryPlan(*f.db, db::CardListSql(holder_active)),
+             Catch::Contains("USING INDEX cards_by_holder (holder_number=?)"));
+  // With no holder there is no index to use: every card is read, in card number order.
+  CHECK_THAT(QueryPlan(*f.db, db::CardListSql(CardFilter{})), !Catch::Contains("cards_by_holder"));
+}
