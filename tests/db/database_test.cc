@@ -6,6 +6,7 @@
 #include <string>
 
 #include "db/database.h"
+#include "tests/support/scratch_db_file_support.h"
 
 using namespace citycard;
 using citycard::db::Database;
@@ -83,19 +84,7 @@ int64_t CountRows(Database& db) {
 
 // A database file of the test's own in the temporary folder, removed (with its WAL and shared
 // memory files) before the test and after it.
-struct ScratchDatabaseFile {
-  explicit ScratchDatabaseFile(const std::string& name)
-      : path((std::filesystem::temp_directory_path() /
-              ("citycard_" + name + "_" + std::to_string(::getpid()) + ".db"))
-                 .string()) {
-    Remove();
-  }
-  ~ScratchDatabaseFile() { Remove(); }
-  void Remove() {
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-  }
-  std::string path;
-};
+using ScratchDatabaseFile = citycard::testing::ScratchDbFile;
 
 }  // namespace
 

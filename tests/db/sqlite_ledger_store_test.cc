@@ -20,6 +20,7 @@
 #include "core/audit.h"
 #include "core/ledger.h"
 #include "crypto/digest.h"
+#include "tests/support/scratch_db_file_support.h"
 
 using namespace citycard;
 using citycard::db::Database;
@@ -50,20 +51,7 @@ Transfer T(Id128 id, uint64_t debit, uint64_t credit, int64_t amount, uint16_t f
   return t;
 }
 
-// A fresh file for a test, removed (with its WAL) when the test ends.
-struct TempDb {
-  std::string path;
-  explicit TempDb(const std::string& name) {
-    path = (std::filesystem::temp_directory_path() /
-            ("citycard_" + name + "_" + std::to_string(::getpid()) + ".db"))
-               .string();
-    Remove();
-  }
-  ~TempDb() { Remove(); }
-  void Remove() const {
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-  }
-};
+using TempDb = citycard::testing::ScratchDbFile;
 
 // The database, store and ledger of one process, opened together.
 struct Books {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "db/database.h"
+#include "tests/support/scratch_db_file_support.h"
 
 using namespace citycard;
 using citycard::db::Database;
@@ -19,23 +20,7 @@ using citycard::db::WalCheckpointer;
 
 namespace {
 
-// A fresh file for a test, removed (with its WAL) when the test ends.
-struct TempFile {
-  std::string path;
-  explicit TempFile(const std::string& name)
-      : path((std::filesystem::temp_directory_path() /
-              ("citycard_" + name + "_" + std::to_string(::getpid()) + ".db"))
-                 .string()) {
-    Remove();
-  }
-  ~TempFile() { Remove(); }
-  void Remove() const {
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-  }
-  int64_t Bytes(const char* suffix = "") const {
-    return static_cast<int64_t>(std::filesystem::file_size(path + suffix));
-  }
-};
+using TempFile = citycard::testing::ScratchDbFile;
 
 // One transaction that leaves well over kWalCheckpointPagesMin pages in the WAL (2,048 rows
 // of 4,000 bytes: over 8 MB of 4 KiB pages, against a threshold of 1,000 pages).

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "db/database.h"
+#include "tests/support/scratch_db_file_support.h"
 
 using namespace citycard;
 using citycard::db::Database;
@@ -18,19 +19,7 @@ using citycard::db::WalBufferCountersNow;
 
 namespace {
 
-struct ScratchFile {
-  explicit ScratchFile(const std::string& name)
-      : path((std::filesystem::temp_directory_path() /
-              ("citycard_walbuf_" + name + "_" + std::to_string(::getpid()) + ".db"))
-                 .string()) {
-    Remove();
-  }
-  ~ScratchFile() { Remove(); }
-  void Remove() const {
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-  }
-  std::string path;
-};
+using ScratchFile = citycard::testing::ScratchDbFile;
 
 std::unique_ptr<Database> OpenOrFail(const std::string& path, bool create) {
   auto db = Database::Open(path, create);
