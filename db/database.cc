@@ -48,12 +48,18 @@ std::string ValuesPlaceholders(int columns, int rows) {
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path, bool create) {
   ConfigureSqliteOnce();
   CITYCARD_RETURN_IF_ERROR(RegisterWalBufferVfs());
+  return Open(path, create, kWalBufferVfsName);
+}
+
+Result<std::unique_ptr<Database>> Database::Open(const std::string& path, bool create,
+                                                 const std::string& vfs_name) {
+  ConfigureSqliteOnce();
   if (!create && path != ":memory:" && !std::filesystem::exists(path)) {
     return Status::NotFound("db_not_found", "no database at " + path + " (run `citycard init`)");
   }
   sqlite3* handle = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-  if (sqlite3_open_v2(path.c_str(), &handle, flags, kWalBufferVfsName) != SQLITE_OK) {
+  if (sqlite3_open_v2(path.c_str(), &handle, flags, vfs_name.c_str()) != SQLITE_OK) {
     std::string message = handle ? sqlite3_errmsg(handle) : "out of memory";
     sqlite3_close(handle);
     return Status::Internal("db_open_failed", "cannot open " + path + ": " + message);

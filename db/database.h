@@ -43,6 +43,11 @@ class Database {
   // Failures: Kind::internal "db_open_failed", "vfs_register_failed"; Kind::not_found "db_not_found" when the file
   // does not exist and `create` is false.
   static Result<std::unique_ptr<Database>> Open(const std::string& path, bool create);
+  // The same through the SQLite VFS registered as `vfs_name` (tests: the WAL write buffer over
+  // a fault-injecting VFS, db::RegisterWalBufferVfsOver). Failures as above, and
+  // Kind::internal "db_open_failed" when no VFS has that name.
+  static Result<std::unique_ptr<Database>> Open(const std::string& path, bool create,
+                                                const std::string& vfs_name);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

@@ -6,14 +6,23 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string>
+#include <type_traits>
 
 namespace citycard::db {
 
 namespace {
 
-// The platform's default VFS, which this one wraps; set once by RegisterWalBufferVfs.
-sqlite3_vfs* g_base = nullptr;
-sqlite3_vfs g_vfs;
+// One registration of the VFS: SQLite's record of it, first, so that the pointer SQLite
+// passes to Open leads back to the VFS it wraps. Registrations live as long as the process
+// (SQLite keeps the pointer); there are two at most, the default's and a test's.
+struct Registration {
+  sqlite3_vfs vfs;
+  sqlite3_vfs* base;
+};
+static_assert(std::is_standard_layout_v<Registration>);
+
+sqlite3_vfs* BaseOf(sqlite3_vfs* vfs) { return reinterpret_cast<Registration*>(vfs)->base; }
 
 std::atomic<uint64_t> g_writes_in{0};
 std::atomic<uint64_t> g_writes_out{0};
@@ -163,15 +172,16 @@ const sqlite3_io_methods kWalMethods = {
     ShmUnmap,   Fetch,     Unfetch,
 };
 
-int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {
-  // Any other file is the default VFS's object itself, in the block SQLite gave us (at least
-  // as large as the default VFS asks for), with the default VFS's methods.
-  if ((flags & SQLITE_OPEN_WAL) == 0) return g_base->xOpen(g_base, name, file, flags, out_flags);
+int Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {
+  sqlite3_vfs* base = BaseOf(vfs);
+  // Any other file is the wrapped VFS's object itself, in the block SQLite gave us (at least
+  // as large as the wrapped VFS asks for), with the wrapped VFS's methods.
+  if ((flags & SQLITE_OPEN_WAL) == 0) return base->xOpen(base, name, file, flags, out_flags);
   WalFile* f = Wal(file);
   std::memset(f, 0, sizeof(WalFile));
   f->real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + kRealOffset);
-  std::memset(f->real, 0, static_cast<size_t>(g_base->szOsFile));
-  const int rc = g_base->xOpen(g_base, name, f->real, flags, out_flags);
+  std::memset(f->real, 0, static_cast<size_t>(base->szOsFile));
+  const int rc = base->xOpen(base, name, f->real, flags, out_flags);
   if (rc != SQLITE_OK) {
     // SQLite closes a file whose open failed only when its pMethods is set; ours is not, so
     // the default VFS's half-open file is closed here.
@@ -183,28 +193,55 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, int
   return SQLITE_OK;
 }
 
+// Registers the VFS as `name` over `base` (caller holds g_register_mutex). Every method but
+// xOpen is the wrapped VFS's own; none of the unix VFS's methods reads pAppData through the
+// pointer it is given, so the copy keeps the wrapped VFS's (a VFS put under this one in tests
+// must not either).
+int RegisterOver(sqlite3_vfs* base, const char* name) {
+  auto* registration = new Registration{*base, base};
+  registration->vfs.szOsFile = static_cast<int>(kRealOffset) + base->szOsFile;
+  registration->vfs.pNext = nullptr;
+  registration->vfs.zName = name;
+  registration->vfs.xOpen = Open;
+  const int rc = sqlite3_vfs_register(&registration->vfs, /*makeDflt=*/0);
+  if (rc != SQLITE_OK) delete registration;
+  return rc;
+}
+
+std::mutex g_register_mutex;
+
+Status RegisterFailed(const std::string& what, int rc) {
+  return Status::Internal("vfs_register_failed", "cannot register the WAL write buffer's VFS " +
+                                                     what + " (SQLite code " +
+                                                     std::to_string(rc) + ")");
+}
+
 }  // namespace
 
 Status RegisterWalBufferVfs() {
   static std::once_flag once;
   static int rc = SQLITE_ERROR;
   std::call_once(once, [] {
-    g_base = sqlite3_vfs_find(nullptr);
-    if (g_base == nullptr) return;
-    // Every method but xOpen is the default VFS's own; none of them reads pAppData through
-    // the pointer it is given, so the copy keeps the default's.
-    g_vfs = *g_base;
-    g_vfs.szOsFile = static_cast<int>(kRealOffset) + g_base->szOsFile;
-    g_vfs.pNext = nullptr;
-    g_vfs.zName = kWalBufferVfsName;
-    g_vfs.xOpen = Open;
-    rc = sqlite3_vfs_register(&g_vfs, /*makeDflt=*/0);
+    sqlite3_vfs* base = sqlite3_vfs_find(nullptr);
+    if (base == nullptr) return;
+    std::lock_guard lock(g_register_mutex);
+    rc = RegisterOver(base, kWalBufferVfsName);
   });
-  if (rc != SQLITE_OK) {
-    return Status::Internal("vfs_register_failed",
-                            "cannot register the WAL write buffer's SQLite VFS (code " +
-                                std::to_string(rc) + ")");
+  if (rc != SQLITE_OK) return RegisterFailed("over the default VFS", rc);
+  return Status::Ok();
+}
+
+Status RegisterWalBufferVfsOver(const char* base_name, const char* name) {
+  std::lock_guard lock(g_register_mutex);
+  sqlite3_vfs* base = sqlite3_vfs_find(base_name);
+  if (base == nullptr) {
+    return RegisterFailed(std::string("over ") + base_name + ": no such VFS", SQLITE_ERROR);
   }
+  if (sqlite3_vfs* existing = sqlite3_vfs_find(name)) {
+    if (existing->xOpen == Open && BaseOf(existing) == base) return Status::Ok();
+    return RegisterFailed(std::string("as ") + name + ": the name is taken", SQLITE_ERROR);
+  }
+  if (int rc = RegisterOver(base, name); rc != SQLITE_OK) return RegisterFailed(name, rc);
   return Status::Ok();
 }
 

@@ -47,6 +47,14 @@ inline constexpr size_t kWalFrameHeaderBytes = 24;
 // the registration.
 Status RegisterWalBufferVfs();
 
+// Registers the same VFS again, as `name`, over the VFS registered as `base_name` instead of
+// the default one: tests put a fault-injecting VFS under it (tests/support/db_fault_vfs_support.h)
+// and open their connections with Database::Open(path, create, name). Both strings must
+// outlive the process's use of SQLite. Calling it again with the same two names does nothing.
+// Failures: Kind::internal "vfs_register_failed" when no VFS is named `base_name`, `name` is
+// another VFS's, or SQLite refuses the registration.
+Status RegisterWalBufferVfsOver(const char* base_name, const char* name);
+
 // Process-wide counts since the start, for tests and benchmarks: writes SQLite made to WAL
 // files, writes this VFS made of them, and flushes made because a commit frame completed.
 struct WalBufferCounters {

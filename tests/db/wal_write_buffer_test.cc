@@ -190,3 +190,30 @@ TEST_CASE("Every commit acknowledged before the process is killed is in the data
   CHECK(QueryInt(*db, "SELECT count(*) FROM t WHERE pad = printf('%1000d', id)") == rows);
   CHECK(IntegrityCheck(*db) == "ok");
 }
+
+TEST_CASE("The buffer registers over another VFS by name once, and refuses a missing base or a "
+          "taken name",
+          "[db]") {
+  REQUIRE(db::RegisterWalBufferVfs().ok());
+  // Over the unix VFS under a second name: the second call with the same names does nothing.
+  REQUIRE(db::RegisterWalBufferVfsOver("unix", "citycard-walbuf-test").ok());
+  REQUIRE(db::RegisterWalBufferVfsOver("unix", "citycard-walbuf-test").ok());
+  ScratchFile file("walbuf_over_unix");
+  auto opened = Database::Open(file.path, true, "citycard-walbuf-test");
+  REQUIRE(opened.ok());
+  REQUIRE((*opened)->Exec("CREATE TABLE t(x); INSERT INTO t VALUES (1)").ok());
+
+  auto missing = db::RegisterWalBufferVfsOver("no-such-vfs", "citycard-walbuf-test2");
+  REQUIRE(missing.code() == "vfs_register_failed");
+  // The name of another VFS (the unix one itself), or the same name over another base.
+  REQUIRE(db::RegisterWalBufferVfsOver("unix", "unix-none").code() == "vfs_register_failed");
+  REQUIRE(db::RegisterWalBufferVfsOver("unix-none", "citycard-walbuf-test").code() ==
+          "vfs_register_failed");
+}
+
+TEST_CASE("A connection through a VFS that is not registered is not opened", "[db]") {
+  ScratchFile file("walbuf_no_vfs");
+  auto opened = Database::Open(file.path, true, "no-such-vfs");
+  REQUIRE(opened.status().code() == "db_open_failed");
+  REQUIRE_FALSE(std::filesystem::exists(file.path));
+}

@@ -9,10 +9,7 @@
 
 namespace citycard::testing {
 
-IngestFixture::IngestFixture(IngestConfig config, CardOfficeConfig office_config)
-    : office(registry, ledger, hasher, digester, clock, office_config),
-      engine(registry, ledger, tap_store, auth, digester, clock, config) {
-  REQUIRE(office.CreateSystemAccounts().ok());
+void AddFixtureOperatorsAndTerminals(TerminalOffice& terminals) {
   for (auto [op, kind] : {std::pair{"BUS1", OperatorKind::bus}, {"METRO", OperatorKind::metro},
                           {"KIOSKS", OperatorKind::counter}}) {
     OperatorRequest request;
@@ -33,8 +30,8 @@ IngestFixture::IngestFixture(IngestConfig config, CardOfficeConfig office_config
   }
 }
 
-FakeCard IngestFixture::IssueCard(int64_t balance_fen, Profile profile) {
-  std::string first17 = fmt::format("32128119900101{:03d}", ++next_holder);
+FakeCard IssueFixtureCard(CardOffice& office, int holder, Profile profile) {
+  std::string first17 = fmt::format("32128119900101{:03d}", holder);
   IssueRequest request;
   request.national_id = first17 + NationalIdCheckChar(first17);
   request.name = "张三";
@@ -44,6 +41,40 @@ FakeCard IngestFixture::IssueCard(int64_t balance_fen, Profile profile) {
   FakeCard card;
   card.card_no = CardNumberToInt(view->card.card_no);
   card.profile = profile;
+  return card;
+}
+
+TapRecord MakeFixtureTap(const Terminal& terminal, FakeCard& card, uint32_t ttc, int64_t time_s,
+                         int64_t amount_fen, TapType type) {
+  TapRecord r;
+  r.type = type;
+  r.profile = card.profile;
+  r.card_no = card.card_no;
+  r.card_counter = ++card.counter;
+  r.balance_before_fen = card.balance_fen;
+  r.amount_fen = amount_fen;
+  r.terminal_id = terminal.id;
+  r.terminal_counter = ttc;
+  r.time_s = time_s;
+  r.operator_id = terminal.operator_id;
+  r.route_code = 7;
+  r.fare_version = 1;
+  r.full_fare_fen = amount_fen;
+  r.terminal_key_version = static_cast<uint8_t>(terminal.current_key_version());
+  card.balance_fen += type == TapType::load ? amount_fen : -amount_fen;
+  FakeTapAuthenticator::Sign(terminal, &r);
+  return r;
+}
+
+IngestFixture::IngestFixture(IngestConfig config, CardOfficeConfig office_config)
+    : office(registry, ledger, hasher, digester, clock, office_config),
+      engine(registry, ledger, tap_store, auth, digester, clock, config) {
+  REQUIRE(office.CreateSystemAccounts().ok());
+  AddFixtureOperatorsAndTerminals(terminals);
+}
+
+FakeCard IngestFixture::IssueCard(int64_t balance_fen, Profile profile) {
+  FakeCard card = IssueFixtureCard(office, ++next_holder, profile);
   if (balance_fen > 0) TopupAtCounter(card, balance_fen);
   return card;
 }
@@ -64,25 +95,8 @@ Terminal IngestFixture::GetTerminal(const std::string& terminal_id) {
 
 TapRecord IngestFixture::Tap(FakeCard& card, const std::string& terminal_id, int64_t amount_fen,
                              TapType type) {
-  Terminal terminal = GetTerminal(terminal_id);
-  TapRecord r;
-  r.type = type;
-  r.profile = card.profile;
-  r.card_no = card.card_no;
-  r.card_counter = ++card.counter;
-  r.balance_before_fen = card.balance_fen;
-  r.amount_fen = amount_fen;
-  r.terminal_id = terminal_id;
-  r.terminal_counter = ++ttc[terminal_id];
-  r.time_s = clock.NowSeconds();
-  r.operator_id = terminal.operator_id;
-  r.route_code = 7;
-  r.fare_version = 1;
-  r.full_fare_fen = amount_fen;
-  r.terminal_key_version = static_cast<uint8_t>(terminal.current_key_version());
-  card.balance_fen += type == TapType::load ? amount_fen : -amount_fen;
-  FakeTapAuthenticator::Sign(terminal, &r);
-  return r;
+  return MakeFixtureTap(GetTerminal(terminal_id), card, ++ttc[terminal_id], clock.NowSeconds(),
+                        amount_fen, type);
 }
 
 void IngestFixture::Sign(TapRecord* record, bool keep_tac) {

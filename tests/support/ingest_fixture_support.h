@@ -25,6 +25,16 @@ struct FakeCard {
   Profile profile = Profile::adult;
 };
 
+// The fixture's operators (BUS1, METRO, KIOSKS) and terminals (T1 and T2 of BUS1, M1 of METRO,
+// K1 of KIOSKS), added through `terminals`; for worlds over other stores too.
+void AddFixtureOperatorsAndTerminals(TerminalOffice& terminals);
+// Issues a card to holder number `holder` (a national id made from it), with no balance.
+FakeCard IssueFixtureCard(CardOffice& office, int holder, Profile profile = Profile::adult);
+// The card pays (or loads) `amount_fen` at `terminal` with the terminal's counter `ttc` at
+// `time_s`: the chip moves, the record is signed by card and terminal (FakeTapAuthenticator).
+TapRecord MakeFixtureTap(const Terminal& terminal, FakeCard& card, uint32_t ttc, int64_t time_s,
+                         int64_t amount_fen, TapType type = TapType::purchase);
+
 struct IngestFixture {
   explicit IngestFixture(IngestConfig config = {}, CardOfficeConfig office_config = {});
 
