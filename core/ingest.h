@@ -259,7 +259,9 @@ class IngestEngine {
 
   // Voids the pending transfers of top-ups whose timeout passed (Ledger::ExpirePending), then
   // marks each such top-up expired, or, when a booked record already proves the card holds
-  // the money, books it as recovered. Returns how many top-ups changed.
+  // the money, books it as recovered, all in one storage transaction. Returns how many
+  // top-ups changed. Failures (then nothing is voided or marked): store (internal),
+  // "topup_declined" when the ledger declines a recovered top-up's transfer.
   Result<size_t> ExpireTopups();
 
   // A terminal said (heartbeat) that it holds denylist `version` at its own time

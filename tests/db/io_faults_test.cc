@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,6 +50,10 @@ constexpr int kAutoCheckpointPages = 16;
 // A step is tried at most this often; with one failed operation the second try must succeed.
 constexpr int kAttemptsMax = 3;
 constexpr uint64_t kOpsStride = 7;
+constexpr int64_t kOnlineTopupFen = 800;
+// When the last step expires the top-ups never confirmed: two days after the start, past
+// every top-up's timeout (IngestConfig::topup_timeout_s, a day).
+constexpr int64_t kExpiryAtMs = kFixtureStartMs + 2 * 86'400'000;
 
 // A connection and everything the script runs on it.
 struct World {
@@ -79,11 +84,6 @@ struct World {
     return **t;
   }
 
-  int64_t Balance(uint64_t account_id) {
-    auto account = ledger->LookupAccount(account_id);
-    REQUIRE(account.ok());
-    return account->balance_fen();
-  }
 
   FakeDigester digester;
   ManualClock clock{kFixtureStartMs};
@@ -100,12 +100,18 @@ struct World {
   std::unique_ptr<IngestEngine> engine;
 };
 
-// One step of the script: an upload of batches, or a counter top-up.
+// One step of the script: an upload of batches, a counter top-up, a kiosk's online top-up
+// asks (one group), the load record that confirms the first ask of the step before, or, two
+// days later, the expiry of the top-ups never confirmed.
 struct Step {
+  enum class Kind : uint8_t { upload, counter_topup, online_asks, online_confirm, expire };
+  Kind kind = Kind::upload;
   std::vector<UploadedBatch> batches;
   uint64_t topup_card_no = 0;
   int64_t topup_fen = 0;
   std::string topup_ref;
+  std::vector<TopupAsk> asks;
+  TapRecord load;
 };
 
 struct Script {
@@ -113,6 +119,31 @@ struct Script {
   std::vector<uint64_t> accounts;  // every purse, then the payables of BUS1 and METRO
   std::vector<Step> steps;
 };
+
+// Two online top-up asks at the kiosk (request ids 2 * round and one more, two cards), then
+// the first card's load record confirming its ask; the second stays pending.
+void AddOnlineTopup(Script& s, const Terminal& kiosk, int round, int64_t time_s) {
+  Step asks;
+  asks.kind = Step::Kind::online_asks;
+  FakeCard* cards[2] = {&s.cards[static_cast<size_t>((round + 4) % kCards)],
+                        &s.cards[static_cast<size_t>((round + 9) % kCards)]};
+  for (size_t i = 0; i < 2; ++i) {
+    TopupAsk ask;
+    ask.terminal_id = kiosk.id;
+    ask.request_id = static_cast<uint64_t>(2 * round) + i;
+    ask.card_no = cards[i]->card_no;
+    ask.card_counter = cards[i]->counter;
+    ask.balance_before_fen = cards[i]->balance_fen;
+    ask.amount_fen = kOnlineTopupFen;
+    asks.asks.push_back(ask);
+  }
+  Step confirm;
+  confirm.kind = Step::Kind::online_confirm;
+  confirm.load = MakeFixtureTap(kiosk, *cards[0], static_cast<uint32_t>(round), time_s,
+                                kOnlineTopupFen, TapType::load);
+  s.steps.push_back(std::move(asks));
+  s.steps.push_back(std::move(confirm));
+}
 
 // Issues and funds the cards (without faults), then writes the steps: per round an upload of
 // a bus and a metro batch, every third round with the round before's first bus record again
@@ -138,12 +169,14 @@ Script MakeScript(World& w) {
   }
   Terminal bus = w.GetTerminal("T1");
   Terminal metro = w.GetTerminal("M1");
+  Terminal kiosk = w.GetTerminal("K1");
   uint32_t bus_ttc = 0, metro_ttc = 0;
   int64_t time_s = w.clock.NowSeconds();
   TapRecord previous_first_bus;
   for (int round = 0; round < kRounds; ++round) {
     time_s += 60;
     Step upload;
+    upload.kind = Step::Kind::upload;
     upload.batches.push_back(UploadedBatch{"T1", {}});
     upload.batches.push_back(UploadedBatch{"M1", {}});
     for (int i = 0; i < 3; ++i) {
@@ -157,20 +190,40 @@ Script MakeScript(World& w) {
     if (round % 3 == 2) upload.batches[0].records.push_back(previous_first_bus);
     previous_first_bus = upload.batches[0].records[0];
     s.steps.push_back(std::move(upload));
+    if (round % 4 == 1) AddOnlineTopup(s, kiosk, round, time_s);
     if (round % 4 == 3) {
       Step topup;
+      topup.kind = Step::Kind::counter_topup;
       topup.topup_card_no = s.cards[static_cast<size_t>(round % kCards)].card_no;
       topup.topup_fen = 1'000;
       topup.topup_ref = fmt::format("counter{}", round);
       s.steps.push_back(std::move(topup));
     }
   }
+  Step expire;
+  expire.kind = Step::Kind::expire;
+  s.steps.push_back(std::move(expire));
   return s;
+}
+
+// Each of the script's accounts' posted balance and pending credits.
+std::vector<int64_t> Balances(Ledger& ledger, const Script& s) {
+  std::vector<int64_t> balances;
+  for (uint64_t id : s.accounts) {
+    auto account = ledger.LookupAccount(id);
+    REQUIRE(account.ok());
+    balances.push_back(account->balance_fen());
+    balances.push_back(account->credits_pending);
+  }
+  return balances;
 }
 
 struct RunResult {
   std::vector<IngestOutcome> outcomes;  // every record's, in script order
-  std::vector<int64_t> balances;        // Script::accounts', from the engine's ledger
+  std::vector<int64_t> topups;          // each top-up answer's outcome and figures, in order
+  uint64_t last_authorisation_id = 0;
+  size_t abandoned_step = static_cast<size_t>(-1);  // OnFailure::abandon: the step that failed
+  std::vector<int64_t> balances;        // Script::accounts' posted and pending, from the engine
   int failed_attempts = 0;
   uint64_t ops = 0;       // I/O operations counted (in a run without faults)
   uint64_t injected = 0;  // of which failed
@@ -178,24 +231,71 @@ struct RunResult {
 };
 
 // Runs one step once; false when it failed (nothing of it may then be acknowledged).
-bool TryStep(World& w, const Step& step, std::vector<IngestOutcome>* outcomes) {
-  if (step.topup_fen > 0) {
-    return w.office->Topup(CardNumberFromInt(step.topup_card_no), step.topup_fen, step.topup_ref)
-        .ok();
+// Acknowledged results go to `r`: each record's outcome, and each top-up answer's figures.
+bool TryStep(World& w, const Step& step, RunResult* r) {
+  switch (step.kind) {
+    case Step::Kind::upload: {
+      auto out = w.engine->Ingest(step.batches);
+      if (!out.ok()) return false;
+      for (const auto& batch : *out) r->outcomes.insert(r->outcomes.end(), batch.begin(), batch.end());
+      return true;
+    }
+    case Step::Kind::counter_topup:
+      return w.office
+          ->Topup(CardNumberFromInt(step.topup_card_no), step.topup_fen, step.topup_ref)
+          .ok();
+    case Step::Kind::online_asks: {
+      auto out = w.engine->AuthoriseTopups(step.asks);
+      if (!out.ok()) return false;
+      for (const auto& decision : *out) {
+        REQUIRE(decision.ok());
+        r->topups.push_back(static_cast<int64_t>(decision->outcome));
+        r->topups.push_back(decision->amount_fen);
+        r->topups.push_back(decision->balance_after_fen);
+      }
+      // The authorisation the next step confirms: the one of this run, whatever its number.
+      r->last_authorisation_id = (*out)[0]->authorisation_id;
+      return true;
+    }
+    case Step::Kind::expire: {
+      w.clock.SetMs(kExpiryAtMs);
+      auto expired = w.engine->ExpireTopups();
+      if (!expired.ok()) return false;
+      r->topups.push_back(static_cast<int64_t>(*expired));
+      return true;
+    }
+    case Step::Kind::online_confirm: {
+      auto out = w.engine->ConfirmTopup(step.load.terminal_id, r->last_authorisation_id,
+                                        EncodeTapRecord(step.load));
+      if (!out.ok()) return false;
+      r->topups.push_back(static_cast<int64_t>(out->outcome));
+      r->topups.push_back(static_cast<int64_t>(out->record_outcome));
+      return true;
+    }
   }
-  auto out = w.engine->Ingest(step.batches);
-  if (!out.ok()) return false;
-  for (const auto& batch : *out) outcomes->insert(outcomes->end(), batch.begin(), batch.end());
-  return true;
+  return false;
 }
 
-RunResult RunScript(World& w, const Script& s, FaultPlan plan) {
+// What RunScript does with a step whose storage failed.
+enum class OnFailure : uint8_t { retry, abandon };
+constexpr size_t kNoStep = static_cast<size_t>(-1);
+
+// Runs the script's steps (all but `skip_step`) under `plan`. A failed step is retried, or
+// abandoned (RunResult::abandoned_step; the script goes on with the next).
+RunResult RunScript(World& w, const Script& s, FaultPlan plan,
+                    OnFailure on_failure = OnFailure::retry, size_t skip_step = kNoStep) {
   RunResult r;
   ArmFault(plan);
-  for (const Step& step : s.steps) {
+  for (size_t k = 0; k < s.steps.size(); ++k) {
+    if (k == skip_step) continue;
     int attempts = 0;
-    while (!TryStep(w, step, &r.outcomes)) {
+    while (!TryStep(w, s.steps[k], &r)) {
       ++r.failed_attempts;
+      if (on_failure == OnFailure::abandon) {
+        REQUIRE(r.abandoned_step == kNoStep);  // one fault, one failed step at most
+        r.abandoned_step = k;
+        break;
+      }
       REQUIRE(++attempts < kAttemptsMax);
       // The disk is back (a sticky fault only lasts until the step gives up).
       if (plan.sticky) {
@@ -211,7 +311,7 @@ RunResult RunScript(World& w, const Script& s, FaultPlan plan) {
     r.last_fault = LastFaultOp();
   }
   ArmFault({});
-  for (uint64_t id : s.accounts) r.balances.push_back(w.Balance(id));
+  r.balances = Balances(*w.ledger, s);
   return r;
 }
 
@@ -247,11 +347,7 @@ FileState ReadFile(const std::string& path, const Script& s) {
   ManualClock clock{kFixtureStartMs};
   Ledger ledger(**store, clock, digester);
   FileState state;
-  for (uint64_t id : s.accounts) {
-    auto account = ledger.LookupAccount(id);
-    REQUIRE(account.ok());
-    state.balances.push_back(account->balance_fen());
-  }
+  state.balances = Balances(ledger, s);
   state.taps = CountTaps(**db);
   return state;
 }
@@ -262,18 +358,31 @@ struct Reference {
   uint64_t ops = 0;  // operations the script makes without faults
 };
 
-Reference RunWithoutFaults(const std::string& vfs, std::optional<FaultOp> only) {
+// The script run without faults (all but `skip_step`), counting operations of kind `only`.
+Reference RunWithoutFaults(const std::string& vfs, std::optional<FaultOp> only,
+                           size_t skip_step = kNoStep) {
   ScratchDbFile file("io_faults_reference");
   Reference ref;
   {
     World w(file.path, vfs);
     Script s = MakeScript(w);
-    ref.run = RunScript(w, s, FaultPlan{0, only});
+    ref.run = RunScript(w, s, FaultPlan{0, only}, OnFailure::retry, skip_step);
     ref.ops = ref.run.ops;
     REQUIRE(ref.run.failed_attempts == 0);
     ref.file = ReadFile(file.path, s);
   }
   return ref;
+}
+
+// Requires that a run (and its file, read afresh) ended as the reference did.
+void RequireSameEnd(const RunResult& run, const std::string& path, const Script& s,
+                    const Reference& ref) {
+  REQUIRE(run.outcomes == ref.run.outcomes);
+  REQUIRE(run.topups == ref.run.topups);
+  REQUIRE(run.balances == ref.run.balances);
+  FileState state = ReadFile(path, s);
+  REQUIRE(state.balances == ref.file.balances);
+  REQUIRE(state.taps == ref.file.taps);
 }
 
 // Runs the script failing operation `plan.fail_at` (and what the plan says with it) and checks
@@ -288,12 +397,38 @@ bool RunWithFault(const std::string& vfs, const Reference& ref, FaultPlan plan) 
                     << FaultOpName(run.last_fault) << "), " << run.failed_attempts
                     << " attempts failed");
   REQUIRE(run.injected > 0);
-  REQUIRE(run.outcomes == ref.run.outcomes);
-  REQUIRE(run.balances == ref.run.balances);
-  FileState state = ReadFile(file.path, s);
-  REQUIRE(state.balances == ref.file.balances);
-  REQUIRE(state.taps == ref.file.taps);
+  RequireSameEnd(run, file.path, s, ref);
   return run.failed_attempts > 0;
+}
+
+// Fails each operation of kind `only` once, in a run of its own, and abandons the step that
+// fails: the run must end as the script without that step ever tried (nothing of a failed
+// step may linger, in the file or in the engine's memory, to change what comes after).
+void AbandonEachFailedStep(FaultOp only) {
+  const std::string vfs = FaultVfsName();
+  const Reference ref = RunWithoutFaults(vfs, only);
+  std::map<size_t, Reference> without;  // the reference without each step, as needed
+  for (uint64_t n = 1; n <= ref.ops; ++n) {
+    ScratchDbFile file("io_faults");
+    World w(file.path, vfs);
+    Script s = MakeScript(w);
+    RunResult run = RunScript(w, s, FaultPlan{n, only}, OnFailure::abandon);
+    INFO(FaultOpName(only) << " " << n << " failed; step " << run.abandoned_step
+                           << " abandoned");
+    if (run.abandoned_step == kNoStep) {
+      RequireSameEnd(run, file.path, s, ref);
+      continue;
+    }
+    auto it = without.find(run.abandoned_step);
+    if (it == without.end()) {
+      it = without.emplace(run.abandoned_step, RunWithoutFaults(vfs, only, run.abandoned_step))
+               .first;
+    }
+    RequireSameEnd(run, file.path, s, it->second);
+  }
+  WARN(fmt::format("{} {} operations; {} different steps abandoned", ref.ops, FaultOpName(only),
+                   without.size()));
+  REQUIRE(without.size() > 1);
 }
 
 // Fails operations offset + 1, offset + 1 + stride, ... of the script (those of kind `only`,
@@ -304,7 +439,18 @@ void FailEachOperation(std::optional<FaultOp> only, uint64_t stride, uint64_t of
   Reference ref = RunWithoutFaults(vfs, only);
   // The script must do real work for this to show anything: uploads booked, duplicates named.
   REQUIRE(ref.ops > 0);
-  REQUIRE(ref.file.taps == kRounds * 5);
+  const int online_topups = (kRounds + 2) / 4;  // rounds 1, 5, 9
+  REQUIRE(ref.file.taps == kRounds * 5 + online_topups);  // the load records are taps too
+  // Each ask authorised and each confirmation booked: outcome, amount, balance after per ask,
+  // then outcome and record outcome per confirmation.
+  REQUIRE(ref.run.topups.size() == static_cast<size_t>(online_topups * (2 * 3 + 2) + 1));
+  REQUIRE(ref.run.topups.back() == online_topups);  // the second ask of each round expired
+  for (size_t i = 0; i + 1 < ref.run.topups.size(); i += 8) {
+    REQUIRE(ref.run.topups[i] == static_cast<int64_t>(TopupOutcome::authorised));
+    REQUIRE(ref.run.topups[i + 3] == static_cast<int64_t>(TopupOutcome::authorised));
+    REQUIRE(ref.run.topups[i + 6] == static_cast<int64_t>(TopupOutcome::confirmed));
+    REQUIRE(ref.run.topups[i + 7] == static_cast<int64_t>(IngestOutcome::accepted));
+  }
   REQUIRE(std::count(ref.run.outcomes.begin(), ref.run.outcomes.end(), IngestOutcome::duplicate) ==
           kRounds / 3);
   int retried = 0;
@@ -323,6 +469,13 @@ TEST_CASE("A failed write or sync of the database or its WAL leaves every upload
           "[db][faults]") {
   FailEachOperation(FaultOp::write, 1, 0, /*sticky=*/false);
   FailEachOperation(FaultOp::sync, 1, 0, /*sticky=*/false);
+}
+
+TEST_CASE("A step whose write or sync failed and that is never retried leaves no trace: what "
+          "follows runs as if it had not been tried",
+          "[db][faults]") {
+  AbandonEachFailedStep(FaultOp::write);
+  AbandonEachFailedStep(FaultOp::sync);
 }
 
 TEST_CASE("After the disk fails and comes back, retried uploads and top-ups end as without "
