@@ -608,6 +608,8 @@ void RunBillsCrash(int rounds) {
 // ---- settle ---------------------------------------------------------------------------
 
 constexpr int kSettleTapsPerOperator = 600;
+constexpr int kSettleBalanceYuanMin = 500;
+constexpr int kSettleBalanceYuanPerDay = 40;
 
 // The clearing days of the settle test: one after another from 2026-11-03.
 std::string SettleDayText(int day_index) {
@@ -637,9 +639,16 @@ void RunSettleCrash(int days) {
   INFO("seed " << seed << " (" << kSeedVariable << "), days " << days);
   std::mt19937 rng(seed);
   CliSandbox box(CITYCARD_BIN);
+  // A card pays ~8 fares of ¥2 a day, and gets its capping rebates back only when the days
+  // are settled, after the last one: its balance must last every day asked (with 50 days,
+  // ¥500 ran out and the last days had no fares left to cap), under a purse maximum above it.
+  const int balance_yuan = std::max(kSettleBalanceYuanMin, days * kSettleBalanceYuanPerDay);
+  const std::string purse_max_yuan = std::to_string(2 * balance_yuan);
   // Settlement runs the day after the last clearing day.
-  const Env now = {{"CITYCARD_NOW", SettleDayText(days) + " 10:00:00"}};
-  const Env setup = {{"CITYCARD_NOW", "2026-11-01 10:00:00"}};
+  const Env now = {{"CITYCARD_NOW", SettleDayText(days) + " 10:00:00"},
+                   {"CITYCARD_PURSE_MAX", purse_max_yuan}};
+  const Env setup = {{"CITYCARD_NOW", "2026-11-01 10:00:00"},
+                     {"CITYCARD_PURSE_MAX", purse_max_yuan}};
   Require(box.Run({"init"}, setup), 0);
   Require(box.Json({"operator", "add", "BUS-A", "--name", "Bus A", "--kind", "bus", "--fee-bp",
                     "150"},
@@ -650,7 +659,7 @@ void RunSettleCrash(int days) {
                    setup),
           0);
   Require(box.Json({"sim", "provision", "--operator", "BUS-A", "--terminals", "2", "--cards",
-                    "150", "--balance", "500"},
+                    "150", "--balance", std::to_string(balance_yuan)},
                    setup),
           0);
   Require(box.Json({"sim", "provision", "--operator", "BUS-B", "--terminals", "2", "--cards",
@@ -669,7 +678,8 @@ void RunSettleCrash(int days) {
   Require(box.Json({"fares", "load", box.Path("fares.json")}, setup), 0);
   // Taps on each day, booked on the day by a server whose clock is in it.
   for (int d = 0; d < days; ++d) {
-    const Env day_now = {{"CITYCARD_NOW", SettleDayText(d) + " 09:00:00"}};
+    const Env day_now = {{"CITYCARD_NOW", SettleDayText(d) + " 09:00:00"},
+                         {"CITYCARD_PURSE_MAX", purse_max_yuan}};
     Serve serve(box, day_now, "serve");
     for (const char* op : {"BUS-A", "BUS-B"}) {
       Require(box.Json({"sim", "run", "--server", serve.Address(), "--operator", op, "--taps",
