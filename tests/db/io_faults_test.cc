@@ -27,10 +27,15 @@
 #include "core/card_office.h"
 #include "core/ingest.h"
 #include "core/ledger.h"
+#include "core/settlement.h"
+#include "core/settlement_tap_source.h"
+#include "core/time.h"
 #include "core/terminal_office.h"
 #include "db/database.h"
 #include "db/sqlite_ledger_store.h"
 #include "db/sqlite_registry_store.h"
+#include "db/sqlite_settlement_reads.h"
+#include "db/sqlite_settlement_store.h"
 #include "db/sqlite_tap_store.h"
 #include "tests/support/db_fault_vfs_support.h"
 #include "tests/support/ingest_fixture_support.h"
@@ -51,6 +56,11 @@ constexpr int kAutoCheckpointPages = 16;
 constexpr int kAttemptsMax = 3;
 constexpr uint64_t kOpsStride = 7;
 constexpr int64_t kOnlineTopupFen = 800;
+// A daily cap on bus and metro together that most cards pass (a card rides ~5 times a day
+// for 150 or 300 fen), so that settlement books capping rebates.
+constexpr int64_t kDailyCapFen = 600;
+// When the settlement step settles the day of the taps: the next morning.
+constexpr int64_t kSettleAtMs = kFixtureStartMs + 86'400'000;
 // When the last step expires the top-ups never confirmed: two days after the start, past
 // every top-up's timeout (IngestConfig::topup_timeout_s, a day).
 constexpr int64_t kExpiryAtMs = kFixtureStartMs + 2 * 86'400'000;
@@ -75,6 +85,18 @@ struct World {
     terminals = std::make_unique<TerminalOffice>(*registry, *ledger, key_maker, clock);
     engine = std::make_unique<IngestEngine>(*registry, *ledger, *taps, auth, digester, clock,
                                             IngestConfig{});
+    auto ss = db::SqliteSettlementStore::Open(*db);
+    REQUIRE(ss.ok());
+    settlement_store = std::move(*ss);
+    settlement_reads = std::make_unique<db::SqliteSettlementReads>(*db);
+    tap_source = std::make_unique<TapStoreSettlementSource>(*taps, *registry,
+                                                            settlement_reads.get());
+    SettlerConfig config;
+    config.reads = settlement_reads.get();
+    config.daily_caps = {DailyCap{Profile::adult, {RideMode::bus, RideMode::metro},
+                                  kDailyCapFen}};
+    settler = std::make_unique<Settler>(*registry, *ledger, *ledger_store, *settlement_store,
+                                        *tap_source, digester, clock, std::move(config));
   }
 
   Terminal GetTerminal(const std::string& id) {
@@ -98,13 +120,18 @@ struct World {
   std::unique_ptr<CardOffice> office;
   std::unique_ptr<TerminalOffice> terminals;
   std::unique_ptr<IngestEngine> engine;
+  std::unique_ptr<db::SqliteSettlementStore> settlement_store;
+  std::unique_ptr<db::SqliteSettlementReads> settlement_reads;
+  std::unique_ptr<TapStoreSettlementSource> tap_source;
+  std::unique_ptr<Settler> settler;
 };
 
 // One step of the script: an upload of batches, a counter top-up, a kiosk's online top-up
-// asks (one group), the load record that confirms the first ask of the step before, or, two
-// days later, the expiry of the top-ups never confirmed.
+// asks (one group), the load record that confirms the first ask of the step before, the next
+// morning the settlement of the day (capping rebates, payouts), or, two days later, the
+// expiry of the top-ups never confirmed.
 struct Step {
-  enum class Kind : uint8_t { upload, counter_topup, online_asks, online_confirm, expire };
+  enum class Kind : uint8_t { upload, counter_topup, online_asks, online_confirm, settle, expire };
   Kind kind = Kind::upload;
   std::vector<UploadedBatch> batches;
   uint64_t topup_card_no = 0;
@@ -200,6 +227,9 @@ Script MakeScript(World& w) {
       s.steps.push_back(std::move(topup));
     }
   }
+  Step settle;
+  settle.kind = Step::Kind::settle;
+  s.steps.push_back(std::move(settle));
   Step expire;
   expire.kind = Step::Kind::expire;
   s.steps.push_back(std::move(expire));
@@ -220,8 +250,10 @@ std::vector<int64_t> Balances(Ledger& ledger, const Script& s) {
 
 struct RunResult {
   std::vector<IngestOutcome> outcomes;  // every record's, in script order
-  std::vector<int64_t> topups;          // each top-up answer's outcome and figures, in order
+  // Each top-up answer's outcome and figures, the settlement's transfers, the expiry's count.
+  std::vector<int64_t> answers;
   uint64_t last_authorisation_id = 0;
+  std::optional<SettlementReport> settlement;
   size_t abandoned_step = static_cast<size_t>(-1);  // OnFailure::abandon: the step that failed
   std::vector<int64_t> balances;        // Script::accounts' posted and pending, from the engine
   int failed_attempts = 0;
@@ -249,27 +281,36 @@ bool TryStep(World& w, const Step& step, RunResult* r) {
       if (!out.ok()) return false;
       for (const auto& decision : *out) {
         REQUIRE(decision.ok());
-        r->topups.push_back(static_cast<int64_t>(decision->outcome));
-        r->topups.push_back(decision->amount_fen);
-        r->topups.push_back(decision->balance_after_fen);
+        r->answers.push_back(static_cast<int64_t>(decision->outcome));
+        r->answers.push_back(decision->amount_fen);
+        r->answers.push_back(decision->balance_after_fen);
       }
       // The authorisation the next step confirms: the one of this run, whatever its number.
       r->last_authorisation_id = (*out)[0]->authorisation_id;
+      return true;
+    }
+    case Step::Kind::settle: {
+      w.clock.SetMs(kSettleAtMs);
+      auto settled = w.settler->Settle(ClearingDay(kFixtureStartMs / 1000));
+      if (!settled.ok()) return false;
+      const SettlementRecord& record = settled->record;
+      r->settlement = record.report;
+      r->answers.push_back(record.transfers);
       return true;
     }
     case Step::Kind::expire: {
       w.clock.SetMs(kExpiryAtMs);
       auto expired = w.engine->ExpireTopups();
       if (!expired.ok()) return false;
-      r->topups.push_back(static_cast<int64_t>(*expired));
+      r->answers.push_back(static_cast<int64_t>(*expired));
       return true;
     }
     case Step::Kind::online_confirm: {
       auto out = w.engine->ConfirmTopup(step.load.terminal_id, r->last_authorisation_id,
                                         EncodeTapRecord(step.load));
       if (!out.ok()) return false;
-      r->topups.push_back(static_cast<int64_t>(out->outcome));
-      r->topups.push_back(static_cast<int64_t>(out->record_outcome));
+      r->answers.push_back(static_cast<int64_t>(out->outcome));
+      r->answers.push_back(static_cast<int64_t>(out->record_outcome));
       return true;
     }
   }
@@ -378,7 +419,8 @@ Reference RunWithoutFaults(const std::string& vfs, std::optional<FaultOp> only,
 void RequireSameEnd(const RunResult& run, const std::string& path, const Script& s,
                     const Reference& ref) {
   REQUIRE(run.outcomes == ref.run.outcomes);
-  REQUIRE(run.topups == ref.run.topups);
+  REQUIRE(run.answers == ref.run.answers);
+  REQUIRE(run.settlement == ref.run.settlement);
   REQUIRE(run.balances == ref.run.balances);
   FileState state = ReadFile(path, s);
   REQUIRE(state.balances == ref.file.balances);
@@ -443,13 +485,19 @@ void FailEachOperation(std::optional<FaultOp> only, uint64_t stride, uint64_t of
   REQUIRE(ref.file.taps == kRounds * 5 + online_topups);  // the load records are taps too
   // Each ask authorised and each confirmation booked: outcome, amount, balance after per ask,
   // then outcome and record outcome per confirmation.
-  REQUIRE(ref.run.topups.size() == static_cast<size_t>(online_topups * (2 * 3 + 2) + 1));
-  REQUIRE(ref.run.topups.back() == online_topups);  // the second ask of each round expired
-  for (size_t i = 0; i + 1 < ref.run.topups.size(); i += 8) {
-    REQUIRE(ref.run.topups[i] == static_cast<int64_t>(TopupOutcome::authorised));
-    REQUIRE(ref.run.topups[i + 3] == static_cast<int64_t>(TopupOutcome::authorised));
-    REQUIRE(ref.run.topups[i + 6] == static_cast<int64_t>(TopupOutcome::confirmed));
-    REQUIRE(ref.run.topups[i + 7] == static_cast<int64_t>(IngestOutcome::accepted));
+  const size_t topup_answers = static_cast<size_t>(online_topups * (2 * 3 + 2));
+  REQUIRE(ref.run.answers.size() == topup_answers + 2);
+  REQUIRE(ref.run.answers.back() == online_topups);  // the second ask of each round expired
+  // The settlement booked rebates to capped cards, and the payouts.
+  REQUIRE(ref.run.settlement.has_value());
+  REQUIRE(ref.run.settlement->totals.capped_cards > 0);
+  REQUIRE(ref.run.settlement->totals.capping_rebate_fen > 0);
+  REQUIRE(ref.run.answers[topup_answers] > ref.run.settlement->totals.capped_cards);
+  for (size_t i = 0; i < topup_answers; i += 8) {
+    REQUIRE(ref.run.answers[i] == static_cast<int64_t>(TopupOutcome::authorised));
+    REQUIRE(ref.run.answers[i + 3] == static_cast<int64_t>(TopupOutcome::authorised));
+    REQUIRE(ref.run.answers[i + 6] == static_cast<int64_t>(TopupOutcome::confirmed));
+    REQUIRE(ref.run.answers[i + 7] == static_cast<int64_t>(IngestOutcome::accepted));
   }
   REQUIRE(std::count(ref.run.outcomes.begin(), ref.run.outcomes.end(), IngestOutcome::duplicate) ==
           kRounds / 3);

@@ -69,9 +69,12 @@ int Truncate(sqlite3_file* file, sqlite3_int64 size) {
   return Real(file)->pMethods->xTruncate(Real(file), size);
 }
 
-int Sync(sqlite3_file* file, int flags) {
+// A sync is counted and may fail, but is not made: these tests never cut the power (what
+// was written is in the kernel's cache for the next connection either way; the SIGKILL tests
+// cover crashes), and a few hundred thousand real syncs made them minutes long on a busy disk.
+int Sync(sqlite3_file*, int) {
   if (Fails(FaultOp::sync)) return SQLITE_IOERR_FSYNC;
-  return Real(file)->pMethods->xSync(Real(file), flags);
+  return SQLITE_OK;
 }
 
 int FileSize(sqlite3_file* file, sqlite3_int64* size) {
