@@ -1,16 +1,20 @@
-// I/O errors under the tap ingest and the card office on SQLite: the same script of uploads
-// and counter top-ups is run once without faults and then once per I/O operation it makes,
-// with that operation failing (the read, write, sync or truncation of the database or its
-// WAL, through tests/support/db_fault_vfs_support.h, under the WAL write buffer). A step
-// that fails is retried as a reader or a counter would retry it. Whatever failed, the run
-// must end exactly as the run without faults did: the same outcome for every record (so a
-// failed attempt left nothing behind that makes its retry a duplicate), the same balances in
-// the engine's caches and in the file read afresh, a clean audit and a sound file. With the
-// disk gone from the N-th operation on (every operation fails until the step gives up), the
-// retry after it comes back must do the same.
+// I/O errors under everything that moves money on SQLite: a script of uploads, counter
+// top-ups, online top-ups, a bill file, a bill paid at a counter, the day's settlement and
+// the top-ups' expiry (docs/storage.md "I/O errors") is run once without faults and then once
+// per I/O operation it makes, with that operation failing (the read, write, sync or
+// truncation of the database or its WAL, through tests/support/db_fault_vfs_support.h, under
+// the WAL write buffer). A step that fails is retried as a reader, a counter, a kiosk or an
+// operator would retry it. Whatever failed, the run must end exactly as the run without
+// faults did: the same outcome for every record (so a failed attempt left nothing behind that
+// makes its retry a duplicate), the same answers, bill results and settlement report, the same
+// balances in the engine's ledger and in the file read afresh, a clean audit and a sound
+// file. With the disk gone from the N-th operation on (every operation fails until the step
+// gives up), the retry after it comes back must do the same. A step that fails and is never
+// retried must leave no trace: the run ends as the script without that step.
 //
-// The default cases fail each write and each sync in turn, and make the disk go away at every
-// kOpsStride-th operation; the [.slow] one fails every operation, once and for good.
+// The default cases fail each write and each sync in turn (retried, then abandoned), and make
+// the disk go away at every kOpsStride-th operation; the [.slow] one fails every operation,
+// once and for good.
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
@@ -141,12 +145,14 @@ struct World {
 
 // One step of the script: an upload of batches, a counter top-up, a kiosk's online top-up
 // asks (one group), the load record that confirms the first ask of the step before, a
-// utility's bill file (paid from the purses in chunks), the next
+// utility's bill file (paid from the purses in chunks), a bill the file could not pay paid at
+// a counter, the next
 // morning the settlement of the day (capping rebates, payouts), or, two days later, the
 // expiry of the top-ups never confirmed.
 struct Step {
   enum class Kind : uint8_t {
-    upload, counter_topup, online_asks, online_confirm, bill_file, settle, expire
+    upload, counter_topup, online_asks, online_confirm, bill_file, bill_at_counter, settle,
+    expire
   };
   // An import goes on from the chunks an earlier run committed: it is retried, never
   // abandoned (an operator runs the file again).
@@ -159,6 +165,7 @@ struct Step {
   std::vector<TopupAsk> asks;
   TapRecord load;
   std::string bill_text;
+  std::string bill_id;
 };
 
 struct Script {
@@ -263,7 +270,20 @@ Script MakeScript(World& w) {
     previous_first_bus = upload.batches[0].records[0];
     s.steps.push_back(std::move(upload));
     if (round % 4 == 1) AddOnlineTopup(s, kiosk, round, time_s);
-    if (round == kBillRound) s.steps.push_back(BillFileStep(s));
+    if (round == kBillRound) {
+      s.steps.push_back(BillFileStep(s));
+      // The holder of the bill the purse could not pay tops up at a counter and pays it there.
+      Step topup;
+      topup.kind = Step::Kind::counter_topup;
+      topup.topup_card_no = s.cards[kBillMandates - 1].card_no;
+      topup.topup_fen = 10'000;
+      topup.topup_ref = "for-the-water-bill";
+      s.steps.push_back(std::move(topup));
+      Step pay;
+      pay.kind = Step::Kind::bill_at_counter;
+      pay.bill_id = fmt::format("B{}", kBillMandates - 1);
+      s.steps.push_back(std::move(pay));
+    }
     if (round % 4 == 3) {
       Step topup;
       topup.kind = Step::Kind::counter_topup;
@@ -296,8 +316,11 @@ std::vector<int64_t> Balances(Ledger& ledger, const Script& s) {
 
 struct RunResult {
   std::vector<IngestOutcome> outcomes;  // every record's, in script order
-  // Each top-up answer's outcome and figures, the settlement's transfers, the expiry's count.
-  std::vector<int64_t> answers;
+  // Each answer but the uploads' and the bill file's, in order, with its step's kind: a top-up
+  // ask group's (outcome, amount, balance after per ask), a confirmation's (outcome, record
+  // outcome), a counter bill payment's (status, balance after), the settlement's transfers,
+  // the expiry's count.
+  std::vector<std::pair<Step::Kind, std::vector<int64_t>>> answers;
   uint64_t last_authorisation_id = 0;
   std::optional<SettlementReport> settlement;
   std::vector<BillResult> bill_results;
@@ -326,12 +349,14 @@ bool TryStep(World& w, const Step& step, RunResult* r) {
     case Step::Kind::online_asks: {
       auto out = w.engine->AuthoriseTopups(step.asks);
       if (!out.ok()) return false;
+      std::vector<int64_t> figures;
       for (const auto& decision : *out) {
         REQUIRE(decision.ok());
-        r->answers.push_back(static_cast<int64_t>(decision->outcome));
-        r->answers.push_back(decision->amount_fen);
-        r->answers.push_back(decision->balance_after_fen);
+        figures.push_back(static_cast<int64_t>(decision->outcome));
+        figures.push_back(decision->amount_fen);
+        figures.push_back(decision->balance_after_fen);
       }
+      r->answers.push_back({step.kind, std::move(figures)});
       // The authorisation the next step confirms: the one of this run, whatever its number.
       r->last_authorisation_id = (*out)[0]->authorisation_id;
       return true;
@@ -352,28 +377,42 @@ bool TryStep(World& w, const Step& step, RunResult* r) {
       r->bill_results = std::move(results);
       return true;
     }
+    case Step::Kind::bill_at_counter: {
+      BillPayRequest request;
+      request.bill_id = step.bill_id;
+      auto paid = w.bills->PayBill(request);
+      if (!paid.ok()) {
+        // A refusal (the top-up before it abandoned: insufficient_funds) is an answer; only a
+        // storage failure fails the step.
+        if (paid.status().kind() == Kind::internal) return false;
+        r->answers.push_back({step.kind, {static_cast<int64_t>(paid.status().kind())}});
+        return true;
+      }
+      r->answers.push_back({step.kind, {static_cast<int64_t>(paid->status), paid->balance_after_fen}});
+      return true;
+    }
     case Step::Kind::settle: {
       w.clock.SetMs(kSettleAtMs);
       auto settled = w.settler->Settle(ClearingDay(kFixtureStartMs / 1000));
       if (!settled.ok()) return false;
       const SettlementRecord& record = settled->record;
       r->settlement = record.report;
-      r->answers.push_back(record.transfers);
+      r->answers.push_back({step.kind, {record.transfers}});
       return true;
     }
     case Step::Kind::expire: {
       w.clock.SetMs(kExpiryAtMs);
       auto expired = w.engine->ExpireTopups();
       if (!expired.ok()) return false;
-      r->answers.push_back(static_cast<int64_t>(*expired));
+      r->answers.push_back({step.kind, {static_cast<int64_t>(*expired)}});
       return true;
     }
     case Step::Kind::online_confirm: {
       auto out = w.engine->ConfirmTopup(step.load.terminal_id, r->last_authorisation_id,
                                         EncodeTapRecord(step.load));
       if (!out.ok()) return false;
-      r->answers.push_back(static_cast<int64_t>(out->outcome));
-      r->answers.push_back(static_cast<int64_t>(out->record_outcome));
+      r->answers.push_back({step.kind, {static_cast<int64_t>(out->outcome),
+                                        static_cast<int64_t>(out->record_outcome)}});
       return true;
     }
   }
@@ -552,9 +591,29 @@ void FailEachOperation(std::optional<FaultOp> only, uint64_t stride, uint64_t of
   REQUIRE(ref.file.taps == kRounds * 5 + online_topups);  // the load records are taps too
   // Each ask authorised and each confirmation booked: outcome, amount, balance after per ask,
   // then outcome and record outcome per confirmation.
-  const size_t topup_answers = static_cast<size_t>(online_topups * (2 * 3 + 2));
-  REQUIRE(ref.run.answers.size() == topup_answers + 2);
-  REQUIRE(ref.run.answers.back() == online_topups);  // the second ask of each round expired
+  // Each ask authorised and each confirmation booked; the bill the file could not pay paid
+  // at the counter; the settlement booked more transfers than it capped cards (rebates and
+  // payouts); the second ask of each round expired.
+  std::map<Step::Kind, std::vector<std::vector<int64_t>>> by_kind;
+  for (const auto& [kind, figures] : ref.run.answers) by_kind[kind].push_back(figures);
+  REQUIRE(by_kind[Step::Kind::online_asks].size() == static_cast<size_t>(online_topups));
+  for (const auto& asks : by_kind[Step::Kind::online_asks]) {
+    REQUIRE(asks.size() == 6);
+    REQUIRE(asks[0] == static_cast<int64_t>(TopupOutcome::authorised));
+    REQUIRE(asks[3] == static_cast<int64_t>(TopupOutcome::authorised));
+  }
+  REQUIRE(by_kind[Step::Kind::online_confirm] ==
+          std::vector<std::vector<int64_t>>(
+              static_cast<size_t>(online_topups),
+              {static_cast<int64_t>(TopupOutcome::confirmed),
+               static_cast<int64_t>(IngestOutcome::accepted)}));
+  REQUIRE(by_kind[Step::Kind::bill_at_counter].size() == 1);
+  REQUIRE(by_kind[Step::Kind::bill_at_counter][0].at(0) == static_cast<int64_t>(BillStatus::paid));
+  REQUIRE(ref.run.settlement.has_value());
+  REQUIRE(ref.run.settlement->totals.capped_cards > 0);
+  REQUIRE(ref.run.settlement->totals.capping_rebate_fen > 0);
+  REQUIRE(by_kind[Step::Kind::settle].at(0).at(0) > ref.run.settlement->totals.capped_cards);
+  REQUIRE(by_kind[Step::Kind::expire].at(0).at(0) == online_topups);
   // The bill file: paid by mandate but the last (insufficient_funds), no_mandate, unknown_card.
   REQUIRE(ref.run.bill_results.size() == static_cast<size_t>(kBillMandates + 2));
   for (int i = 0; i + 1 < kBillMandates; ++i) {
@@ -563,17 +622,6 @@ void FailEachOperation(std::optional<FaultOp> only, uint64_t stride, uint64_t of
   REQUIRE(ref.run.bill_results[kBillMandates - 1].status == BillStatus::insufficient_funds);
   REQUIRE(ref.run.bill_results[kBillMandates].status == BillStatus::no_mandate);
   REQUIRE(ref.run.bill_results[kBillMandates + 1].status == BillStatus::unknown_card);
-  // The settlement booked rebates to capped cards, and the payouts.
-  REQUIRE(ref.run.settlement.has_value());
-  REQUIRE(ref.run.settlement->totals.capped_cards > 0);
-  REQUIRE(ref.run.settlement->totals.capping_rebate_fen > 0);
-  REQUIRE(ref.run.answers[topup_answers] > ref.run.settlement->totals.capped_cards);
-  for (size_t i = 0; i < topup_answers; i += 8) {
-    REQUIRE(ref.run.answers[i] == static_cast<int64_t>(TopupOutcome::authorised));
-    REQUIRE(ref.run.answers[i + 3] == static_cast<int64_t>(TopupOutcome::authorised));
-    REQUIRE(ref.run.answers[i + 6] == static_cast<int64_t>(TopupOutcome::confirmed));
-    REQUIRE(ref.run.answers[i + 7] == static_cast<int64_t>(IngestOutcome::accepted));
-  }
   REQUIRE(std::count(ref.run.outcomes.begin(), ref.run.outcomes.end(), IngestOutcome::duplicate) ==
           kRounds / 3);
   int retried = 0;
