@@ -1,7 +1,8 @@
 // I/O errors under everything that moves money on SQLite: a script of uploads, counter
-// top-ups, online top-ups, a bill file, a bill paid at a counter, the day's settlement and
-// the top-ups' expiry (docs/storage.md "I/O errors") is run once without faults and then once
-// per I/O operation it makes, with that operation failing (the read, write, sync or
+// top-ups, online top-ups, a bill file, a bill paid at a counter, a hospital bill settled and
+// reversed, the day's settlement and the top-ups' expiry (docs/storage.md "I/O errors") is
+// run once without faults and then once per I/O operation it makes, with that operation
+// failing (the read, write, sync or
 // truncation of the database or its WAL, through tests/support/db_fault_vfs_support.h, under
 // the WAL write buffer). A step that fails is retried as a reader, a counter, a kiosk or an
 // operator would retry it. Whatever failed, the run must end exactly as the run without
@@ -30,6 +31,7 @@
 #include "core/bills.h"
 #include "core/card_number.h"
 #include "core/card_office.h"
+#include "core/health.h"
 #include "core/ingest.h"
 #include "core/ledger.h"
 #include "core/settlement.h"
@@ -38,6 +40,7 @@
 #include "core/terminal_office.h"
 #include "db/database.h"
 #include "db/sqlite_bill_store.h"
+#include "db/sqlite_health_store.h"
 #include "db/sqlite_ledger_store.h"
 #include "db/sqlite_registry_store.h"
 #include "db/sqlite_settlement_reads.h"
@@ -65,6 +68,10 @@ constexpr int64_t kOnlineTopupFen = 800;
 // A daily cap on bus and metro together that most cards pass (a card rides ~5 times a day
 // for 150 or 300 fen), so that settlement books capping rebates.
 constexpr int64_t kDailyCapFen = 600;
+// A hospital bill of card kMedicalCard is settled after this round's upload, and reversed
+// four rounds later.
+constexpr int kMedicalRound = 3;
+constexpr size_t kMedicalCard = 7;
 // The bill file comes after this round's upload; kBillMandates cards pay bills by mandate;
 // the import commits kBillChunk bills at a time.
 constexpr int kBillRound = 6;
@@ -75,6 +82,36 @@ constexpr int64_t kSettleAtMs = kFixtureStartMs + 86'400'000;
 // When the last step expires the top-ups never confirmed: two days after the start, past
 // every top-up's timeout (IngestConfig::topup_timeout_s, a day).
 constexpr int64_t kExpiryAtMs = kFixtureStartMs + 2 * 86'400'000;
+
+// Neither is asked for here: no settlement of the script comes with a card's proof, and the
+// voucher's signature is not what the script checks.
+class NoProofVerifier final : public CardProofVerifier {
+ public:
+  bool Verify(std::string_view, ByteView, ByteView) override { return false; }
+};
+class ZeroVoucherSigner final : public VoucherSigner {
+ public:
+  std::array<uint8_t, kVoucherSignatureBytes> Sign(ByteView) const override { return {}; }
+};
+
+// Outpatient care only: ¥20 deductible, the fund pays 60 % up to ¥500 a year; no assistance.
+constexpr char kMedicalRules[] =
+    R"({"version": "faults-1", "schemes": {"medical": {"outpatient": )"
+    R"({"deductible": "20.00", "rate_bp": 6000, "annual_cap": "500.00"}}}, )"
+    R"("assistance": {"groups": [], "rate_bp": 0, "annual_cap": "0.00"}})";
+
+constexpr char kHospital[] = "HOSPITAL";
+constexpr char kMedicalBillId[] = "H-1";
+constexpr int64_t kMedicalBillFen = 6'000;
+
+MedicalSettleRequest MedicalBill(uint64_t card_no) {
+  MedicalSettleRequest request;
+  request.card_no = CardNumberFromInt(card_no);
+  request.hospital_id = kHospital;
+  request.bill_id = kMedicalBillId;
+  request.amount_fen = kMedicalBillFen;
+  return request;
+}
 
 // A connection and everything the script runs on it.
 struct World {
@@ -112,6 +149,11 @@ struct World {
     REQUIRE(bs.ok());
     bill_store = std::move(*bs);
     bills = std::make_unique<BillService>(*bill_store, *registry, *ledger, digester, clock);
+    auto hs = db::SqliteHealthStore::Open(*db);
+    REQUIRE(hs.ok());
+    health_store = std::move(*hs);
+    health = std::make_unique<HealthService>(*health_store, *registry, *ledger, *office,
+                                             verifier, signer, digester, clock);
   }
 
   Terminal GetTerminal(const std::string& id) {
@@ -141,18 +183,22 @@ struct World {
   std::unique_ptr<Settler> settler;
   std::unique_ptr<db::SqliteBillStore> bill_store;
   std::unique_ptr<BillService> bills;
+  NoProofVerifier verifier;
+  ZeroVoucherSigner signer;
+  std::unique_ptr<db::SqliteHealthStore> health_store;
+  std::unique_ptr<HealthService> health;
 };
 
 // One step of the script: an upload of batches, a counter top-up, a kiosk's online top-up
 // asks (one group), the load record that confirms the first ask of the step before, a
 // utility's bill file (paid from the purses in chunks), a bill the file could not pay paid at
-// a counter, the next
+// a counter, a hospital's bill settled (fund and purse) and later reversed, the next
 // morning the settlement of the day (capping rebates, payouts), or, two days later, the
 // expiry of the top-ups never confirmed.
 struct Step {
   enum class Kind : uint8_t {
-    upload, counter_topup, online_asks, online_confirm, bill_file, bill_at_counter, settle,
-    expire
+    upload, counter_topup, online_asks, online_confirm, bill_file, bill_at_counter,
+    medical_bill, medical_reversal, settle, expire
   };
   // An import goes on from the chunks an earlier run committed: it is retried, never
   // abandoned (an operator runs the file again).
@@ -225,6 +271,14 @@ Step BillFileStep(const Script& s) {
 Script MakeScript(World& w) {
   REQUIRE(w.office->CreateSystemAccounts().ok());
   AddFixtureOperatorsAndTerminals(*w.terminals);
+  // The holders are insured (the medical scheme) before their cards are issued.
+  std::string holders = "national_id,name,schemes,groups,medical_account\n";
+  for (int i = 0; i < kCards; ++i) holders += FixtureNationalId(i + 1) + ",张三,medical,,0\n";
+  auto imported = w.office->ImportHolders(holders, false);
+  REQUIRE(imported.ok());
+  REQUIRE(imported->created == kCards);
+  REQUIRE(w.health->LoadRules(kMedicalRules).ok());
+  REQUIRE(w.terminals->AddOperator({kHospital, "Hospital", OperatorKind::hospital, 0}).ok());
   Script s;
   for (int i = 0; i < kCards; ++i) {
     FakeCard card = IssueFixtureCard(*w.office, i + 1);
@@ -241,7 +295,8 @@ Script MakeScript(World& w) {
                                 "WATER", fmt::format("W-{}", i))
                 .ok());
   }
-  for (const char* op : {"BUS1", "METRO", "WATER"}) {
+  s.accounts.push_back(SystemAccountId(AccountKind::medical_fund));
+  for (const char* op : {"BUS1", "METRO", "WATER", kHospital}) {
     auto found = w.registry->FindOperator(op);
     REQUIRE((found.ok() && found->has_value()));
     s.accounts.push_back((*found)->payable_account_id);
@@ -270,6 +325,13 @@ Script MakeScript(World& w) {
     previous_first_bus = upload.batches[0].records[0];
     s.steps.push_back(std::move(upload));
     if (round % 4 == 1) AddOnlineTopup(s, kiosk, round, time_s);
+    if (round == kMedicalRound || round == kMedicalRound + 4) {
+      Step medical;
+      medical.kind = round == kMedicalRound ? Step::Kind::medical_bill
+                                            : Step::Kind::medical_reversal;
+      medical.topup_card_no = s.cards[kMedicalCard].card_no;
+      s.steps.push_back(std::move(medical));
+    }
     if (round == kBillRound) {
       s.steps.push_back(BillFileStep(s));
       // The holder of the bill the purse could not pay tops up at a counter and pays it there.
@@ -332,6 +394,21 @@ struct RunResult {
   FaultOp last_fault = FaultOp::read;
 };
 
+// Keeps a hospital bill's settlement or reversal as the step's answer. A refusal is an answer
+// too (after an abandoned step the purse may hold less); only a storage failure (false) fails
+// the step.
+bool Answer(Step::Kind kind, const Result<MedicalSettlementRecord>& record, RunResult* r) {
+  if (!record.ok()) {
+    if (record.status().kind() == Kind::internal) return false;
+    r->answers.push_back({kind, {static_cast<int64_t>(record.status().kind())}});
+    return true;
+  }
+  r->answers.push_back({kind, {record->amount_fen, record->deductible_fen, record->fund_fen,
+                               record->purse_fen, record->purse_after_fen,
+                               record->reversed() ? 1 : 0}});
+  return true;
+}
+
 // Runs one step once; false when it failed (nothing of it may then be acknowledged).
 // Acknowledged results go to `r`: each record's outcome, and each top-up answer's figures.
 bool TryStep(World& w, const Step& step, RunResult* r) {
@@ -391,6 +468,14 @@ bool TryStep(World& w, const Step& step, RunResult* r) {
       r->answers.push_back({step.kind, {static_cast<int64_t>(paid->status), paid->balance_after_fen}});
       return true;
     }
+    case Step::Kind::medical_bill: {
+      auto settled = w.health->Settle(MedicalBill(step.topup_card_no));
+      return Answer(step.kind, settled.ok() ? Result<MedicalSettlementRecord>(settled->record)
+                                            : Result<MedicalSettlementRecord>(settled.status()),
+                    r);
+    }
+    case Step::Kind::medical_reversal:
+      return Answer(step.kind, w.health->Reverse(kHospital, kMedicalBillId), r);
     case Step::Kind::settle: {
       w.clock.SetMs(kSettleAtMs);
       auto settled = w.settler->Settle(ClearingDay(kFixtureStartMs / 1000));
@@ -607,6 +692,13 @@ void FailEachOperation(std::optional<FaultOp> only, uint64_t stride, uint64_t of
               static_cast<size_t>(online_topups),
               {static_cast<int64_t>(TopupOutcome::confirmed),
                static_cast<int64_t>(IngestOutcome::accepted)}));
+  // The hospital bill of ¥60: ¥20 deductible, 60 % of the ¥40 above it from the fund, the
+  // holder's ¥36 from the purse (no medical account money); then reversed.
+  const std::vector<int64_t> settled = {kMedicalBillFen, 2'000, 2'400, 3'600};
+  REQUIRE(by_kind[Step::Kind::medical_bill].size() == 1);
+  REQUIRE(std::vector<int64_t>(by_kind[Step::Kind::medical_bill][0].begin(),
+                               by_kind[Step::Kind::medical_bill][0].begin() + 4) == settled);
+  REQUIRE(by_kind[Step::Kind::medical_reversal].at(0).back() == 1);
   REQUIRE(by_kind[Step::Kind::bill_at_counter].size() == 1);
   REQUIRE(by_kind[Step::Kind::bill_at_counter][0].at(0) == static_cast<int64_t>(BillStatus::paid));
   REQUIRE(ref.run.settlement.has_value());

@@ -30,10 +30,14 @@ void AddFixtureOperatorsAndTerminals(TerminalOffice& terminals) {
   }
 }
 
-FakeCard IssueFixtureCard(CardOffice& office, int holder, Profile profile) {
+std::string FixtureNationalId(int holder) {
   std::string first17 = fmt::format("32128119900101{:03d}", holder);
+  return first17 + NationalIdCheckChar(first17);
+}
+
+FakeCard IssueFixtureCard(CardOffice& office, int holder, Profile profile) {
   IssueRequest request;
-  request.national_id = first17 + NationalIdCheckChar(first17);
+  request.national_id = FixtureNationalId(holder);
   request.name = "张三";
   request.profile = profile;
   auto view = office.IssueCard(request);

@@ -28,7 +28,9 @@ struct FakeCard {
 // The fixture's operators (BUS1, METRO, KIOSKS) and terminals (T1 and T2 of BUS1, M1 of METRO,
 // K1 of KIOSKS), added through `terminals`; for worlds over other stores too.
 void AddFixtureOperatorsAndTerminals(TerminalOffice& terminals);
-// Issues a card to holder number `holder` (a national id made from it), with no balance.
+// The national id of holder number `holder` (at most 999): valid, and the same every run.
+std::string FixtureNationalId(int holder);
+// Issues a card to holder number `holder` (FixtureNationalId), with no balance.
 FakeCard IssueFixtureCard(CardOffice& office, int holder, Profile profile = Profile::adult);
 // The card pays (or loads) `amount_fen` at `terminal` with the terminal's counter `ttc` at
 // `time_s`: the chip moves, the record is signed by card and terminal (FakeTapAuthenticator).
