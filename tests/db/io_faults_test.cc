@@ -1,6 +1,7 @@
 // I/O errors under everything that moves money on SQLite: a script of uploads, counter
 // top-ups, online top-ups, a bill file, a bill paid at a counter, a hospital bill settled and
-// reversed, the day's settlement and the top-ups' expiry (docs/storage.md "I/O errors") is
+// reversed, a card replaced and one closed, the day's settlement and the top-ups' expiry
+// (docs/storage.md "I/O errors") is
 // run once without faults and then once per I/O operation it makes, with that operation
 // failing (the read, write, sync or
 // truncation of the database or its WAL, through tests/support/db_fault_vfs_support.h, under
@@ -72,6 +73,9 @@ constexpr int64_t kDailyCapFen = 600;
 // four rounds later.
 constexpr int kMedicalRound = 3;
 constexpr size_t kMedicalCard = 7;
+// After the last round one card is replaced and another closed.
+constexpr size_t kReplacedCard = 10;
+constexpr size_t kClosedCard = 11;
 // The bill file comes after this round's upload; kBillMandates cards pay bills by mandate;
 // the import commits kBillChunk bills at a time.
 constexpr int kBillRound = 6;
@@ -192,13 +196,14 @@ struct World {
 // One step of the script: an upload of batches, a counter top-up, a kiosk's online top-up
 // asks (one group), the load record that confirms the first ask of the step before, a
 // utility's bill file (paid from the purses in chunks), a bill the file could not pay paid at
-// a counter, a hospital's bill settled (fund and purse) and later reversed, the next
+// a counter, a hospital's bill settled (fund and purse) and later reversed, a card replaced
+// (its balance moved at once) and one closed (purse and deposit refunded), the next
 // morning the settlement of the day (capping rebates, payouts), or, two days later, the
 // expiry of the top-ups never confirmed.
 struct Step {
   enum class Kind : uint8_t {
     upload, counter_topup, online_asks, online_confirm, bill_file, bill_at_counter,
-    medical_bill, medical_reversal, settle, expire
+    medical_bill, medical_reversal, card_replace, card_close, settle, expire
   };
   // An import goes on from the chunks an earlier run committed: it is retried, never
   // abandoned (an operator runs the file again).
@@ -296,6 +301,8 @@ Script MakeScript(World& w) {
                 .ok());
   }
   s.accounts.push_back(SystemAccountId(AccountKind::medical_fund));
+  s.accounts.push_back(SystemAccountId(AccountKind::refunds));
+  s.accounts.push_back(SystemAccountId(AccountKind::card_deposits));
   for (const char* op : {"BUS1", "METRO", "WATER", kHospital}) {
     auto found = w.registry->FindOperator(op);
     REQUIRE((found.ok() && found->has_value()));
@@ -355,6 +362,13 @@ Script MakeScript(World& w) {
       s.steps.push_back(std::move(topup));
     }
   }
+  for (auto [kind, card] : {std::pair{Step::Kind::card_replace, kReplacedCard},
+                            {Step::Kind::card_close, kClosedCard}}) {
+    Step step;
+    step.kind = kind;
+    step.topup_card_no = s.cards[card].card_no;
+    s.steps.push_back(std::move(step));
+  }
   Step settle;
   settle.kind = Step::Kind::settle;
   s.steps.push_back(std::move(settle));
@@ -394,16 +408,20 @@ struct RunResult {
   FaultOp last_fault = FaultOp::read;
 };
 
-// Keeps a hospital bill's settlement or reversal as the step's answer. A refusal is an answer
-// too (after an abandoned step the purse may hold less); only a storage failure (false) fails
-// the step.
-bool Answer(Step::Kind kind, const Result<MedicalSettlementRecord>& record, RunResult* r) {
-  if (!record.ok()) {
-    if (record.status().kind() == Kind::internal) return false;
-    r->answers.push_back({kind, {static_cast<int64_t>(record.status().kind())}});
-    return true;
-  }
-  r->answers.push_back({kind, {record->amount_fen, record->deductible_fen, record->fund_fen,
+// For a step that did not succeed: a refusal (after an abandoned step a purse may hold less,
+// a card may be in another state) is kept as the step's answer (true); a storage failure
+// fails the step (false).
+bool Refused(const Step& step, const Status& status, RunResult* r) {
+  if (status.kind() == Kind::internal) return false;
+  r->answers.push_back({step.kind, {static_cast<int64_t>(status.kind())}});
+  return true;
+}
+
+// Keeps a hospital bill's settlement or reversal as the step's answer (Refused when it was not
+// made).
+bool Answer(const Step& step, const Result<MedicalSettlementRecord>& record, RunResult* r) {
+  if (!record.ok()) return Refused(step, record.status(), r);
+  r->answers.push_back({step.kind, {record->amount_fen, record->deductible_fen, record->fund_fen,
                                record->purse_fen, record->purse_after_fen,
                                record->reversed() ? 1 : 0}});
   return true;
@@ -416,7 +434,9 @@ bool TryStep(World& w, const Step& step, RunResult* r) {
     case Step::Kind::upload: {
       auto out = w.engine->Ingest(step.batches);
       if (!out.ok()) return false;
-      for (const auto& batch : *out) r->outcomes.insert(r->outcomes.end(), batch.begin(), batch.end());
+      for (const auto& batch : *out) {
+        r->outcomes.insert(r->outcomes.end(), batch.begin(), batch.end());
+      }
       return true;
     }
     case Step::Kind::counter_topup:
@@ -458,24 +478,34 @@ bool TryStep(World& w, const Step& step, RunResult* r) {
       BillPayRequest request;
       request.bill_id = step.bill_id;
       auto paid = w.bills->PayBill(request);
-      if (!paid.ok()) {
-        // A refusal (the top-up before it abandoned: insufficient_funds) is an answer; only a
-        // storage failure fails the step.
-        if (paid.status().kind() == Kind::internal) return false;
-        r->answers.push_back({step.kind, {static_cast<int64_t>(paid.status().kind())}});
-        return true;
-      }
-      r->answers.push_back({step.kind, {static_cast<int64_t>(paid->status), paid->balance_after_fen}});
+      if (!paid.ok()) return Refused(step, paid.status(), r);
+      r->answers.push_back(
+          {step.kind, {static_cast<int64_t>(paid->status), paid->balance_after_fen}});
       return true;
     }
     case Step::Kind::medical_bill: {
       auto settled = w.health->Settle(MedicalBill(step.topup_card_no));
-      return Answer(step.kind, settled.ok() ? Result<MedicalSettlementRecord>(settled->record)
-                                            : Result<MedicalSettlementRecord>(settled.status()),
+      return Answer(step, settled.ok() ? Result<MedicalSettlementRecord>(settled->record)
+                                       : Result<MedicalSettlementRecord>(settled.status()),
                     r);
     }
     case Step::Kind::medical_reversal:
-      return Answer(step.kind, w.health->Reverse(kHospital, kMedicalBillId), r);
+      return Answer(step, w.health->Reverse(kHospital, kMedicalBillId), r);
+    case Step::Kind::card_replace: {
+      auto replaced = w.office->Replace(CardNumberFromInt(step.topup_card_no), /*move_now=*/true);
+      if (!replaced.ok()) return Refused(step, replaced.status(), r);
+      const auto new_card_no =
+          static_cast<int64_t>(CardNumberToInt(replaced->new_card.card.card_no));
+      r->answers.push_back(
+          {step.kind, {new_card_no, replaced->moved_fen, replaced->new_card.balance_fen}});
+      return true;
+    }
+    case Step::Kind::card_close: {
+      auto closed = w.office->Close(CardNumberFromInt(step.topup_card_no));
+      if (!closed.ok()) return Refused(step, closed.status(), r);
+      r->answers.push_back({step.kind, {closed->purse_refund_fen, closed->deposit_refund_fen}});
+      return true;
+    }
     case Step::Kind::settle: {
       w.clock.SetMs(kSettleAtMs);
       auto settled = w.settler->Settle(ClearingDay(kFixtureStartMs / 1000));
@@ -699,6 +729,12 @@ void FailEachOperation(std::optional<FaultOp> only, uint64_t stride, uint64_t of
   REQUIRE(std::vector<int64_t>(by_kind[Step::Kind::medical_bill][0].begin(),
                                by_kind[Step::Kind::medical_bill][0].begin() + 4) == settled);
   REQUIRE(by_kind[Step::Kind::medical_reversal].at(0).back() == 1);
+  // The replaced card's balance moved to the new one; the closed card's purse refunded.
+  REQUIRE(by_kind[Step::Kind::card_replace].at(0).size() == 3);
+  REQUIRE(by_kind[Step::Kind::card_replace][0][1] > 0);
+  REQUIRE(by_kind[Step::Kind::card_replace][0][2] == by_kind[Step::Kind::card_replace][0][1]);
+  REQUIRE(by_kind[Step::Kind::card_close].at(0).size() == 2);
+  REQUIRE(by_kind[Step::Kind::card_close][0][0] > 0);
   REQUIRE(by_kind[Step::Kind::bill_at_counter].size() == 1);
   REQUIRE(by_kind[Step::Kind::bill_at_counter][0].at(0) == static_cast<int64_t>(BillStatus::paid));
   REQUIRE(ref.run.settlement.has_value());

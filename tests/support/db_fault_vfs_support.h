@@ -10,8 +10,9 @@
 //
 // Counted operations: xRead, xWrite, xSync and xTruncate of main database files and WAL files
 // opened through it, in every thread. Syncs are counted (and may fail) but not made: a test
-// through it learns nothing about power loss, only about errors. The plan is process-wide; tests that use it must not run
-// at the same time in one process (Catch2 runs cases one after another).
+// through it learns nothing about power loss, only about errors. The plan is process-wide;
+// tests that use it must not run at the same time in one process (Catch2 runs cases one after
+// another).
 #pragma once
 
 #include <cstdint>
