@@ -1,18 +1,17 @@
 // I/O errors under everything that moves money on SQLite: a script of uploads, counter
 // top-ups, online top-ups, a bill file, a bill paid at a counter, a hospital bill settled and
 // reversed, a card replaced and one closed, the day's settlement and the top-ups' expiry
-// (docs/storage.md "I/O errors") is
-// run once without faults and then once per I/O operation it makes, with that operation
-// failing (the read, write, sync or
-// truncation of the database or its WAL, through tests/support/db_fault_vfs_support.h, under
-// the WAL write buffer). A step that fails is retried as a reader, a counter, a kiosk or an
-// operator would retry it. Whatever failed, the run must end exactly as the run without
-// faults did: the same outcome for every record (so a failed attempt left nothing behind that
-// makes its retry a duplicate), the same answers, bill results and settlement report, the same
-// balances in the engine's ledger and in the file read afresh, a clean audit and a sound
-// file. With the disk gone from the N-th operation on (every operation fails until the step
-// gives up), the retry after it comes back must do the same. A step that fails and is never
-// retried must leave no trace: the run ends as the script without that step.
+// (docs/storage.md "I/O errors") is run once without faults and then once per I/O operation
+// it makes, with that operation failing (the read, write, sync or truncation of the database
+// or its WAL, through tests/support/db_fault_vfs_support.h, under the WAL write buffer). A
+// step that fails is retried as a reader, a counter, a kiosk or an operator would retry it.
+// Whatever failed, the run must end exactly as the run without faults did: the same outcome
+// for every record (so a failed attempt left nothing behind that makes its retry a
+// duplicate), the same answers, bill results and settlement report, the same balances in the
+// engine's ledger and in the file read afresh, a clean audit and a sound file. With the disk
+// gone from the N-th operation on (every operation fails until the step gives up), the retry
+// after it comes back must do the same. A step that fails and is never retried must leave no
+// trace: the run ends as the script without that step.
 //
 // The default cases fail each write and each sync in turn (retried, then abandoned), and make
 // the disk go away at every kOpsStride-th operation; the [.slow] one fails every operation,
