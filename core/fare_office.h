@@ -85,11 +85,17 @@ class FareOffice {
 
   // A gate tap of card `card_no` at scenic spot `spot` (an operator id) at time_s: among the
   // card's passes whose product (in the table the pass was sold under) lists the spot, the
-  // first that admits (CheckPassEntry) is used and one visit is booked on it. Success: the
-  // decision; a refusal is an outcome, not a failure (the last refusal found; not_valid_here
-  // when the card holds no pass for the spot). Failures: the store's.
+  // first that admits (CheckPassEntry) is used and one visit is booked on it, in one storage
+  // transaction (the visit and the spot's day of entry together: a failure books neither, so
+  // a retried entry counts one visit). Success: the decision; a refusal is an outcome, not a
+  // failure (the last refusal found; not_valid_here when the card holds no pass for the
+  // spot). Failures: the store's.
   Result<GateEntryDecision> EnterGate(std::string_view card_no, std::string_view spot,
                                       int64_t time_s);
+  // The same inside the caller's open storage transaction (the ingest's group, for
+  // FareOfficePricer), which the caller commits or rolls back.
+  Result<GateEntryDecision> EnterGateInTransaction(std::string_view card_no,
+                                                   std::string_view spot, int64_t time_s);
 
  private:
   Status RunUnit(const std::function<Status()>& body);
@@ -105,8 +111,8 @@ class FareOffice {
 
 // The core's TapPricer (core/tap_pricer.h) as ingest uses it: taps are priced with `table`
 // (FareTablePricer), and a gate entry that moved no money is a pass visit: it is booked on the
-// card's pass (FareOffice::EnterGate, writing through the FareStore inside the ingest's
-// transaction, so a retried group books it once), and a visit the core refuses (the reader
+// card's pass (FareOffice::EnterGateInTransaction, writing through the FareStore inside the
+// ingest's transaction, so a retried group books it once), and a visit the core refuses (the reader
 // admitted a second entry the same day, an expired pass, …) is a dispute whose detail names
 // the outcome ("pass_already_entered_today").
 class FareOfficePricer final : public TapPricer {

@@ -1,10 +1,11 @@
 // I/O errors under everything that moves money on SQLite: a script of uploads, counter
-// top-ups, online top-ups, a bill file, a bill paid at a counter, a hospital bill settled and
-// reversed, a card replaced and one closed, the day's settlement and the top-ups' expiry
-// (docs/storage.md "I/O errors") is run once without faults and then once per I/O operation
-// it makes, with that operation failing (the read, write, sync or truncation of the database
-// or its WAL, through tests/support/db_fault_vfs_support.h, under the WAL write buffer). A
-// step that fails is retried as a reader, a counter, a kiosk or an operator would retry it.
+// top-ups, online top-ups, a bill file, a bill paid at a counter, a pass sold and used at a
+// gate, a hospital bill settled and reversed, a card replaced and one closed, the day's
+// settlement and the top-ups' expiry (docs/storage.md "I/O errors") is run once without
+// faults and then once per I/O operation it makes, with that operation failing (the read,
+// write, sync or truncation of the database or its WAL, through
+// tests/support/db_fault_vfs_support.h, under the WAL write buffer). A step that fails is
+// retried as a reader, a counter, a kiosk or an operator would retry it.
 // Whatever failed, the run must end exactly as the run without faults did: the same outcome
 // for every record (so a failed attempt left nothing behind that makes its retry a
 // duplicate), the same answers, bill results and settlement report, the same balances in the
@@ -18,6 +19,7 @@
 // once and for good.
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <map>
@@ -31,6 +33,7 @@
 #include "core/bills.h"
 #include "core/card_number.h"
 #include "core/card_office.h"
+#include "core/fare_office.h"
 #include "core/health.h"
 #include "core/ingest.h"
 #include "core/ledger.h"
@@ -40,6 +43,7 @@
 #include "core/terminal_office.h"
 #include "db/database.h"
 #include "db/sqlite_bill_store.h"
+#include "db/sqlite_fare_store.h"
 #include "db/sqlite_health_store.h"
 #include "db/sqlite_ledger_store.h"
 #include "db/sqlite_registry_store.h"
@@ -72,6 +76,10 @@ constexpr int64_t kDailyCapFen = 600;
 // four rounds later.
 constexpr int kMedicalRound = 3;
 constexpr size_t kMedicalCard = 7;
+// After this round's upload card kPassCard buys the spot's pass and enters its gate twice
+// (the second refused: one entry a day).
+constexpr int kPassRound = 4;
+constexpr size_t kPassCard = 2;
 // After the last round one card is replaced and another closed.
 constexpr size_t kReplacedCard = 10;
 constexpr size_t kClosedCard = 11;
@@ -102,6 +110,15 @@ constexpr char kMedicalRules[] =
     R"({"version": "faults-1", "schemes": {"medical": {"outpatient": )"
     R"({"deductible": "20.00", "rate_bp": 6000, "annual_cap": "500.00"}}}, )"
     R"("assistance": {"groups": [], "rate_bp": 0, "annual_cap": "0.00"}})";
+
+constexpr char kSpot[] = "SPOT";
+constexpr char kPassId[] = "annual";
+// A fare table with the scenic spot's annual pass: ¥10, three visits in a year.
+constexpr char kFareTable[] =
+    R"({"format": "citycard-fares", "format_version": 1, "version": 1, "name": "faults", )"
+    R"("operators": [{"id": "SPOT", "mode": "scenic", "pricing": {"kind": "flat", )"
+    R"("fare_fen": 3000}}], "passes": [{"id": "annual", "price_fen": 1000, )"
+    R"("validity_days": 365, "visits": 3, "spots": ["SPOT"]}]})";
 
 constexpr char kHospital[] = "HOSPITAL";
 constexpr char kMedicalBillId[] = "H-1";
@@ -152,6 +169,10 @@ struct World {
     REQUIRE(bs.ok());
     bill_store = std::move(*bs);
     bills = std::make_unique<BillService>(*bill_store, *registry, *ledger, digester, clock);
+    auto fs = db::SqliteFareStore::Open(*db);
+    REQUIRE(fs.ok());
+    fare_store = std::move(*fs);
+    fares = std::make_unique<FareOffice>(*fare_store, *registry, *ledger, *office, digester, clock);
     auto hs = db::SqliteHealthStore::Open(*db);
     REQUIRE(hs.ok());
     health_store = std::move(*hs);
@@ -186,6 +207,8 @@ struct World {
   std::unique_ptr<Settler> settler;
   std::unique_ptr<db::SqliteBillStore> bill_store;
   std::unique_ptr<BillService> bills;
+  std::unique_ptr<db::SqliteFareStore> fare_store;
+  std::unique_ptr<FareOffice> fares;
   NoProofVerifier verifier;
   ZeroVoucherSigner signer;
   std::unique_ptr<db::SqliteHealthStore> health_store;
@@ -196,13 +219,15 @@ struct World {
 // asks (one group), the load record that confirms the first ask of the step before, a
 // utility's bill file (paid from the purses in chunks), a bill the file could not pay paid at
 // a counter, a hospital's bill settled (fund and purse) and later reversed, a card replaced
-// (its balance moved at once) and one closed (purse and deposit refunded), the next
+// (its balance moved at once) and one closed (purse and deposit refunded), a scenic spot's
+// pass sold to a card and used at the spot's gate twice, the next
 // morning the settlement of the day (capping rebates, payouts), or, two days later, the
 // expiry of the top-ups never confirmed.
 struct Step {
   enum class Kind : uint8_t {
     upload, counter_topup, online_asks, online_confirm, bill_file, bill_at_counter,
-    medical_bill, medical_reversal, card_replace, card_close, settle, expire
+    medical_bill, medical_reversal, card_replace, card_close, pass_sale, gate_entry, settle,
+    expire
   };
   // An import goes on from the chunks an earlier run committed: it is retried, never
   // abandoned (an operator runs the file again).
@@ -216,6 +241,7 @@ struct Step {
   TapRecord load;
   std::string bill_text;
   std::string bill_id;
+  int holder = 0;  // the card's holder number (a pass sale names the holder)
 };
 
 struct Script {
@@ -283,6 +309,8 @@ Script MakeScript(World& w) {
   REQUIRE(imported->created == kCards);
   REQUIRE(w.health->LoadRules(kMedicalRules).ok());
   REQUIRE(w.terminals->AddOperator({kHospital, "Hospital", OperatorKind::hospital, 0}).ok());
+  REQUIRE(w.terminals->AddOperator({kSpot, "Scenic spot", OperatorKind::scenic, 0}).ok());
+  REQUIRE(w.fares->LoadTable(kFareTable).ok());
   Script s;
   for (int i = 0; i < kCards; ++i) {
     FakeCard card = IssueFixtureCard(*w.office, i + 1);
@@ -302,7 +330,7 @@ Script MakeScript(World& w) {
   s.accounts.push_back(SystemAccountId(AccountKind::medical_fund));
   s.accounts.push_back(SystemAccountId(AccountKind::refunds));
   s.accounts.push_back(SystemAccountId(AccountKind::card_deposits));
-  for (const char* op : {"BUS1", "METRO", "WATER", kHospital}) {
+  for (const char* op : {"BUS1", "METRO", "WATER", kHospital, kSpot}) {
     auto found = w.registry->FindOperator(op);
     REQUIRE((found.ok() && found->has_value()));
     s.accounts.push_back((*found)->payable_account_id);
@@ -337,6 +365,15 @@ Script MakeScript(World& w) {
                                             : Step::Kind::medical_reversal;
       medical.topup_card_no = s.cards[kMedicalCard].card_no;
       s.steps.push_back(std::move(medical));
+    }
+    if (round == kPassRound) {
+      for (auto kind : {Step::Kind::pass_sale, Step::Kind::gate_entry, Step::Kind::gate_entry}) {
+        Step step;
+        step.kind = kind;
+        step.topup_card_no = s.cards[kPassCard].card_no;
+        step.holder = static_cast<int>(kPassCard) + 1;
+        s.steps.push_back(std::move(step));
+      }
     }
     if (round == kBillRound) {
       s.steps.push_back(BillFileStep(s));
@@ -505,6 +542,21 @@ bool TryStep(World& w, const Step& step, RunResult* r) {
       r->answers.push_back({step.kind, {closed->purse_refund_fen, closed->deposit_refund_fen}});
       return true;
     }
+    case Step::Kind::pass_sale: {
+      auto sold = w.fares->SellPass(CardNumberFromInt(step.topup_card_no), kPassId,
+                                    FixtureNationalId(step.holder));
+      if (!sold.ok()) return Refused(step, sold.status(), r);
+      r->answers.push_back({step.kind, {sold->balance_after_fen, sold->repeated ? 1 : 0}});
+      return true;
+    }
+    case Step::Kind::gate_entry: {
+      auto entry = w.fares->EnterGate(CardNumberFromInt(step.topup_card_no), kSpot,
+                                      w.clock.NowSeconds());
+      if (!entry.ok()) return false;
+      r->answers.push_back(
+          {step.kind, {static_cast<int64_t>(entry->outcome), entry->visits_left}});
+      return true;
+    }
     case Step::Kind::settle: {
       w.clock.SetMs(kSettleAtMs);
       auto settled = w.settler->Settle(ClearingDay(kFixtureStartMs / 1000));
@@ -631,10 +683,20 @@ Reference RunWithoutFaults(const std::string& vfs, std::optional<FaultOp> only,
   return ref;
 }
 
+// The answers as text, for a failure's message: "kind:figure,figure kind:figure …".
+std::string AnswersText(const RunResult& run) {
+  std::string text;
+  for (const auto& [kind, figures] : run.answers) {
+    text += fmt::format("{}:{} ", static_cast<int>(kind), fmt::join(figures, ","));
+  }
+  return text;
+}
+
 // Requires that a run (and its file, read afresh) ended as the reference did.
 void RequireSameEnd(const RunResult& run, const std::string& path, const Script& s,
                     const Reference& ref) {
   REQUIRE(run.outcomes == ref.run.outcomes);
+  INFO("answers " << AnswersText(run) << "\nreference " << AnswersText(ref.run));
   REQUIRE(run.answers == ref.run.answers);
   REQUIRE(run.settlement == ref.run.settlement);
   REQUIRE(run.bill_results == ref.run.bill_results);
@@ -734,6 +796,12 @@ void FailEachOperation(std::optional<FaultOp> only, uint64_t stride, uint64_t of
   REQUIRE(by_kind[Step::Kind::card_replace][0][2] == by_kind[Step::Kind::card_replace][0][1]);
   REQUIRE(by_kind[Step::Kind::card_close].at(0).size() == 2);
   REQUIRE(by_kind[Step::Kind::card_close][0][0] > 0);
+  // The pass sold (¥10 from the purse), one entry admitted, the second refused that day.
+  REQUIRE(by_kind[Step::Kind::pass_sale].at(0).at(1) == 0);
+  REQUIRE(by_kind[Step::Kind::gate_entry] ==
+          std::vector<std::vector<int64_t>>{
+              {static_cast<int64_t>(PassEntryOutcome::admitted), 2},
+              {static_cast<int64_t>(PassEntryOutcome::already_entered_today), 2}});
   REQUIRE(by_kind[Step::Kind::bill_at_counter].size() == 1);
   REQUIRE(by_kind[Step::Kind::bill_at_counter][0].at(0) == static_cast<int64_t>(BillStatus::paid));
   REQUIRE(ref.run.settlement.has_value());
