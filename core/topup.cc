@@ -431,22 +431,25 @@ Result<TopupConfirmResult> IngestEngine::Impl::ConfirmTopup(std::string_view ter
 Result<size_t> IngestEngine::Impl::ExpireTopups() {
   CITYCARD_RETURN_IF_ERROR(SyncDenylist());
   const int64_t now_ms = clock.NowMs();
+  std::vector<TopupRecord> due = open_topups.PendingExpiringBy(now_ms - kTopupExpiryMarginMs);
+  if (due.empty()) {
+    // No top-up to close: the ledger voids on its own what has passed its deadline (a top-up's
+    // pending transfer is voided up to kTopupExpiryMarginMs before the top-up is due), and
+    // takes the write lock only when there is something to void.
+    auto voided = ledger.ExpirePending();
+    if (!voided.ok()) return voided.status();
+    return size_t{0};
+  }
   // The voids of the expired pending transfers and the top-ups they end are one storage
   // transaction: an expiry that fails (or is cut short) leaves both as they were, and the next
-  // call does it whole. (Voided first on their own, a failure after left pending transfers
-  // voided under top-ups still open; tests/db/io_faults_test.cc abandons a failed expiry and
-  // requires that nothing of it remain.)
+  // call does it whole (tests/db/io_faults_test.cc abandons a failed expiry and requires that
+  // nothing of it remain).
   IngestGroup g;
-  std::vector<TopupRecord> due;
-  size_t voided = 0;
   CITYCARD_RETURN_IF_ERROR(registry.Begin());
   Ledger::JoinedTransaction joined(ledger);
   auto run = [&]() -> Status {
-    auto expired = ledger.ExpirePending();
-    if (!expired.ok()) return expired.status();
-    voided = *expired;
-    due = open_topups.PendingExpiringBy(now_ms - kTopupExpiryMarginMs);
-    if (voided == 0 && due.empty()) return Status::Ok();  // nothing to commit
+    auto voided = ledger.ExpirePending();
+    if (!voided.ok()) return voided.status();
     for (TopupRecord t : due) {
       auto next = taps.FindByCardCounter(t.card_no, t.card_counter + 2);
       if (!next.ok()) return next.status();
@@ -473,11 +476,9 @@ Result<size_t> IngestEngine::Impl::ExpireTopups() {
     return registry.Commit();
   };
   Status status = run();
-  if (!status.ok() || (voided == 0 && due.empty())) {
-    // A failure is what the caller needs to see; with nothing to do there was nothing written.
-    (void)registry.Rollback();
-    if (!status.ok()) return status;
-    return size_t{0};
+  if (!status.ok()) {
+    (void)registry.Rollback();  // the failure above is what the caller needs
+    return status;
   }
   joined.Committed();
   MergeCaches(g);
