@@ -9,6 +9,8 @@
 #include <string>
 #include <type_traits>
 
+#include "db/vfs_shim.h"
+
 namespace citycard::db {
 
 namespace {
@@ -177,20 +179,11 @@ int Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags,
   // Any other file is the wrapped VFS's object itself, in the block SQLite gave us (at least
   // as large as the wrapped VFS asks for), with the wrapped VFS's methods.
   if ((flags & SQLITE_OPEN_WAL) == 0) return base->xOpen(base, name, file, flags, out_flags);
-  WalFile* f = Wal(file);
-  std::memset(f, 0, sizeof(WalFile));
-  f->real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + kRealOffset);
-  std::memset(f->real, 0, static_cast<size_t>(base->szOsFile));
-  const int rc = base->xOpen(base, name, f->real, flags, out_flags);
-  if (rc != SQLITE_OK) {
-    // SQLite closes a file whose open failed only when its pMethods is set; ours is not, so
-    // the default VFS's half-open file is closed here.
-    if (f->real->pMethods != nullptr) f->real->pMethods->xClose(f->real);
-    f->base.pMethods = nullptr;
-    return rc;
-  }
-  f->base.pMethods = &kWalMethods;
-  return SQLITE_OK;
+  sqlite3_file* real = nullptr;
+  const int rc = OpenWrappedFile(base, name, file, kRealOffset, &kWalMethods, flags, out_flags,
+                                 &real);
+  if (rc == SQLITE_OK) Wal(file)->real = real;
+  return rc;
 }
 
 // Registers the VFS as `name` over `base` (caller holds g_register_mutex). Every method but

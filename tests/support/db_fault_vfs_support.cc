@@ -5,9 +5,9 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
-#include <cstring>
 #include <mutex>
 
+#include "db/vfs_shim.h"
 #include "db/wal_write_buffer.h"
 
 namespace citycard::testing {
@@ -123,18 +123,11 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, int
   if ((flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)) == 0) {
     return g_unix->xOpen(g_unix, name, file, flags, out_flags);
   }
-  auto* f = reinterpret_cast<FaultFile*>(file);
-  std::memset(f, 0, sizeof(FaultFile));
-  f->real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + kRealOffset);
-  std::memset(f->real, 0, static_cast<size_t>(g_unix->szOsFile));
-  const int rc = g_unix->xOpen(g_unix, name, f->real, flags, out_flags);
-  if (rc != SQLITE_OK) {
-    if (f->real->pMethods != nullptr) f->real->pMethods->xClose(f->real);
-    f->base.pMethods = nullptr;
-    return rc;
-  }
-  f->base.pMethods = &kFaultMethods;
-  return SQLITE_OK;
+  sqlite3_file* real = nullptr;
+  const int rc = db::OpenWrappedFile(g_unix, name, file, kRealOffset, &kFaultMethods, flags,
+                                     out_flags, &real);
+  if (rc == SQLITE_OK) reinterpret_cast<FaultFile*>(file)->real = real;
+  return rc;
 }
 
 }  // namespace
