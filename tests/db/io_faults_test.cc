@@ -234,7 +234,7 @@ struct Step {
   bool resumable() const { return kind == Kind::bill_file; }
   Kind kind = Kind::upload;
   std::vector<UploadedBatch> batches;
-  uint64_t topup_card_no = 0;
+  uint64_t card_no = 0;  // the card a counter top-up, pass, hospital bill or card step is for
   int64_t topup_fen = 0;
   std::string topup_ref;
   std::vector<TopupAsk> asks;
@@ -363,14 +363,14 @@ Script MakeScript(World& w) {
       Step medical;
       medical.kind = round == kMedicalRound ? Step::Kind::medical_bill
                                             : Step::Kind::medical_reversal;
-      medical.topup_card_no = s.cards[kMedicalCard].card_no;
+      medical.card_no = s.cards[kMedicalCard].card_no;
       s.steps.push_back(std::move(medical));
     }
     if (round == kPassRound) {
       for (auto kind : {Step::Kind::pass_sale, Step::Kind::gate_entry, Step::Kind::gate_entry}) {
         Step step;
         step.kind = kind;
-        step.topup_card_no = s.cards[kPassCard].card_no;
+        step.card_no = s.cards[kPassCard].card_no;
         step.holder = static_cast<int>(kPassCard) + 1;
         s.steps.push_back(std::move(step));
       }
@@ -380,7 +380,7 @@ Script MakeScript(World& w) {
       // The holder of the bill the purse could not pay tops up at a counter and pays it there.
       Step topup;
       topup.kind = Step::Kind::counter_topup;
-      topup.topup_card_no = s.cards[kBillMandates - 1].card_no;
+      topup.card_no = s.cards[kBillMandates - 1].card_no;
       topup.topup_fen = 10'000;
       topup.topup_ref = "for-the-water-bill";
       s.steps.push_back(std::move(topup));
@@ -392,7 +392,7 @@ Script MakeScript(World& w) {
     if (round % 4 == 3) {
       Step topup;
       topup.kind = Step::Kind::counter_topup;
-      topup.topup_card_no = s.cards[static_cast<size_t>(round % kCards)].card_no;
+      topup.card_no = s.cards[static_cast<size_t>(round % kCards)].card_no;
       topup.topup_fen = 1'000;
       topup.topup_ref = fmt::format("counter{}", round);
       s.steps.push_back(std::move(topup));
@@ -402,7 +402,7 @@ Script MakeScript(World& w) {
                             {Step::Kind::card_close, kClosedCard}}) {
     Step step;
     step.kind = kind;
-    step.topup_card_no = s.cards[card].card_no;
+    step.card_no = s.cards[card].card_no;
     s.steps.push_back(std::move(step));
   }
   Step settle;
@@ -477,7 +477,7 @@ bool TryStep(World& w, const Step& step, RunResult* r) {
     }
     case Step::Kind::counter_topup:
       return w.office
-          ->Topup(CardNumberFromInt(step.topup_card_no), step.topup_fen, step.topup_ref)
+          ->Topup(CardNumberFromInt(step.card_no), step.topup_fen, step.topup_ref)
           .ok();
     case Step::Kind::online_asks: {
       auto out = w.engine->AuthoriseTopups(step.asks);
@@ -520,7 +520,7 @@ bool TryStep(World& w, const Step& step, RunResult* r) {
       return true;
     }
     case Step::Kind::medical_bill: {
-      auto settled = w.health->Settle(MedicalBill(step.topup_card_no));
+      auto settled = w.health->Settle(MedicalBill(step.card_no));
       return Answer(step, settled.ok() ? Result<MedicalSettlementRecord>(settled->record)
                                        : Result<MedicalSettlementRecord>(settled.status()),
                     r);
@@ -528,7 +528,7 @@ bool TryStep(World& w, const Step& step, RunResult* r) {
     case Step::Kind::medical_reversal:
       return Answer(step, w.health->Reverse(kHospital, kMedicalBillId), r);
     case Step::Kind::card_replace: {
-      auto replaced = w.office->Replace(CardNumberFromInt(step.topup_card_no), /*move_now=*/true);
+      auto replaced = w.office->Replace(CardNumberFromInt(step.card_no), /*move_now=*/true);
       if (!replaced.ok()) return Refused(step, replaced.status(), r);
       const auto new_card_no =
           static_cast<int64_t>(CardNumberToInt(replaced->new_card.card.card_no));
@@ -537,20 +537,20 @@ bool TryStep(World& w, const Step& step, RunResult* r) {
       return true;
     }
     case Step::Kind::card_close: {
-      auto closed = w.office->Close(CardNumberFromInt(step.topup_card_no));
+      auto closed = w.office->Close(CardNumberFromInt(step.card_no));
       if (!closed.ok()) return Refused(step, closed.status(), r);
       r->answers.push_back({step.kind, {closed->purse_refund_fen, closed->deposit_refund_fen}});
       return true;
     }
     case Step::Kind::pass_sale: {
-      auto sold = w.fares->SellPass(CardNumberFromInt(step.topup_card_no), kPassId,
+      auto sold = w.fares->SellPass(CardNumberFromInt(step.card_no), kPassId,
                                     FixtureNationalId(step.holder));
       if (!sold.ok()) return Refused(step, sold.status(), r);
       r->answers.push_back({step.kind, {sold->balance_after_fen, sold->repeated ? 1 : 0}});
       return true;
     }
     case Step::Kind::gate_entry: {
-      auto entry = w.fares->EnterGate(CardNumberFromInt(step.topup_card_no), kSpot,
+      auto entry = w.fares->EnterGate(CardNumberFromInt(step.card_no), kSpot,
                                       w.clock.NowSeconds());
       if (!entry.ok()) return false;
       r->answers.push_back(
