@@ -276,9 +276,11 @@ CardPrefetcher::CardPrefetcher(RegistryStore& registry, size_t cache_max)
 Status CardPrefetcher::Prefetch(std::span<const TapRecord> records, PrecheckedProofs* proofs) {
   proofs->cards = PrefetchedCards{};
   if (!proofs->checked || proofs->records.size() != records.size()) return Status::Ok();
+  PrefetchedCards out;
+  // Before the read transaction begins (Ledger::OfferAccounts says why).
+  if (ledger_ != nullptr) out.account_removals = ledger_->CacheRemovals();
   // One read scope: the stamps and the entries are of one snapshot of the registry.
   CITYCARD_RETURN_IF_ERROR(registry_.BeginRead());
-  PrefetchedCards out;
   Status read = Refresh();
   if (read.ok()) {
     out.denylist_version = denylist_version_;
@@ -295,6 +297,7 @@ Status CardPrefetcher::Prefetch(std::span<const TapRecord> records, PrecheckedPr
       }
     }
   }
+  if (read.ok() && ledger_store_ != nullptr) read = ReadPurses(out);
   Status ended = registry_.EndRead();
   if (!read.ok()) {
     // What was read may be half a batch under stamps no longer checked: start afresh.
@@ -303,6 +306,27 @@ Status CardPrefetcher::Prefetch(std::span<const TapRecord> records, PrecheckedPr
   }
   CITYCARD_RETURN_IF_ERROR(ended);
   proofs->cards = std::move(out);
+  return Status::Ok();
+}
+
+void CardPrefetcher::ReadPursesToo(LedgerStore& ledger_store, const Ledger& ledger) {
+  ledger_store_ = &ledger_store;
+  ledger_ = &ledger;
+}
+
+Status CardPrefetcher::ReadPurses(PrefetchedCards& out) {
+  std::vector<uint64_t> ids;
+  ids.reserve(out.cards.size());
+  for (const IngestCardRef& card : out.cards) {
+    if (card != nullptr) {
+      ids.push_back(AccountIdFor(AccountKind::card_purse, CardNumberToInt(card->card.card_no)));
+    }
+  }
+  // The store reads sorted ids in one walk where they are near.
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  CITYCARD_RETURN_IF_ERROR(ledger_store_->LoadAccounts(ids, &out.purses));
+  out.purses_read = true;
   return Status::Ok();
 }
 
@@ -402,6 +426,11 @@ Result<std::vector<std::vector<IngestOutcome>>> IngestEngine::Impl::Ingest(
   Status ended = registry.EndRead();
   CITYCARD_RETURN_IF_ERROR(read);
   CITYCARD_RETURN_IF_ERROR(ended);
+  // The purses read ahead with the cards: the ledger takes those its cache lacks, where the
+  // cache has lost nothing since they were read (Ledger::OfferAccounts).
+  for (const PrecheckedProofs& p : proofs) {
+    if (p.cards.purses_read) ledger.OfferAccounts(p.cards.purses, p.cards.account_removals);
+  }
 
   // A posting the ledger declines (it never should: docs/ingest.md "Posting") takes its
   // record out of the group, which is then run again without it; each attempt excludes at

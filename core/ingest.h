@@ -32,6 +32,7 @@
 #include "core/digest.h"
 #include "core/ingest_outcome.h"
 #include "core/ledger.h"
+#include "core/ledger_store.h"
 #include "core/registry.h"
 #include "core/status.h"
 #include "core/tap_authenticator.h"
@@ -105,6 +106,12 @@ struct PrefetchedCards {
   // One per record of the batch; nullptr where no entry was read (an unauthentic record, a
   // card the registry lacks, a replaced card, a failed read): Ingest reads those itself.
   std::vector<IngestCardRef> cards;
+  // The purse accounts of those cards (CardPrefetcher::ReadPursesToo), as committed, read in
+  // the read transaction of the cards, which began after the ledger's CacheRemovals() gave
+  // `account_removals`: Ingest offers them to its ledger (Ledger::OfferAccounts).
+  bool purses_read = false;
+  uint64_t account_removals = 0;
+  std::vector<AccountRecord> purses;
 };
 
 struct PrecheckedProofs {
@@ -138,11 +145,24 @@ class CardPrefetcher {
   // cards itself, so a failure here costs time, never a wrong answer.
   Status Prefetch(std::span<const TapRecord> records, PrecheckedProofs* proofs);
 
+  // From now on Prefetch also reads the purse account of each card it gives (the ledger's
+  // row, never kept here: a purse changes with every tap) over `ledger_store`, a store on
+  // the registry's connection, under `ledger`'s CacheRemovals() read before the read
+  // transaction begins. `ledger` is the writer's engine, of which only that count is read
+  // here (it is safe from any thread); both must outlive the prefetcher. At millions of cards
+  // the writer read nearly every tap's purse from the file (docs/benchmarks.md, session of
+  // 15:59, 2026-11-28).
+  void ReadPursesToo(LedgerStore& ledger_store, const Ledger& ledger);
+
  private:
   Status Refresh();  // reads the stamps, dropping the entries they make stale
   Result<IngestCardRef> Find(uint64_t card_no);
+  // Reads the purses of the cards in `out` into it.
+  Status ReadPurses(PrefetchedCards& out);
 
   RegistryStore& registry_;
+  LedgerStore* ledger_store_ = nullptr;  // ReadPursesToo's, or none
+  const Ledger* ledger_ = nullptr;
   size_t cache_max_;
   int64_t denylist_version_ = -1;  // -1: not read yet
   int64_t card_changes_ = -1;

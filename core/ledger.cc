@@ -615,7 +615,7 @@ void Ledger::KeepCacheBound() {
   // right; before a write, a lookup or a scope touches it is where it is kept to its bound.
   // Never inside a scope: a stream's rules read from the cache what its batch not yet written
   // made of an account, and a rollback drops the scope's accounts from it.
-  if (!joined_ && accounts_.size() > account_cache_max_) accounts_.clear();
+  if (!joined_ && accounts_.size() > account_cache_max_) ClearAccountCache();
 }
 
 Status Ledger::SyncWithStore() {
@@ -623,7 +623,7 @@ Status Ledger::SyncWithStore() {
   auto changed = store_.ChangedElsewhere();
   if (!changed.ok()) return changed.status();
   if (!*changed) return Status::Ok();
-  accounts_.clear();
+  ClearAccountCache();
   *head_ = Head{};
   if (joined_) {
     // The cache is empty now: a rollback has nothing of it to drop.
@@ -642,6 +642,25 @@ Status Ledger::FinishWrite() {
 
 void Ledger::AbortWrite() {
   if (!joined_) (void)store_.Rollback();
+}
+
+void Ledger::ClearAccountCache() {
+  accounts_.clear();
+  cache_removals_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+size_t Ledger::OfferAccounts(std::span<const AccountRecord> records, uint64_t removals_seen) {
+  if (removals_seen != cache_removals_.load(std::memory_order_acquire)) return 0;
+  size_t taken = 0;
+  for (const AccountRecord& r : records) {
+    // A committed row, not a change of a joined scope: nothing to remember for a rollback,
+    // as with LoadAccountsIntoCache.
+    auto [it, inserted] = accounts_.try_emplace(r.account.id,
+                                                CachedAccount{r.account, r.last_transfer_seq, 0});
+    taken += inserted ? 1 : 0;
+  }
+  accounts_taken_ahead_ += taken;
+  return taken;
 }
 
 void Ledger::CachePut(uint64_t id, const Account& account, int64_t last_seq) {
@@ -1054,6 +1073,9 @@ Ledger::JoinedTransaction::~JoinedTransaction() {
     // The caller's transaction did not commit: what the scope changed is dropped from the
     // cache, to be read again from the store as the rollback left it.
     for (uint64_t id : ledger_.joined_undo_) ledger_.accounts_.erase(id);
+    // Counted even when nothing was dropped: a count that moves too often costs a read
+    // ahead, one that moves too seldom would let a stale row in.
+    ledger_.cache_removals_.fetch_add(1, std::memory_order_acq_rel);
     *ledger_.head_ = Head{};
   }
   ledger_.joined_undo_.clear();

@@ -9,6 +9,7 @@
 // available = balance - debits_pending. A purse is credited by a top-up and debited by a tap.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -211,6 +212,7 @@ struct HistoryEntry {
 };
 
 class LedgerStore;
+struct AccountRecord;  // core/ledger_store.h
 
 // The engine. Not thread-safe: one Ledger per store, used from one thread at a time. It caches
 // account state and the head of the hash chain in memory, loaded from the store on first use
@@ -292,6 +294,24 @@ class Ledger {
   Result<size_t> ExpirePending();
   // Marks an account closed (idempotent). Kind::not_found "account_not_found".
   Status SetAccountClosed(uint64_t id);
+
+  // Accounts read ahead by another thread (the ingest checker's CardPrefetcher, core/ingest.h),
+  // so that this engine's thread need not read them (docs/ledger.md "Accounts read ahead").
+  // CacheRemovals is a count that rises each time accounts leave the cache: emptied at its
+  // bound, emptied because another connection wrote, dropped by a joined scope's rollback. It
+  // may be read from any thread.
+  uint64_t CacheRemovals() const { return cache_removals_.load(std::memory_order_acquire); }
+  // Puts into the cache each of `records` that the cache lacks, and returns how many it took;
+  // takes none unless the cache lost no account since CacheRemovals() returned `removals_seen`.
+  // `records` must be the store's committed rows, read in one read transaction that began
+  // after that call. Why that is enough: every account this engine writes stays in the cache
+  // from its write until a removal, so an account the cache lacks, with no removal since, was
+  // not written by this engine after the rows were read; and a write by another connection
+  // after they were read is found by SyncWithStore, which empties the cache before the next
+  // lookup or write uses it (and so refuses later offers). Never replaces a cached account.
+  size_t OfferAccounts(std::span<const AccountRecord> records, uint64_t removals_seen);
+  // How many accounts OfferAccounts took since the engine was made.
+  uint64_t AccountsTakenAhead() const { return accounts_taken_ahead_; }
 
   // The id of the void that ExpirePending writes for `pending_id`: the first 16 bytes of
   // SHA-256("citycard.expiry" || pending_id).
@@ -385,6 +405,12 @@ class Ledger {
   bool joined_ = false;
   uint64_t joined_scope_ = 0;
   std::vector<uint64_t> joined_undo_;
+  // Read ahead (OfferAccounts): raised after every removal from accounts_, read by the
+  // thread that reads ahead before it begins its read.
+  std::atomic<uint64_t> cache_removals_{0};
+  uint64_t accounts_taken_ahead_ = 0;
+  // Empties accounts_ and counts the removal.
+  void ClearAccountCache();
 };
 
 }  // namespace citycard

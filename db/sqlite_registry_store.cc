@@ -616,6 +616,9 @@ Result<RegistryReader> OpenRegistryReader(const std::string& path, int64_t cache
   auto store = SqliteRegistryStore::Open(*reader.db);
   if (!store.ok()) return store.status();
   reader.store = std::move(store).value();
+  auto ledger = SqliteLedgerStore::Open(*reader.db);
+  if (!ledger.ok()) return ledger.status();
+  reader.ledger = std::move(ledger).value();
   CITYCARD_RETURN_IF_ERROR(reader.db->Exec("PRAGMA query_only=1"));
   // A negative cache_size is a size in KiB rather than in pages.
   CITYCARD_RETURN_IF_ERROR(

@@ -11,6 +11,7 @@
 
 #include "core/registry.h"
 #include "db/database.h"
+#include "db/sqlite_ledger_store.h"
 
 namespace citycard::db {
 
@@ -105,14 +106,20 @@ class SqliteRegistryStore final : public RegistryStore {
 Result<int64_t> ReadCardChanges(Database& db);
 
 // A registry store on a connection of its own to the database file at `path`, for a thread
-// that only reads the registry (the ingest checker's CardPrefetcher, core/ingest.h). The
+// that only reads the registry and the ledger's accounts (the ingest checker's CardPrefetcher,
+// core/ingest.h). The
 // connection is query_only (a write fails with db_error) and has a page cache of
-// `cache_bytes`. The registry schema must be up to date (the writer's connection migrated it).
-// The store is destroyed before its connection; to close one early, reset `store`, then `db`
+// `cache_bytes`. The registry and ledger schemas must be up to date (the writer's connection
+// migrated them).
+// The stores are destroyed before their connection; to close one early, reset `ledger` and
+// `store`, then `db`
 // (assigning a new RegistryReader over an open one would close the connection first).
 struct RegistryReader {
   std::unique_ptr<Database> db;
   std::unique_ptr<SqliteRegistryStore> store;
+  // The ledger's accounts over the same connection, for the prefetcher's purses
+  // (CardPrefetcher::ReadPursesToo); destroyed before `db` as `store` is.
+  std::unique_ptr<SqliteLedgerStore> ledger;
 };
 // Failures: the Database's (Kind::internal "db_error", "schema_too_new"), and
 // Kind::usage "registry_reader_needs_file" for an in-memory database (no second connection

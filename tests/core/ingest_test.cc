@@ -763,6 +763,80 @@ TEST_CASE("cards not read ahead after a failed read are read by the engine",
   CHECK(f.Purse(card.card_no) == 800);
 }
 
+// ---- Purses read ahead with the cards (CardPrefetcher::ReadPursesToo) ----
+
+// Drops the card's purse from the ledger's cache the way a failed group does: a joined scope
+// that changed it and was rolled back (one of the removals Ledger::CacheRemovals counts).
+void DropPurseFromCache(IngestFixture& f, uint64_t card_no) {
+  Ledger::JoinedTransaction joined(f.ledger);
+  REQUIRE(f.joint.Begin().ok());
+  Transfer t;
+  t.id = Id128{0xD0, card_no};
+  t.debit_account_id = AccountIdFor(AccountKind::card_purse, card_no);
+  t.credit_account_id = SystemAccountId(AccountKind::topup_clearing);
+  t.amount_fen = 1;
+  t.code = 1;
+  auto out = f.ledger.Apply(std::vector<Transfer>{t});
+  REQUIRE(out.ok());
+  REQUIRE(out->at(0) == TransferOutcome::created);
+  REQUIRE(f.joint.Rollback().ok());
+}
+
+TEST_CASE("a purse read ahead with its card is taken by the ledger instead of read by the writer",
+          "[core][ingest]") {
+  IngestFixture f;
+  IngestEngine engine(f.registry, f.ledger, f.tap_store, f.auth, f.digester, f.clock, {});
+  FakeCard card = f.IssueCard(1000);
+  DropPurseFromCache(f, card.card_no);  // as for a card not seen since a restart
+  UploadedBatch batch{"T1", {f.Tap(card, "T1", 200)}};
+  CardPrefetcher prefetcher(f.registry);
+  prefetcher.ReadPursesToo(f.ledger_store, f.ledger);
+  PrecheckedProofs proofs = ReadAhead(f, prefetcher, batch);
+  REQUIRE(proofs.cards.purses_read);
+  REQUIRE(proofs.cards.purses.size() == 1);
+  CHECK(proofs.cards.purses[0].account.id == AccountIdFor(AccountKind::card_purse, card.card_no));
+  CHECK(proofs.cards.purses[0].account.balance_fen() == 1000);
+  CHECK(proofs.cards.account_removals == f.ledger.CacheRemovals());
+  const uint64_t taken = f.ledger.AccountsTakenAhead();
+  CHECK(IngestChecked(engine, batch, proofs) == std::vector<IngestOutcome>{IngestOutcome::accepted});
+  CHECK(f.ledger.AccountsTakenAhead() == taken + 1);
+  CHECK(f.Purse(card.card_no) == 800);
+  CHECK(f.LedgerSum() == 0);
+}
+
+TEST_CASE("a purse read ahead before the writer booked a tap of the card is not taken over "
+          "what the writer booked",
+          "[core][ingest]") {
+  IngestFixture f;
+  IngestEngine engine(f.registry, f.ledger, f.tap_store, f.auth, f.digester, f.clock, {});
+  FakeCard card = f.IssueCard(1000);
+  UploadedBatch first{"T1", {f.Tap(card, "T1", 200)}};
+  UploadedBatch second{"T2", {f.Tap(card, "T2", 100)}};
+  CardPrefetcher prefetcher(f.registry);
+  prefetcher.ReadPursesToo(f.ledger_store, f.ledger);
+  // The checker reads the second batch's purse (1000) while the writer books the first.
+  PrecheckedProofs ahead = ReadAhead(f, prefetcher, second);
+  REQUIRE(ahead.cards.purses.size() == 1);
+  REQUIRE(ahead.cards.purses[0].account.balance_fen() == 1000);
+  CHECK(f.IngestOne(first.records[0], "T1") == IngestOutcome::accepted);
+  const uint64_t taken = f.ledger.AccountsTakenAhead();
+
+  SECTION("the purse still cached: the cache's newer value stays") {
+    CHECK(IngestChecked(engine, second, ahead) ==
+          std::vector<IngestOutcome>{IngestOutcome::accepted});
+  }
+  SECTION("the purse dropped from the cache since: the old row is refused and the purse read") {
+    DropPurseFromCache(f, card.card_no);
+    CHECK(IngestChecked(engine, second, ahead) ==
+          std::vector<IngestOutcome>{IngestOutcome::accepted});
+  }
+  CHECK(f.ledger.AccountsTakenAhead() == taken);
+  // Taken, the old row would have undone the first tap's 200 fen.
+  CHECK(f.Purse(card.card_no) == 700);
+  CHECK(f.Payable("BUS1") == 300);
+  CHECK(f.LedgerSum() == 0);
+}
+
 TEST_CASE("a group of tap transfers is posted without searching the ledger for their ids",
           "[core][ingest]") {
   IngestFixture f;

@@ -701,6 +701,105 @@ TEST_CASE("The account cache is emptied beyond its bound and refilled from the s
   CHECK(report->ok);
 }
 
+// ---- Accounts read ahead (OfferAccounts) ----
+
+// The rows of `ids` as the store holds them, as a thread reading ahead gets them.
+std::vector<AccountRecord> ReadRows(MemoryLedgerStore& store, std::vector<uint64_t> ids) {
+  std::vector<AccountRecord> rows;
+  REQUIRE(store.LoadAccounts(ids, &rows).ok());
+  REQUIRE(rows.size() == ids.size());
+  return rows;
+}
+
+TEST_CASE("Accounts offered under the current removal count are taken where the cache lacks "
+          "them, and are then used without a store read",
+          "[core][ledger]") {
+  MemoryLedgerStore store;
+  ManualClock clock{kStartMs};
+  FakeDigester digester;
+  Ledger writer(store, clock, digester);
+  std::vector<Account> accounts;
+  for (uint64_t id = 1; id <= 3; ++id) accounts.push_back(MakeAccount(id, AccountKind::card_purse, 0, 0));
+  REQUIRE(writer.CreateAccounts(accounts).ok());
+  REQUIRE(writer.Apply(std::vector<Transfer>{T(1, 1, 2, 40)}).ok());
+  Ledger fresh(store, clock, digester);  // a cold cache, as after a restart
+  REQUIRE(fresh.LookupAccount(3).ok());  // one account cached, and the store's first look taken
+  const uint64_t removals = fresh.CacheRemovals();
+  std::vector<AccountRecord> rows = ReadRows(store, {1, 2, 3});
+  CHECK(fresh.OfferAccounts(rows, removals) == 2);  // 3 was cached already
+  CHECK(fresh.AccountsTakenAhead() == 2);
+  const int loads = store.account_loads();
+  CHECK(fresh.LookupAccount(1)->balance_fen() == -40);
+  CHECK(fresh.LookupAccount(2)->balance_fen() == 40);
+  REQUIRE(fresh.Apply(std::vector<Transfer>{T(2, 2, 1, 15)}).ok());
+  CHECK(store.account_loads() == loads);  // neither the lookups nor the batch read a row
+  CHECK(fresh.LookupAccount(1)->balance_fen() == -25);
+  // Offered again, the same (now old) rows change nothing: a cached account is never replaced.
+  CHECK(fresh.OfferAccounts(rows, fresh.CacheRemovals()) == 0);
+  CHECK(fresh.LookupAccount(1)->balance_fen() == -25);
+  CHECK(fresh.LookupAccount(2)->balance_fen() == 25);
+  auto report = VerifyLedger(store, digester);
+  REQUIRE(report.ok());
+  CHECK(report->ok);
+}
+
+TEST_CASE("Accounts read before the cache lost any account are refused, so that a row the "
+          "engine has written since is never taken back",
+          "[core][ledger]") {
+  MemoryLedgerStore store;
+  ManualClock clock{kStartMs};
+  FakeDigester digester;
+  // A bound of one account: every write and lookup that finds more cached empties the cache.
+  Ledger ledger(store, clock, digester, /*account_cache_max=*/1);
+  std::vector<Account> accounts;
+  for (uint64_t id = 1; id <= 4; ++id) accounts.push_back(MakeAccount(id, AccountKind::card_purse, 0, 0));
+  REQUIRE(ledger.CreateAccounts(accounts).ok());
+  REQUIRE(ledger.Apply(std::vector<Transfer>{T(1, 1, 2, 100)}).ok());
+
+  SECTION("emptied at its bound") {
+    // Read ahead while 1 holds -100. The engine then empties its cache (two accounts, above
+    // the bound) and writes 1 again; a lookup of 3 empties it once more, so that 1 is not
+    // cached when the old rows are offered: taken, they would undo the second transfer.
+    const uint64_t removals = ledger.CacheRemovals();
+    std::vector<AccountRecord> rows = ReadRows(store, {1, 2});
+    REQUIRE(ledger.Apply(std::vector<Transfer>{T(2, 1, 2, 30)}).ok());
+    REQUIRE(ledger.LookupAccount(3).ok());
+    CHECK(ledger.CacheRemovals() == removals + 2);
+    CHECK(ledger.OfferAccounts(rows, removals) == 0);
+    CHECK(ledger.LookupAccount(1)->balance_fen() == -130);
+    CHECK(ledger.LookupAccount(2)->balance_fen() == 130);
+  }
+  SECTION("dropped by a rolled-back joined scope") {
+    const uint64_t removals = ledger.CacheRemovals();
+    std::vector<AccountRecord> rows = ReadRows(store, {1, 2});
+    {
+      Ledger::JoinedTransaction joined(ledger);  // empties the cache at its bound first
+      REQUIRE(store.Begin().ok());
+      REQUIRE(ledger.Apply(std::vector<Transfer>{T(3, 3, 4, 7)}).ok());
+      REQUIRE(store.Rollback().ok());
+    }
+    CHECK(ledger.OfferAccounts(rows, removals) == 0);
+    // Rows read after the last removal are taken.
+    const uint64_t now = ledger.CacheRemovals();
+    CHECK(ledger.OfferAccounts(ReadRows(store, {1, 2}), now) == 2);
+  }
+  SECTION("a rollback that dropped nothing still counts") {
+    // A scope over a cache within its bound, which changed nothing: its rollback removes
+    // nothing, and the count moves all the same (it is a count of events, not of accounts).
+    REQUIRE(ledger.LookupAccount(1).ok());  // the lookup empties the cache at its bound
+    const uint64_t removals = ledger.CacheRemovals();
+    {
+      Ledger::JoinedTransaction joined(ledger);
+      REQUIRE(store.Begin().ok());
+      REQUIRE(store.Rollback().ok());
+    }
+    CHECK(ledger.CacheRemovals() == removals + 1);
+  }
+  auto report = VerifyLedger(store, digester);
+  REQUIRE(report.ok());
+  CHECK(report->ok);
+}
+
 TEST_CASE("A batch above the limit is refused whole", "[core][ledger]") {
   Fixture f;
   std::vector<Transfer> batch(kTransferBatchMax + 1, T(1, kClearing, kPurse, 1));

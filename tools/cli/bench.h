@@ -31,6 +31,7 @@ struct IngestBenchOptions {
                                // (tools/server/ingest_server.h kServerCacheBytesDefault)
   bool inline_checkpoints = false;  // SQLite's checkpoints in the writer's commits (to compare)
   bool no_cards_ahead = false;  // the writer reads every card itself (to compare)
+  bool no_purses_ahead = false;  // the writer reads every purse itself (to compare)
   std::string dir;             // default /tmp/citycard-bench-ingest-<pid>
   bool keep = false;           // keep the scratch files
   unsigned seed = 1;

@@ -28,6 +28,8 @@ void RegisterBenchCommands(CLI::App& app, AppContext& context) {
                 "checkpoint in the writer's commits, as SQLite does by itself (to compare)");
   sub->add_flag("--no-cards-ahead", ingest->no_cards_ahead,
                 "the writer reads every card itself, none read ahead by the checker (to compare)");
+  sub->add_flag("--no-purses-ahead", ingest->no_purses_ahead,
+                "the writer reads every purse itself, none read ahead with the cards (to compare)");
   sub->add_option("--dir", ingest->dir, "scratch directory (default: a new one under /tmp)");
   sub->add_flag("--keep", ingest->keep, "keep the scratch database and key file");
   sub->add_option("--seed", ingest->seed, "random seed (default 1)");

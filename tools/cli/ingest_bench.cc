@@ -196,6 +196,7 @@ Result<PushResult> PushInProcess(BenchWorld& world, Workload& w, const IngestBen
     if (!opened.ok()) return opened.status();
     reader = std::move(opened).value();
     options.precheck_registry = reader.store.get();
+    if (!o.no_purses_ahead) options.precheck_ledger = reader.ledger.get();
   }
   server::IngestBackend backend(env.registry(), env.ledger(), **store, auth, env.keys().WrapKey(),
                                 env.digester(), env.clock(), options);
@@ -267,6 +268,7 @@ Result<PushResult> PushViaServer(BenchWorld& world, Workload& w, const IngestBen
   options.cache_bytes = CacheBytes(o);
   options.checkpoints_apart = !o.inline_checkpoints;
   options.cards_read_ahead = !o.no_cards_ahead;
+  options.purses_read_ahead = !o.no_purses_ahead;
   options.listen.push_back(server::ListenAddress{});
   options.io_threads = 2;
   options.backend.group_records_max = o.group;
@@ -528,6 +530,8 @@ Result<CommandOutput> RunIngestBench(const IngestBenchOptions& o) {
               {"records_checked_ahead", pushed->stats.records_checked_ahead},
               {"cards_ahead", !o.no_cards_ahead},
               {"batches_cards_ahead", pushed->stats.batches_cards_ahead},
+              {"purses_ahead", !o.no_cards_ahead && !o.no_purses_ahead},
+              {"purses_taken_ahead", bw.env().ledger().AccountsTakenAhead()},
               {"seconds", pushed->seconds},
               {"taps_per_s", rate},
               {"cpu_seconds", pushed->cpu_seconds},

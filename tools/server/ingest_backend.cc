@@ -112,6 +112,9 @@ Status IngestBackend::Start() {
   if (options_.precheck_authenticator != nullptr) {
     if (options_.precheck_registry != nullptr) {
       prefetcher_ = std::make_unique<CardPrefetcher>(*options_.precheck_registry);
+      if (options_.precheck_ledger != nullptr) {
+        prefetcher_->ReadPursesToo(*options_.precheck_ledger, ledger_);
+      }
     }
     checker_ = std::thread([this] { Check(); });
   }

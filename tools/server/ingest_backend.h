@@ -26,7 +26,7 @@
 // is checked again by the writer). Batches reach the writer in the order they arrived.
 // With IngestBackendOptions::precheck_registry the checker also reads each batch's cards on
 // its own connection (CardPrefetcher); the writer takes them where the registry has not
-// changed since, and reads the others itself.
+// changed since, and reads the others itself; with precheck_ledger also their purses.
 //
 // Limits: at most kQueueRecordsMax records wait; beyond that a batch is answered at once with
 // a failure (the server says backend_unavailable; the reader keeps its records and retries).
@@ -131,6 +131,11 @@ struct IngestBackendOptions {
   // cards of the batches it checked (core/ingest.h CardPrefetcher), which the writer takes
   // while the registry has not changed since. nullptr: the writer reads every card itself.
   RegistryStore* precheck_registry = nullptr;
+  // A ledger store on precheck_registry's connection (precheck_registry only; must outlive
+  // the backend): the checker then also reads the purses of those cards (CardPrefetcher::
+  // ReadPursesToo), which the writer's ledger takes where its cache lost nothing since
+  // (Ledger::OfferAccounts). nullptr: the writer reads every purse itself.
+  LedgerStore* precheck_ledger = nullptr;
   // Whether another connection wrote the database since the previous call (a card blocked
   // with the CLI while `serve` runs); when it answers true the writer drops the ingest
   // engine's card and counter caches before its next group or online request. Unset: never.

@@ -89,6 +89,9 @@ Result<std::unique_ptr<IngestServer>> StartIngestServer(db::Database& db, Ledger
     if (!reader.ok()) return reader.status();
     running->registry_reader_ = std::move(reader).value();
     options.backend.precheck_registry = running->registry_reader_.store.get();
+    if (options.purses_read_ahead) {
+      options.backend.precheck_ledger = running->registry_reader_.ledger.get();
+    }
   }
   running->backend_ = std::make_unique<IngestBackend>(registry, ledger, *running->taps_,
                                                       running->auth_, keys.WrapKey(), digester,

@@ -63,6 +63,9 @@ struct IngestServerOptions {
   // kCheckerCacheBytes, when the backend has no precheck_registry yet. Ignored for an
   // in-memory database.
   bool cards_read_ahead = true;
+  // With cards_read_ahead, the checker also reads the cards' purses over that connection
+  // (IngestBackendOptions::precheck_ledger).
+  bool purses_read_ahead = true;
 };
 
 class IngestServer {
