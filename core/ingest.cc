@@ -277,6 +277,7 @@ Status CardPrefetcher::Prefetch(std::span<const TapRecord> records, PrecheckedPr
   proofs->cards = PrefetchedCards{};
   if (!proofs->checked || proofs->records.size() != records.size()) return Status::Ok();
   PrefetchedCards out;
+  std::vector<uint64_t> purse_ids;
   // Before the read transaction begins (Ledger::OfferAccounts says why).
   if (ledger_ != nullptr) out.account_removals = ledger_->CacheRemovals();
   // One read scope: the stamps and the entries are of one snapshot of the registry.
@@ -289,15 +290,22 @@ Status CardPrefetcher::Prefetch(std::span<const TapRecord> records, PrecheckedPr
     for (size_t i = 0; i < records.size() && read.ok(); ++i) {
       const RecordProofs& p = proofs->records[i];
       if (!p.checked || p.mac != TerminalMacVerdict::valid) continue;
-      auto found = Find(records[i].card_no);
-      if (found.ok()) {
-        out.cards[i] = std::move(*found);
-      } else {
+      bool fresh = false;
+      auto found = Find(records[i].card_no, &fresh);
+      if (!found.ok()) {
         read = found.status();
+      } else {
+        // Only the purses of cards read afresh: a card this prefetcher kept was seen lately,
+        // so its purse is most likely in the writer's cache already (at ten thousand cards,
+        // all of them), and reading it would cost this thread for nothing.
+        if (fresh && *found != nullptr) {
+          purse_ids.push_back(AccountIdFor(AccountKind::card_purse, records[i].card_no));
+        }
+        out.cards[i] = std::move(*found);
       }
     }
   }
-  if (read.ok() && ledger_store_ != nullptr) read = ReadPurses(out);
+  if (read.ok() && ledger_store_ != nullptr) read = ReadPurses(purse_ids, out);
   Status ended = registry_.EndRead();
   if (!read.ok()) {
     // What was read may be half a batch under stamps no longer checked: start afresh.
@@ -314,14 +322,7 @@ void CardPrefetcher::ReadPursesToo(LedgerStore& ledger_store, const Ledger& ledg
   ledger_ = &ledger;
 }
 
-Status CardPrefetcher::ReadPurses(PrefetchedCards& out) {
-  std::vector<uint64_t> ids;
-  ids.reserve(out.cards.size());
-  for (const IngestCardRef& card : out.cards) {
-    if (card != nullptr) {
-      ids.push_back(AccountIdFor(AccountKind::card_purse, CardNumberToInt(card->card.card_no)));
-    }
-  }
+Status CardPrefetcher::ReadPurses(std::vector<uint64_t>& ids, PrefetchedCards& out) {
   // The store reads sorted ids in one walk where they are near.
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
@@ -349,9 +350,10 @@ Status CardPrefetcher::Refresh() {
   return Status::Ok();
 }
 
-Result<IngestCardRef> CardPrefetcher::Find(uint64_t card_no) {
+Result<IngestCardRef> CardPrefetcher::Find(uint64_t card_no, bool* fresh) {
   auto it = cache_.find(card_no);
   if (it != cache_.end()) return it->second;
+  *fresh = true;
   auto read = ReadCardEntry(registry_, card_no);
   if (!read.ok()) return read.status();
   if (*read == nullptr || !Cacheable(**read)) return IngestCardRef();

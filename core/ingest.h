@@ -145,20 +145,22 @@ class CardPrefetcher {
   // cards itself, so a failure here costs time, never a wrong answer.
   Status Prefetch(std::span<const TapRecord> records, PrecheckedProofs* proofs);
 
-  // From now on Prefetch also reads the purse account of each card it gives (the ledger's
-  // row, never kept here: a purse changes with every tap) over `ledger_store`, a store on
-  // the registry's connection, under `ledger`'s CacheRemovals() read before the read
-  // transaction begins. `ledger` is the writer's engine, of which only that count is read
-  // here (it is safe from any thread); both must outlive the prefetcher. At millions of cards
-  // the writer read nearly every tap's purse from the file (docs/benchmarks.md, session of
-  // 15:59, 2026-11-28).
+  // From now on Prefetch also reads the purse account of each card it reads from the
+  // registry (the ledger's row, never kept here: a purse changes with every tap; a card it
+  // kept was seen lately, and its purse is most likely cached by the writer) over
+  // `ledger_store`, a store on the registry's connection, under `ledger`'s CacheRemovals()
+  // read before the read transaction begins. `ledger` is the writer's engine, of which only
+  // that count is read here (it is safe from any thread); both must outlive the prefetcher.
+  // At millions of cards the writer read nearly every tap's purse from the file
+  // (docs/benchmarks.md, session of 15:59, 2026-11-28).
   void ReadPursesToo(LedgerStore& ledger_store, const Ledger& ledger);
 
  private:
   Status Refresh();  // reads the stamps, dropping the entries they make stale
-  Result<IngestCardRef> Find(uint64_t card_no);
-  // Reads the purses of the cards in `out` into it.
-  Status ReadPurses(PrefetchedCards& out);
+  // The kept entry, or one read from the registry (then *fresh is set).
+  Result<IngestCardRef> Find(uint64_t card_no, bool* fresh);
+  // Reads the purse accounts `ids` (sorted here) into `out`.
+  Status ReadPurses(std::vector<uint64_t>& ids, PrefetchedCards& out);
 
   RegistryStore& registry_;
   LedgerStore* ledger_store_ = nullptr;  // ReadPursesToo's, or none

@@ -802,6 +802,11 @@ TEST_CASE("a purse read ahead with its card is taken by the ledger instead of re
   CHECK(f.ledger.AccountsTakenAhead() == taken + 1);
   CHECK(f.Purse(card.card_no) == 800);
   CHECK(f.LedgerSum() == 0);
+  // The card again: the prefetcher kept its entry, and reads no purse for it (a card seen
+  // lately has its purse in the writer's cache; at ten thousand cards, every one).
+  PrecheckedProofs again = ReadAhead(f, prefetcher, UploadedBatch{"T1", {f.Tap(card, "T1", 100)}});
+  CHECK(again.cards.cards[0] != nullptr);
+  CHECK(again.cards.purses.empty());
 }
 
 TEST_CASE("a purse read ahead before the writer booked a tap of the card is not taken over "
