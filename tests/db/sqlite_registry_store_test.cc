@@ -4,8 +4,13 @@
 
 #include <filesystem>
 
+#include "core/account_plan.h"
+#include "core/clock.h"
+#include "core/ledger.h"
 #include "db/database.h"
+#include "db/sqlite_ledger_store.h"
 #include "db/sqlite_registry_store.h"
+#include "tests/support/memory_ledger_store_support.h"
 
 using namespace citycard;
 using citycard::db::Database;
@@ -323,6 +328,36 @@ TEST_CASE("A registry reader reads the file over its own connection and cannot w
     auto listed = reader->store->DenylistFind("8607550000000012");
     REQUIRE(listed.ok());
     CHECK(listed->has_value());
+    // The ledger's accounts over the same connection (the purses the ingest checker reads
+    // ahead): what the writer's ledger committed, with the head of each history.
+    auto ledger_store = db::SqliteLedgerStore::Open(**db);
+    REQUIRE(ledger_store.ok());
+    testing::FakeDigester digester;
+    ManualClock clock{1'700'000'000'000};
+    Ledger ledger(**ledger_store, clock, digester);
+    Account purse;
+    purse.id = AccountIdFor(AccountKind::card_purse, 12);
+    purse.kind = AccountKind::card_purse;
+    purse.owner_ref = 12;
+    Account clearing;
+    clearing.id = SystemAccountId(AccountKind::topup_clearing);
+    clearing.kind = AccountKind::topup_clearing;
+    REQUIRE(ledger.CreateAccounts(std::vector<Account>{purse, clearing}).ok());
+    Transfer load;
+    load.id = Id128{0, 1};
+    load.debit_account_id = clearing.id;
+    load.credit_account_id = purse.id;
+    load.amount_fen = 500;
+    load.code = 1;
+    auto applied = ledger.Apply(std::vector<Transfer>{load});
+    REQUIRE(applied.ok());
+    REQUIRE(applied->at(0) == TransferOutcome::created);
+    std::vector<AccountRecord> rows;
+    const uint64_t ids[] = {purse.id};
+    REQUIRE(reader->ledger->LoadAccounts(ids, &rows).ok());
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].account.balance_fen() == 500);
+    CHECK(rows[0].last_transfer_seq == 1);
     // query_only: a write fails and changes nothing.
     Status write = reader->store->InsertHolder(f.MakeHolder(2, "h2"));
     CHECK(write.code() == "db_error");
