@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <memory_resource>
 #include <optional>
 #include <set>
 #include <string>
@@ -48,11 +49,14 @@ struct TerminalCounterHash {
   }
 };
 
+// The first block of a group's arena (IngestGroup::arena); later blocks grow geometrically.
+inline constexpr size_t kGroupArenaInitialBytes = size_t{1} << 16;
+
 // The taps of one card booked in a group, ascending by CTC: (CTC, index into
 // IngestGroup::write.taps). A card taps a few times a group, and its counters come in order,
 // so this is almost always a short vector appended to; a sorted vector rather than one node
 // of an ordered map per tap (a group of 32,768 taps built and freed such a map every commit).
-using CardTapsInGroup = std::vector<std::pair<uint32_t, size_t>>;
+using CardTapsInGroup = std::pmr::vector<std::pair<uint32_t, size_t>>;  // in the group's arena
 
 // A top-up's key: (terminal, request id).
 using TopupKey = std::pair<std::string, uint64_t>;
@@ -88,17 +92,23 @@ class OpenTopups {
 
 // What one group commit (one attempt) has decided so far.
 struct IngestGroup {
+  // The per-tap maps below allocate from this arena, released whole when the group ends:
+  // a group of 32,768 taps made and freed ~100,000 map nodes one at a time, ~10 % of the
+  // writer at ten thousand cards (docs/benchmarks.md, session of 15:59, 2026-11-28). Declared
+  // first, so that it outlives them.
+  std::pmr::monotonic_buffer_resource arena{kGroupArenaInitialBytes};
   IngestWrite write;
   std::vector<Transfer> transfers;
   std::vector<size_t> transfer_owner;  // candidate index per transfer (SIZE_MAX: none)
   // The taps booked so far in this group, as indexes into write.taps (which only grows), so
   // that each booked tap is held once.
   // Hashed: looked up once per record, never walked in order.
-  std::unordered_map<std::pair<std::string, uint32_t>, size_t, TerminalCounterHash> by_terminal;
+  std::pmr::unordered_map<std::pair<std::string, uint32_t>, size_t, TerminalCounterHash>
+      by_terminal{&arena};
   // By card, each card's taps ordered by CTC: ShadowBound walks a card's later counters.
-  std::unordered_map<uint64_t, CardTapsInGroup> by_card;
-  std::unordered_map<uint64_t, std::optional<CardCounterState>> counters;
-  std::unordered_map<uint64_t, int64_t> purse_delta_fen;  // by card (the purse's owner)
+  std::pmr::unordered_map<uint64_t, CardTapsInGroup> by_card{&arena};
+  std::pmr::unordered_map<uint64_t, std::optional<CardCounterState>> counters{&arena};
+  std::pmr::unordered_map<uint64_t, int64_t> purse_delta_fen{&arena};  // by card (the purse's owner)
   std::unordered_map<std::string, Id128> tap_id_bases;    // TapTransferIdBase by terminal
   std::map<std::string, uint32_t> terminal_max;           // highest TTC seen, raised
   std::map<GapKey, GapSet> gaps;
