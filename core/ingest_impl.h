@@ -108,7 +108,8 @@ struct IngestGroup {
   // By card, each card's taps ordered by CTC: ShadowBound walks a card's later counters.
   std::pmr::unordered_map<uint64_t, CardTapsInGroup> by_card{&arena};
   std::pmr::unordered_map<uint64_t, std::optional<CardCounterState>> counters{&arena};
-  std::pmr::unordered_map<uint64_t, int64_t> purse_delta_fen{&arena};  // by card (the purse's owner)
+  // By card (the purse's owner).
+  std::pmr::unordered_map<uint64_t, int64_t> purse_delta_fen{&arena};
   std::unordered_map<std::string, Id128> tap_id_bases;    // TapTransferIdBase by terminal
   std::map<std::string, uint32_t> terminal_max;           // highest TTC seen, raised
   std::map<GapKey, GapSet> gaps;

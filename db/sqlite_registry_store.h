@@ -107,13 +107,11 @@ Result<int64_t> ReadCardChanges(Database& db);
 
 // A registry store on a connection of its own to the database file at `path`, for a thread
 // that only reads the registry and the ledger's accounts (the ingest checker's CardPrefetcher,
-// core/ingest.h). The
-// connection is query_only (a write fails with db_error) and has a page cache of
-// `cache_bytes`. The registry and ledger schemas must be up to date (the writer's connection
-// migrated them).
-// The stores are destroyed before their connection; to close one early, reset `ledger` and
-// `store`, then `db`
-// (assigning a new RegistryReader over an open one would close the connection first).
+// core/ingest.h). The connection is query_only (a write fails with db_error) and has a page
+// cache of `cache_bytes`. The registry and ledger schemas must be up to date (the writer's
+// connection migrated them). The stores are destroyed before their connection; to close one
+// early, reset `ledger` and `store`, then `db` (assigning a new RegistryReader over an open one
+// would close the connection first).
 struct RegistryReader {
   std::unique_ptr<Database> db;
   std::unique_ptr<SqliteRegistryStore> store;
