@@ -34,6 +34,13 @@ Account MakeAccount(uint64_t id, AccountKind kind, int64_t floor_fen, uint32_t f
   return a;
 }
 
+// Purses 1..n, floor 0, no flags.
+std::vector<Account> Purses(uint64_t n) {
+  std::vector<Account> accounts;
+  for (uint64_t id = 1; id <= n; ++id) accounts.push_back(MakeAccount(id, AccountKind::card_purse, 0, 0));
+  return accounts;
+}
+
 Transfer T(uint64_t id, uint64_t debit, uint64_t credit, int64_t amount, uint16_t flags = 0) {
   Transfer t;
   t.id = Id128{0, id};
@@ -628,8 +635,7 @@ TEST_CASE("A batch loads its accounts in one call and writes once", "[core][ledg
   ManualClock clock{kStartMs};
   FakeDigester digester;
   Ledger ledger(store, clock, digester);
-  std::vector<Account> accounts;
-  for (uint64_t id = 1; id <= 100; ++id) accounts.push_back(MakeAccount(id, AccountKind::card_purse, 0, 0));
+  std::vector<Account> accounts = Purses(100);
   REQUIRE(ledger.CreateAccounts(accounts).ok());
   Ledger fresh(store, clock, digester);  // a cold cache
   std::vector<Transfer> batch;
@@ -657,8 +663,7 @@ TEST_CASE("The account cache is emptied beyond its bound and refilled from the s
     REQUIRE(out.ok());
     return out->at(0);
   };
-  std::vector<Account> accounts;
-  for (uint64_t id = 1; id <= 10; ++id) accounts.push_back(MakeAccount(id, AccountKind::card_purse, 0, 0));
+  std::vector<Account> accounts = Purses(10);
   REQUIRE(ledger.CreateAccounts(accounts).ok());
   // Ten accounts cached, above the bound of four: the next write starts from the store.
   int loads = store.account_loads();
@@ -718,8 +723,7 @@ TEST_CASE("Accounts offered under the current removal count are taken where the 
   ManualClock clock{kStartMs};
   FakeDigester digester;
   Ledger writer(store, clock, digester);
-  std::vector<Account> accounts;
-  for (uint64_t id = 1; id <= 3; ++id) accounts.push_back(MakeAccount(id, AccountKind::card_purse, 0, 0));
+  std::vector<Account> accounts = Purses(3);
   REQUIRE(writer.CreateAccounts(accounts).ok());
   REQUIRE(writer.Apply(std::vector<Transfer>{T(1, 1, 2, 40)}).ok());
   Ledger fresh(store, clock, digester);  // a cold cache, as after a restart
@@ -751,8 +755,7 @@ TEST_CASE("Accounts read before the cache lost any account are refused, so that 
   FakeDigester digester;
   // A bound of one account: every write and lookup that finds more cached empties the cache.
   Ledger ledger(store, clock, digester, /*account_cache_max=*/1);
-  std::vector<Account> accounts;
-  for (uint64_t id = 1; id <= 4; ++id) accounts.push_back(MakeAccount(id, AccountKind::card_purse, 0, 0));
+  std::vector<Account> accounts = Purses(4);
   REQUIRE(ledger.CreateAccounts(accounts).ok());
   REQUIRE(ledger.Apply(std::vector<Transfer>{T(1, 1, 2, 100)}).ok());
 

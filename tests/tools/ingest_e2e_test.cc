@@ -21,6 +21,18 @@
 namespace citycard {
 namespace {
 
+// An in-process server over `env`'s database, listening on a free loopback port.
+std::unique_ptr<server::IngestServer> StartServer(cli::Environment& env, size_t io_threads = 1) {
+  server::IngestServerOptions options;
+  options.listen.push_back(server::ListenAddress{});
+  options.io_threads = io_threads;
+  auto started = server::StartIngestServer(env.database(), env.ledger(), env.registry(),
+                                           env.keys(), env.digester(), env.clock(),
+                                           std::move(options));
+  REQUIRE(started.ok());
+  return std::move(*started);
+}
+
 struct World {
   World() {
     cli::GlobalOptions options;
@@ -91,14 +103,8 @@ TEST_CASE("thousands of simulated taps with duplicates and re-uploads leave ever
   std::vector<sim::SimCard> cards;
   for (int i = 0; i < 60; ++i) cards.push_back(w.AddCard(20'000));
 
-  server::IngestServerOptions options;
-  options.listen.push_back(server::ListenAddress{});
-  options.io_threads = 2;
-  auto started = server::StartIngestServer(w.env->database(), w.env->ledger(), w.env->registry(),
-                                           w.env->keys(), w.env->digester(), w.env->clock(),
-                                           std::move(options));
-  REQUIRE(started.ok());
-  auto& srv = **started;
+  auto started = StartServer(*w.env, /*io_threads=*/2);
+  auto& srv = *started;
   std::vector<std::unique_ptr<terminals::TerminalClient>> clients;
   for (auto& r : readers) clients.push_back(w.Connect(r.terminal_id(), srv.ports()[0]));
 
@@ -191,13 +197,8 @@ TEST_CASE("after a restart the server's checker reads the cold purses ahead and 
   REQUIRE(restarted.ok());
   cli::Environment& env = **restarted;
 
-  server::IngestServerOptions options;
-  options.listen.push_back(server::ListenAddress{});
-  auto started = server::StartIngestServer(env.database(), env.ledger(), env.registry(),
-                                           env.keys(), env.digester(), env.clock(),
-                                           std::move(options));
-  REQUIRE(started.ok());
-  auto& srv = **started;
+  auto started = StartServer(env);
+  auto& srv = *started;
   std::vector<std::unique_ptr<terminals::TerminalClient>> clients;
   for (auto& r : readers) clients.push_back(w.Connect(r.terminal_id(), srv.ports()[0]));
   int64_t spent_fen = 0;
@@ -254,13 +255,8 @@ TEST_CASE("A reader's heartbeat tells the core which denylist it holds, so a blo
   sim::SimCard card = w.AddCard(1'000);
   REQUIRE(w.env->card_office().Block(fmt::format("{}", card.card_no()), BlockReason::lost).ok());
 
-  server::IngestServerOptions options;
-  options.listen.push_back(server::ListenAddress{});
-  auto started = server::StartIngestServer(w.env->database(), w.env->ledger(), w.env->registry(),
-                                           w.env->keys(), w.env->digester(), w.env->clock(),
-                                           std::move(options));
-  REQUIRE(started.ok());
-  auto& srv = **started;
+  auto started = StartServer(*w.env);
+  auto& srv = *started;
   auto client = w.Connect("T1", srv.ports()[0]);
   // The reader learns the current denylist (with the block) and says so, at its time `knew_s`.
   auto current = client->SendHeartbeat(terminals::Heartbeat{});
