@@ -102,7 +102,7 @@ int64_t AsInt(uint64_t v) { return static_cast<int64_t>(v); }
 uint64_t AsUint(int64_t v) { return static_cast<uint64_t>(v); }
 
 // Parameters of one row of the tap insert.
-constexpr int kTapInsertColumns = 11;
+constexpr int kTapInsertColumns = 12;
 
 Id128 IdFrom(const Bytes& bytes) {
   if (bytes.size() != 16) return Id128{};
@@ -121,6 +121,16 @@ struct ResetOnExit {
 
 Status Corrupt(const std::string& what) {
   return Status::Internal("tap_store_corrupt", what);
+}
+
+// The failure of a write that meets a (card, CTC) already booked, from the first of `rows`.
+Status CardKeyTaken(const TapRecord& r, size_t rows) {
+  return Status::Internal(
+      "tap_exists", rows == 1 ? fmt::format("card {} counter {} is already booked", r.card_no,
+                                            r.card_counter)
+                              : fmt::format("a card counter among {} taps from card {} counter "
+                                            "{} on is already booked",
+                                            rows, r.card_no, r.card_counter));
 }
 
 }  // namespace
@@ -146,8 +156,34 @@ CREATE TABLE ingest_tap_packs(
 );
 )sql";
 
+// Version 4: the taps' (card_no, ctc) keys leave the index on ingest_taps for two tables of
+// their own, both keyed (card_no, ctc): the recent keys, written with each group, and the
+// merged keys, into which the recent ones move in key order once there are
+// kRecentCardTapsMergeAt of them. An index on the taps' table put each tap's key on the last
+// page of its card's run, one randomly placed page per card per group commit (~10,000 of a
+// group's ~13,000 pages at 10,000 cards, docs/benchmarks.md); the recent table is small, so a
+// group writes few pages of it, and a merge writes each card's page once for many groups. A
+// card's taps are found in both (docs/ingest.md "Storage").
+const char* const kSchemaV4 = R"sql(
+CREATE TABLE ingest_card_taps(
+  card_no INTEGER NOT NULL,
+  ctc INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY(card_no, ctc)
+) WITHOUT ROWID;
+CREATE TABLE ingest_card_taps_recent(
+  card_no INTEGER NOT NULL,
+  ctc INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY(card_no, ctc)
+) WITHOUT ROWID;
+INSERT INTO ingest_card_taps(card_no, ctc, seq)
+  SELECT card_no, ctc, seq FROM ingest_taps ORDER BY card_no, ctc;
+DROP INDEX ingest_taps_card;
+)sql";
+
 const std::vector<std::string>& SqliteTapStore::Migrations() {
-  static const std::vector<std::string> migrations = {kSchemaV1, kSchemaV2, kSchemaV3};
+  static const std::vector<std::string> migrations = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
   return migrations;
 }
 
@@ -163,6 +199,11 @@ Status SqliteTapStore::SetCacheBytes(int64_t bytes) {
   return db_.Exec("PRAGMA cache_size=-" + std::to_string(bytes / 1024));
 }
 
+void SqliteTapStore::SetRecentCardKeysMergeAt(int64_t keys) {
+  CITYCARD_ASSERT(keys >= 1);
+  recent_merge_at_ = keys;
+}
+
 Status SqliteTapStore::Prepare() {
   auto prepare = [&](std::optional<Statement>& slot, const std::string& sql) -> Status {
     auto statement = db_.Prepare(sql);
@@ -173,24 +214,54 @@ Status SqliteTapStore::Prepare() {
   std::string cols = kTapColumns;
   CITYCARD_RETURN_IF_ERROR(prepare(
       tap_by_terminal_, "SELECT " + cols + " FROM ingest_taps WHERE terminal_id = ? AND ttc = ?"));
+  // A card's taps are keyed in two tables (schema version 4): each lookup by card reads both.
   CITYCARD_RETURN_IF_ERROR(prepare(
-      tap_by_card_, "SELECT " + cols + " FROM ingest_taps WHERE card_no = ? AND ctc = ?"));
-  CITYCARD_RETURN_IF_ERROR(prepare(last_tap_of_card_,
-                                   "SELECT " + cols + " FROM ingest_taps WHERE card_no = ? "
-                                                      "ORDER BY ctc DESC LIMIT 1"));
-  CITYCARD_RETURN_IF_ERROR(prepare(taps_of_card_after_,
-                                   "SELECT " + cols + " FROM ingest_taps WHERE card_no = ? "
-                                                      "AND ctc > ? ORDER BY ctc LIMIT ?"));
+      tap_by_card_, "SELECT " + cols + " FROM ingest_taps WHERE seq = coalesce("
+                    "(SELECT seq FROM ingest_card_taps_recent WHERE card_no = ?1 AND ctc = ?2), "
+                    "(SELECT seq FROM ingest_card_taps WHERE card_no = ?1 AND ctc = ?2))"));
+  CITYCARD_RETURN_IF_ERROR(prepare(
+      last_tap_of_card_,
+      "SELECT " + cols + " FROM ingest_taps WHERE seq IN ("
+      "(SELECT seq FROM ingest_card_taps_recent WHERE card_no = ?1 ORDER BY ctc DESC LIMIT 1), "
+      "(SELECT seq FROM ingest_card_taps WHERE card_no = ?1 ORDER BY ctc DESC LIMIT 1)) "
+      "ORDER BY ctc DESC LIMIT 1"));
+  CITYCARD_RETURN_IF_ERROR(prepare(
+      taps_of_card_after_,
+      "SELECT " + cols + " FROM ingest_taps WHERE seq IN ("
+      "SELECT seq FROM ingest_card_taps_recent WHERE card_no = ?1 AND ctc > ?2 UNION ALL "
+      "SELECT seq FROM ingest_card_taps WHERE card_no = ?1 AND ctc > ?2) ORDER BY ctc LIMIT ?3"));
   // OR FAIL: a constraint stops the statement without undoing its earlier rows, so SQLite
   // keeps no statement journal for the multi-row insert; the caller's transaction is rolled
-  // back on any failure anyway (Write's contract), so no partial group survives.
+  // back on any failure anyway (Write's contract), so no partial group survives. The seq is
+  // given, not left to SQLite, because the card keys written beside the rows name it.
   const std::string insert_taps_head =
-      "INSERT OR FAIL INTO ingest_taps(terminal_id, ttc, card_no, ctc, record, received_ms, "
+      "INSERT OR FAIL INTO ingest_taps(seq, terminal_id, ttc, card_no, ctc, record, received_ms, "
       "clearing_day, late, outcome, charged_card_no, transfer_id) VALUES ";
   CITYCARD_RETURN_IF_ERROR(
       prepare(insert_tap_, insert_taps_head + ValuesPlaceholders(kTapInsertColumns, 1)));
   CITYCARD_RETURN_IF_ERROR(prepare(
       insert_taps_, insert_taps_head + ValuesPlaceholders(kTapInsertColumns, kRowsPerInsert)));
+  const std::string insert_card_keys_head =
+      "INSERT OR FAIL INTO ingest_card_taps_recent(card_no, ctc, seq) VALUES ";
+  CITYCARD_RETURN_IF_ERROR(
+      prepare(insert_card_key_, insert_card_keys_head + ValuesPlaceholders(3, 1)));
+  CITYCARD_RETURN_IF_ERROR(
+      prepare(insert_card_keys_, insert_card_keys_head + ValuesPlaceholders(3, kRowsPerInsert)));
+  CITYCARD_RETURN_IF_ERROR(prepare(
+      merged_card_key_, "SELECT 1 FROM ingest_card_taps WHERE card_no = ? AND ctc = ?"));
+  CITYCARD_RETURN_IF_ERROR(prepare(
+      highest_card_key_,
+      "SELECT max(ctc) FROM (SELECT max(ctc) AS ctc FROM ingest_card_taps_recent "
+      "WHERE card_no = ?1 UNION ALL SELECT max(ctc) FROM ingest_card_taps WHERE card_no = ?1)"));
+  CITYCARD_RETURN_IF_ERROR(prepare(data_version_query_, "PRAGMA data_version"));
+  CITYCARD_RETURN_IF_ERROR(
+      prepare(recent_card_keys_, "SELECT count(*) FROM ingest_card_taps_recent"));
+  // The recent table is read in its key order, so the merged table is written in key order:
+  // each of its pages the merge touches is written once.
+  CITYCARD_RETURN_IF_ERROR(prepare(
+      merge_card_keys_, "INSERT OR FAIL INTO ingest_card_taps(card_no, ctc, seq) "
+                        "SELECT card_no, ctc, seq FROM ingest_card_taps_recent"));
+  CITYCARD_RETURN_IF_ERROR(prepare(clear_recent_card_keys_, "DELETE FROM ingest_card_taps_recent"));
   CITYCARD_RETURN_IF_ERROR(prepare(last_seq_, "SELECT max(seq) FROM ingest_taps"));
   CITYCARD_RETURN_IF_ERROR(
       prepare(insert_pack_, "INSERT INTO ingest_tap_packs(first_seq, taps, pack) VALUES (?, ?, ?)"));
@@ -277,6 +348,9 @@ Result<std::optional<CardCounterState>> SqliteTapStore::LoadCardCounterState(uin
   last_tap_of_card_->Bind(1, AsInt(card_no));
   auto taps = ReadTaps(*last_tap_of_card_, 1);
   if (!taps.ok()) return taps.status();
+  // The engine asks for each card it has not seen lately, before booking its taps: what it
+  // read spares the write a look-up among the merged keys (at 10,000,000 cards, every tap's).
+  KnowHighestCardKey(card_no, taps->empty() ? -1 : int64_t{taps->front().record.card_counter});
   if (taps->empty()) return std::optional<CardCounterState>();
   const TapRecord& r = taps->front().record;
   int64_t after = r.type == TapType::load ? r.balance_before_fen + r.amount_fen
@@ -326,25 +400,27 @@ Result<std::vector<CounterGap>> SqliteTapStore::LoadGaps(GapKind kind, uint64_t 
 
 namespace {
 
-// Binds tap `t` as the row whose first parameter is `base` + 1. The statement keeps pointers
-// to `record` and `transfer_id` (unowned binds): they must stay unchanged until it runs.
-void BindTapRow(Statement& insert, int base, const StoredTap& t, const Bytes& record,
-                const IdBlob& transfer_id) {
+// Binds tap `t`, to be stored under `seq`, as the row whose first parameter is `base` + 1.
+// The statement keeps pointers to `record` and `transfer_id` (unowned binds): they must stay
+// unchanged until it runs.
+void BindTapRow(Statement& insert, int base, int64_t seq, const StoredTap& t,
+                const Bytes& record, const IdBlob& transfer_id) {
   const TapRecord& r = t.record;
-  insert.BindUnowned(base + 1, std::string_view(r.terminal_id))
-      .Bind(base + 2, int64_t{r.terminal_counter})
-      .Bind(base + 3, AsInt(r.card_no))
-      .Bind(base + 4, int64_t{r.card_counter})
-      .BindUnowned(base + 5, ByteView(record))
-      .Bind(base + 6, t.received_ms)
-      .Bind(base + 7, t.clearing_day)
-      .Bind(base + 8, int64_t{t.late ? 1 : 0})
-      .Bind(base + 9, int64_t{static_cast<uint8_t>(t.outcome)})
-      .Bind(base + 10, AsInt(t.charged_card_no));
+  insert.Bind(base + 1, seq)
+      .BindUnowned(base + 2, std::string_view(r.terminal_id))
+      .Bind(base + 3, int64_t{r.terminal_counter})
+      .Bind(base + 4, AsInt(r.card_no))
+      .Bind(base + 5, int64_t{r.card_counter})
+      .BindUnowned(base + 6, ByteView(record))
+      .Bind(base + 7, t.received_ms)
+      .Bind(base + 8, t.clearing_day)
+      .Bind(base + 9, int64_t{t.late ? 1 : 0})
+      .Bind(base + 10, int64_t{static_cast<uint8_t>(t.outcome)})
+      .Bind(base + 11, AsInt(t.charged_card_no));
   if (t.transfer_id.IsZero()) {
-    insert.BindNull(base + 11);
+    insert.BindNull(base + 12);
   } else {
-    insert.BindUnowned(base + 11, ByteView(transfer_id));
+    insert.BindUnowned(base + 12, ByteView(transfer_id));
   }
 }
 
@@ -385,7 +461,8 @@ Status SqliteTapStore::InsertTaps(std::span<const StoredTap> taps) {
     records[k].clear();
     AppendTapRecord(t.record, &records[k]);
     transfer_ids[k] = EncodeId(t.transfer_id);
-    BindTapRow(insert, k * kTapInsertColumns, t, records[k], transfer_ids[k]);
+    BindTapRow(insert, k * kTapInsertColumns, *last + 1 + static_cast<int64_t>(row), t,
+               records[k], transfer_ids[k]);
     pack_.Add(records[k], t.clearing_day, t.late, !t.transfer_id.IsZero());
   };
   auto on_error = [&](Status s, size_t first, size_t rows) -> Status {
@@ -401,7 +478,91 @@ Status SqliteTapStore::InsertTaps(std::span<const StoredTap> taps) {
   };
   CITYCARD_RETURN_IF_ERROR(
       InsertInChunks(*insert_tap_, *insert_taps_, taps.size(), bind, on_error));
-  return InsertPack(*last + 1);
+  // The pack first: it checks the rows' seqs through the last rowid inserted, which the card
+  // keys' table (WITHOUT ROWID) leaves alone, but nothing needs to rely on that.
+  CITYCARD_RETURN_IF_ERROR(InsertPack(*last + 1));
+  CITYCARD_RETURN_IF_ERROR(InsertCardKeys(taps, *last + 1));
+  return MergeCardKeysIfDue();
+}
+
+void SqliteTapStore::KnowHighestCardKey(uint64_t card_no, int64_t highest) {
+  if (highest_ctc_.size() >= kKnownCardsMax) highest_ctc_.clear();
+  highest_ctc_[card_no] = highest;
+}
+
+Result<bool> SqliteTapStore::MergedCardKeyTaken(uint64_t card_no, uint32_t ctc) {
+  auto known = highest_ctc_.find(card_no);
+  if (known != highest_ctc_.end() && int64_t{ctc} > known->second) return false;
+  if (known == highest_ctc_.end()) {
+    int64_t highest = -1;  // none of the card's keys in either table
+    ResetOnExit reset{*highest_card_key_};
+    highest_card_key_->Bind(1, AsInt(card_no));
+    auto row = highest_card_key_->Step();
+    if (!row.ok()) return row.status();
+    if (*row && !highest_card_key_->ColumnIsNull(0)) highest = highest_card_key_->ColumnInt(0);
+    KnowHighestCardKey(card_no, highest);
+    if (int64_t{ctc} > highest) return false;
+  }
+  ResetOnExit reset{*merged_card_key_};
+  merged_card_key_->Bind(1, AsInt(card_no)).Bind(2, int64_t{ctc});
+  auto row = merged_card_key_->Step();
+  if (!row.ok()) return row.status();
+  return *row;
+}
+
+Status SqliteTapStore::ForgetCardKeysIfChangedElsewhere() {
+  ResetOnExit reset{*data_version_query_};
+  auto row = data_version_query_->Step();
+  if (!row.ok()) return row.status();
+  CITYCARD_ASSERT(*row);
+  const int64_t version = data_version_query_->ColumnInt(0);
+  if (!data_version_ || *data_version_ != version) highest_ctc_.clear();
+  data_version_ = version;
+  return Status::Ok();
+}
+
+Status SqliteTapStore::InsertCardKeys(std::span<const StoredTap> taps, int64_t first_seq) {
+  // The recent table's key refuses a (card, CTC) taken there; one taken in the merged table
+  // is looked for here, so that the pair stays unique across both as the old index kept it.
+  CITYCARD_RETURN_IF_ERROR(ForgetCardKeysIfChangedElsewhere());
+  for (const StoredTap& t : taps) {
+    const TapRecord& r = t.record;
+    auto taken = MergedCardKeyTaken(r.card_no, r.card_counter);
+    if (!taken.ok()) return taken.status();
+    if (*taken) return CardKeyTaken(r, 1);
+    int64_t& highest = highest_ctc_[r.card_no];
+    highest = std::max(highest, int64_t{r.card_counter});
+  }
+  auto bind = [&](Statement& insert, int k, size_t row) {
+    const TapRecord& r = taps[row].record;
+    insert.Bind(k * 3 + 1, AsInt(r.card_no))
+        .Bind(k * 3 + 2, int64_t{r.card_counter})
+        .Bind(k * 3 + 3, first_seq + static_cast<int64_t>(row));
+  };
+  auto on_error = [&](Status s, size_t first, size_t rows) -> Status {
+    if (s.code() != "db_constraint") return s;
+    return CardKeyTaken(taps[first].record, rows);
+  };
+  return InsertInChunks(*insert_card_key_, *insert_card_keys_, taps.size(), bind, on_error);
+}
+
+Status SqliteTapStore::MergeCardKeysIfDue() {
+  int64_t recent = 0;
+  {
+    ResetOnExit reset{*recent_card_keys_};
+    auto row = recent_card_keys_->Step();
+    if (!row.ok()) return row.status();
+    recent = *row ? recent_card_keys_->ColumnInt(0) : 0;
+  }
+  if (recent < recent_merge_at_) return Status::Ok();
+  Status merged = merge_card_keys_->Run();
+  // The recent keys were checked against the merged ones as they were written: a clash here
+  // means the file was changed behind the store's back.
+  if (!merged.ok() && merged.code() == "db_constraint") {
+    return Corrupt("a recent (card, CTC) key is also among the merged ones");
+  }
+  CITYCARD_RETURN_IF_ERROR(merged);
+  return clear_recent_card_keys_->Run();
 }
 
 Status SqliteTapStore::Write(const IngestWrite& write) {
@@ -642,7 +803,9 @@ Status SqliteTapStore::ScanDayTaps(int64_t clearing_day, int64_t after_seq, size
 
 Status SqliteTapStore::CardTaps(uint64_t card_no, size_t limit, std::vector<StoredTap>* out) {
   auto s = db_.Prepare(std::string("SELECT ") + kTapColumns +
-                       " FROM ingest_taps WHERE card_no = ? ORDER BY ctc LIMIT ?");
+                       " FROM ingest_taps WHERE seq IN ("
+                       "SELECT seq FROM ingest_card_taps_recent WHERE card_no = ?1 UNION ALL "
+                       "SELECT seq FROM ingest_card_taps WHERE card_no = ?1) ORDER BY ctc LIMIT ?2");
   if (!s.ok()) return s.status();
   s->Bind(1, AsInt(card_no)).Bind(2, static_cast<int64_t>(limit));
   auto taps = ReadTaps(*s, limit);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/tap_store.h"
@@ -15,6 +16,15 @@
 #include "db/tap_pack.h"
 
 namespace citycard::db {
+
+// The (card, CTC) keys of recent taps are merged into the large table of them once there are
+// this many (schema version 4 in sqlite_tap_store.cc; docs/ingest.md "Storage"). About eight
+// groups of 32,768 taps: each group writes every page of the recent table (a few hundred per
+// group's worth of keys) and a merge writes each card's last page of the merged table once, so
+// fewer pages are written per group the closer the two costs are (docs/benchmarks.md).
+inline constexpr int64_t kRecentCardTapsMergeAt = 262'144;
+// Cards whose highest (card, CTC) key the store keeps in memory (~40 bytes each).
+inline constexpr size_t kKnownCardsMax = 1u << 18;
 
 class SqliteTapStore final : public TapStore {
  public:
@@ -28,6 +38,10 @@ class SqliteTapStore final : public TapStore {
   // states) then stay in memory instead of each being a read from the file. Kind::internal
   // "db_error".
   Status SetCacheBytes(int64_t bytes);
+
+  // Merges the recent (card, CTC) keys once `keys` (>= 1) are recent, instead of
+  // kRecentCardTapsMergeAt: for tests, which make a merge happen with a few taps.
+  void SetRecentCardKeysMergeAt(int64_t keys);
 
   Result<std::optional<StoredTap>> FindByTerminalCounter(std::string_view terminal_id,
                                                          uint32_t terminal_counter) override;
@@ -67,6 +81,19 @@ class SqliteTapStore final : public TapStore {
   // Inserts pack_ as the pack of the taps from `first_seq` on, just inserted; none when they
   // did not get consecutive seqs from first_seq or pack_ could not pack them.
   Status InsertPack(int64_t first_seq);
+  // Writes the taps' (card, CTC) keys, the first under `first_seq`, to the recent table;
+  // Kind::internal "tap_exists" when one is taken in either table.
+  Status InsertCardKeys(std::span<const StoredTap> taps, int64_t first_seq);
+  // Moves the recent keys into the merged table when there are recent_merge_at_ of them.
+  Status MergeCardKeysIfDue();
+  // Whether (card_no, ctc) is among the merged keys, looked up only when highest_ctc_ does
+  // not rule it out.
+  Result<bool> MergedCardKeyTaken(uint64_t card_no, uint32_t ctc);
+  // Records that no key of `card_no` above `highest` (-1: none at all) is stored, as read
+  // just now by this connection.
+  void KnowHighestCardKey(uint64_t card_no, int64_t highest);
+  // Empties highest_ctc_ when another connection has committed since the last call.
+  Status ForgetCardKeysIfChangedElsewhere();
 
   explicit SqliteTapStore(Database& db) : db_(db) {}
   Status Prepare();
@@ -81,6 +108,26 @@ class SqliteTapStore final : public TapStore {
   std::optional<Statement> insert_tap_;
   std::optional<Statement> insert_taps_;  // kRowsPerInsert rows at once
   std::optional<Statement> last_seq_;
+  std::optional<Statement> insert_card_key_;
+  std::optional<Statement> insert_card_keys_;  // kRowsPerInsert rows at once
+  std::optional<Statement> merged_card_key_;
+  std::optional<Statement> recent_card_keys_;
+  std::optional<Statement> merge_card_keys_;
+  std::optional<Statement> clear_recent_card_keys_;
+  std::optional<Statement> highest_card_key_;
+  std::optional<Statement> data_version_query_;
+  int64_t recent_merge_at_ = kRecentCardTapsMergeAt;
+  // For each card here, no (card, CTC) key above the value (-1: no key) is stored in either
+  // table, so a tap above it needs no look-up among the merged keys: at 10,000 cards that
+  // look-up was 0.6 µs of the writer's ~5.5 µs a tap (docs/benchmarks.md). Learnt from the
+  // look-ups themselves and from LoadCardCounterState, which reads the same highest key. Kept
+  // true because every key enters the tables through this store's writes, which raise the
+  // value, or through another connection, whose commit empties the map at the next write
+  // (data_version); a merge moves keys between the tables, and a rolled-back write leaves a
+  // value only higher than needed, which costs a look-up, never a missed key. At most
+  // kKnownCardsMax cards, emptied when full.
+  std::unordered_map<uint64_t, int64_t> highest_ctc_;
+  std::optional<int64_t> data_version_;  // PRAGMA data_version at the last write
   std::optional<Statement> insert_pack_;
   TapPackBuilder pack_;  // the pack of the write being made, kept for its memory
   std::optional<Statement> insert_alert_;

@@ -3,7 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "core/tap_record.h"
 #include "db/database.h"
+#include "tests/support/scratch_db_file_support.h"
 
 namespace citycard::db {
 namespace {
@@ -109,6 +111,191 @@ TEST_CASE("sqlite tap store refuses a second tap under a booked counter", "[db][
   IngestWrite clone;
   clone.taps = {Stored(Record("T2", 1, 8607550000000011, 1, 500, 200), 19000)};
   CHECK(f.Write(clone).code() == "tap_exists");
+}
+
+int64_t CountRows(Database& db, const std::string& table) {
+  auto s = db.Prepare("SELECT count(*) FROM " + table);
+  REQUIRE(s.ok());
+  auto row = s->Step();
+  REQUIRE(row.ok());
+  REQUIRE(*row);
+  return s->ColumnInt(0);
+}
+
+TEST_CASE("sqlite tap store finds a card's taps whether their keys are recent or merged",
+          "[db][tap_store]") {
+  Fixture f;
+  f.store->SetRecentCardKeysMergeAt(4);
+  const uint64_t card = 8607550000000011;
+  // Five writes of two taps each (the card's CTCs 1..10 from two terminals, 100 fen each):
+  // the keys are merged after the second and the fourth write, the fifth's stay recent.
+  std::vector<TapRecord> taps;
+  for (uint32_t w = 0; w < 5; ++w) {
+    IngestWrite write;
+    for (uint32_t k = 0; k < 2; ++k) {
+      const uint32_t ctc = 2 * w + k + 1;
+      taps.push_back(Record("T" + std::to_string(k), w + 1, card, ctc, 2000 - 100 * (ctc - 1), 100));
+      write.taps.push_back(Stored(taps.back(), 19000));
+    }
+    REQUIRE(f.Write(write).ok());
+    CHECK(CountRows(*f.db, "ingest_card_taps_recent") == (w % 2 == 1 ? 0 : 2));
+  }
+  CHECK(CountRows(*f.db, "ingest_card_taps") == 8);
+  for (uint32_t ctc = 1; ctc <= 10; ++ctc) {
+    auto found = f.store->FindByCardCounter(card, ctc);
+    REQUIRE(found.ok());
+    REQUIRE(found->has_value());
+    CHECK((*found)->record == taps[ctc - 1]);
+    CHECK((*found)->seq == ctc);
+  }
+  CHECK_FALSE(f.store->FindByCardCounter(card, 11)->has_value());
+  auto state = f.store->LoadCardCounterState(card);
+  REQUIRE(state->has_value());
+  CHECK((*state)->last_counter == 10);  // a recent key, above the merged ones
+  CHECK((*state)->last_balance_after_fen == 1000);
+  CHECK(*f.store->SumPaidAfter(card, 3) == 700);  // CTCs 4..8 merged, 9 and 10 recent
+  std::vector<StoredTap> all;
+  REQUIRE(f.store->CardTaps(card, 100, &all).ok());
+  REQUIRE(all.size() == 10);
+  for (uint32_t i = 0; i < 10; ++i) CHECK(all[i].record.card_counter == i + 1);
+  std::vector<StoredTap> first;
+  REQUIRE(f.store->CardTaps(card, 3, &first).ok());
+  REQUIRE(first.size() == 3);
+  CHECK(first[2].record.card_counter == 3);
+
+  // A sixth write brings the recent keys to four: merged, the card's newest key comes from
+  // the merged table alone.
+  IngestWrite sixth;
+  sixth.taps = {Stored(Record("T0", 6, card, 11, 1000, 100), 19000),
+                Stored(Record("T1", 6, card, 12, 900, 100), 19000)};
+  REQUIRE(f.Write(sixth).ok());
+  CHECK(CountRows(*f.db, "ingest_card_taps_recent") == 0);
+  CHECK(CountRows(*f.db, "ingest_card_taps") == 12);
+  CHECK((*f.store->LoadCardCounterState(card))->last_counter == 12);
+}
+
+TEST_CASE("sqlite tap store refuses a card counter booked before the last merge, whole",
+          "[db][tap_store]") {
+  Fixture f;
+  f.store->SetRecentCardKeysMergeAt(1);
+  const uint64_t card = 8607550000000011;
+  IngestWrite w;
+  w.taps = {Stored(Record("T1", 1, card, 1, 500, 200), 19000)};
+  REQUIRE(f.Write(w).ok());
+  REQUIRE(CountRows(*f.db, "ingest_card_taps") == 1);
+  // A clone of the card on another terminal, beside a tap of another card: the group fails
+  // whole, with the merged key named.
+  IngestWrite clone;
+  clone.taps = {Stored(Record("T2", 1, 8607550000000029, 1, 500, 200), 19000),
+                Stored(Record("T2", 2, card, 1, 500, 200), 19000)};
+  Status s = f.Write(clone);
+  CHECK(s.code() == "tap_exists");
+  CHECK_THAT(s.message(), Catch::Contains("card 8607550000000011 counter 1"));
+  CHECK_FALSE(f.store->FindByTerminalCounter("T2", 1)->has_value());
+  CHECK(CountRows(*f.db, "ingest_taps") == 1);
+  CHECK(CountRows(*f.db, "ingest_card_taps_recent") == 0);
+  CHECK(CountRows(*f.db, "ingest_card_taps") == 1);
+}
+
+// A store over its own connection to `path`, its recent card keys merged once `merge_at`.
+struct FileStore {
+  FileStore(const std::string& path, int64_t merge_at) {
+    auto opened = Database::Open(path, true);
+    REQUIRE(opened.ok());
+    db = std::move(*opened);
+    auto s = SqliteTapStore::Open(*db);
+    REQUIRE(s.ok());
+    store = std::move(*s);
+    store->SetRecentCardKeysMergeAt(merge_at);
+  }
+  Status Write(std::vector<TapRecord> taps) {
+    IngestWrite w;
+    for (const TapRecord& r : taps) w.taps.push_back(Stored(r, 19000));
+    CITYCARD_RETURN_IF_ERROR(db->Begin());
+    Status s = store->Write(w);
+    if (!s.ok()) {
+      (void)db->Rollback();
+      return s;
+    }
+    return db->Commit();
+  }
+  std::unique_ptr<Database> db;
+  std::unique_ptr<SqliteTapStore> store;
+};
+
+TEST_CASE("sqlite tap store refuses a card counter that another connection booked and merged",
+          "[db][tap_store]") {
+  testing::ScratchDbFile file("tap_store_other_connection");
+  const uint64_t card = 8607550000000011;
+  FileStore a(file.path, 1);
+  REQUIRE(a.Write({Record("T1", 1, card, 1, 500, 100)}).ok());  // a knows the card's CTC 1
+  FileStore b(file.path, 1);
+  REQUIRE(b.Write({Record("T2", 1, card, 2, 400, 100)}).ok());  // merged at once
+  // To a, CTC 2 is above the highest it wrote; b's commit is what makes it look.
+  Status s = a.Write({Record("T3", 1, card, 2, 400, 100)});
+  CHECK(s.code() == "tap_exists");
+  CHECK(CountRows(*a.db, "ingest_card_taps") == 2);
+  CHECK(CountRows(*a.db, "ingest_taps") == 2);
+}
+
+TEST_CASE("sqlite tap store reopened refuses a card counter that was recent when it last looked",
+          "[db][tap_store]") {
+  testing::ScratchDbFile file("tap_store_reopened");
+  const uint64_t card = 8607550000000011;
+  {
+    FileStore first(file.path, 3);
+    REQUIRE(first.Write({Record("T1", 1, card, 10, 500, 100)}).ok());  // recent
+  }
+  FileStore again(file.path, 3);
+  // A late tap below the recent key: the store learns the card's highest key from both
+  // tables, not from the merged one alone, which is still empty.
+  REQUIRE(again.Write({Record("T1", 2, card, 5, 600, 100)}).ok());
+  REQUIRE(again.Write({Record("T1", 3, 8607550000000029, 1, 600, 100)}).ok());  // the merge
+  REQUIRE(CountRows(*again.db, "ingest_card_taps") == 3);
+  CHECK(again.Write({Record("T2", 1, card, 10, 500, 100)}).code() == "tap_exists");
+  CHECK(again.Write({Record("T2", 1, card, 5, 600, 100)}).code() == "tap_exists");
+  CHECK(again.Write({Record("T2", 1, card, 11, 400, 100)}).ok());
+}
+
+TEST_CASE("sqlite tap store moves a version 3 database's card keys to the merged table",
+          "[db][tap_store]") {
+  auto opened = Database::Open(":memory:", true);
+  REQUIRE(opened.ok());
+  Database& db = **opened;
+  const auto& migrations = SqliteTapStore::Migrations();
+  REQUIRE(db.Migrate("ingest", {migrations[0], migrations[1], migrations[2]}).ok());
+  // Two taps of one card as version 3 stored them: rows only, found through the old index.
+  const uint64_t card = 8607550000000011;
+  std::vector<TapRecord> taps = {Record("T1", 1, card, 5, 500, 200),
+                                 Record("T1", 2, card, 6, 300, 100)};
+  for (const TapRecord& r : taps) {
+    auto insert = db.Prepare(
+        "INSERT INTO ingest_taps(terminal_id, ttc, card_no, ctc, record, received_ms, "
+        "clearing_day, late, outcome, charged_card_no, transfer_id) "
+        "VALUES (?, ?, ?, ?, ?, 0, 19000, 0, 0, ?, NULL)");
+    REQUIRE(insert.ok());
+    Bytes encoded = EncodeTapRecord(r);
+    insert->Bind(1, r.terminal_id)
+        .Bind(2, int64_t{r.terminal_counter})
+        .Bind(3, static_cast<int64_t>(card))
+        .Bind(4, int64_t{r.card_counter})
+        .Bind(5, ByteView(encoded))
+        .Bind(6, static_cast<int64_t>(card));
+    REQUIRE(insert->Run().ok());
+  }
+  auto store = SqliteTapStore::Open(db);
+  REQUIRE(store.ok());
+  CHECK(*db.SchemaVersion("ingest") == 4);
+  CHECK(CountRows(db, "ingest_card_taps") == 2);
+  CHECK((*(*store)->FindByCardCounter(card, 5))->record == taps[0]);
+  CHECK((*(*store)->LoadCardCounterState(card))->last_counter == 6);
+  // The old index is gone, and the moved keys still refuse their counter.
+  CHECK(CountRows(db, "sqlite_schema WHERE name = 'ingest_taps_card'") == 0);
+  REQUIRE(db.Begin().ok());
+  IngestWrite again;
+  again.taps = {Stored(Record("T2", 1, card, 6, 300, 100), 19000)};
+  CHECK((*store)->Write(again).code() == "tap_exists");
+  REQUIRE(db.Rollback().ok());
 }
 
 TEST_CASE("sqlite tap store writes a group larger than one multi-row insert, every tap whole",
@@ -349,7 +536,8 @@ TEST_CASE("sqlite tap store brings a version 1 database's top-up index up to dat
               .ok());
   auto store = SqliteTapStore::Open(db);
   REQUIRE(store.ok());
-  CHECK(*db.SchemaVersion("ingest") == 3);  // version 3 adds the tap packs (no rows to move)
+  // Version 3 adds the tap packs, version 4 the card keys' tables (no rows to move).
+  CHECK(*db.SchemaVersion("ingest") == 4);
   auto open = (*store)->ListOpenTopups();
   REQUIRE(open.ok());
   REQUIRE(open->size() == 1);
