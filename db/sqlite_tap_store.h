@@ -23,8 +23,11 @@ namespace citycard::db {
 // group's worth of keys) and a merge writes each card's last page of the merged table once, so
 // fewer pages are written per group the closer the two costs are (docs/benchmarks.md).
 inline constexpr int64_t kRecentCardTapsMergeAt = 262'144;
-// Cards whose highest (card, CTC) key the store keeps in memory (~40 bytes each).
-inline constexpr size_t kKnownCardsMax = 1u << 18;
+// The store keeps the highest (card, CTC) key of up to 2^kKnownCardsSlotBits cards in memory,
+// one card to a slot (16 bytes; 4 MiB in all, allocated at the first write), a card taking
+// the slot of another whose number hashes alike.
+inline constexpr int kKnownCardsSlotBits = 18;
+inline constexpr size_t kKnownCardsSlots = size_t{1} << kKnownCardsSlotBits;
 
 class SqliteTapStore final : public TapStore {
  public:
@@ -86,13 +89,25 @@ class SqliteTapStore final : public TapStore {
   Status InsertCardKeys(std::span<const StoredTap> taps, int64_t first_seq);
   // Moves the recent keys into the merged table when there are recent_merge_at_ of them.
   Status MergeCardKeysIfDue();
-  // Whether (card_no, ctc) is among the merged keys, looked up only when highest_ctc_ does
-  // not rule it out.
+  // Whether (card_no, ctc) is among the merged keys, looked up only when known_cards_ does
+  // not rule it out; leaves the card known.
   Result<bool> MergedCardKeyTaken(uint64_t card_no, uint32_t ctc);
+  // The highest (card, CTC) key of `card_no` in either table; ctc -1 when it has none.
+  struct CardKey {
+    int64_t ctc = -1;
+    int64_t seq = 0;
+  };
+  Result<CardKey> HighestCardKey(uint64_t card_no);
+  struct KnownCard {
+    uint64_t card_no = 0;  // 0: an empty slot (no card has number 0 to be known by)
+    int64_t highest = -1;
+  };
+  // The slot of known_cards_ that `card_no` would be known in.
+  KnownCard& KnownSlot(uint64_t card_no);
   // Records that no key of `card_no` above `highest` (-1: none at all) is stored, as read
   // just now by this connection.
   void KnowHighestCardKey(uint64_t card_no, int64_t highest);
-  // Empties highest_ctc_ when another connection has committed since the last call.
+  // Empties known_cards_ when another connection has committed since the last call.
   Status ForgetCardKeysIfChangedElsewhere();
 
   explicit SqliteTapStore(Database& db) : db_(db) {}
@@ -103,7 +118,9 @@ class SqliteTapStore final : public TapStore {
   Database& db_;
   std::optional<Statement> tap_by_terminal_;
   std::optional<Statement> tap_by_card_;
-  std::optional<Statement> last_tap_of_card_;
+  std::optional<Statement> highest_recent_card_key_;
+  std::optional<Statement> highest_merged_card_key_;
+  std::optional<Statement> tap_by_seq_;
   std::optional<Statement> taps_of_card_after_;
   std::optional<Statement> insert_tap_;
   std::optional<Statement> insert_taps_;  // kRowsPerInsert rows at once
@@ -114,19 +131,19 @@ class SqliteTapStore final : public TapStore {
   std::optional<Statement> recent_card_keys_;
   std::optional<Statement> merge_card_keys_;
   std::optional<Statement> clear_recent_card_keys_;
-  std::optional<Statement> highest_card_key_;
   std::optional<Statement> data_version_query_;
   int64_t recent_merge_at_ = kRecentCardTapsMergeAt;
-  // For each card here, no (card, CTC) key above the value (-1: no key) is stored in either
-  // table, so a tap above it needs no look-up among the merged keys: at 10,000 cards that
-  // look-up was 0.6 µs of the writer's ~5.5 µs a tap (docs/benchmarks.md). Learnt from the
-  // look-ups themselves and from LoadCardCounterState, which reads the same highest key. Kept
-  // true because every key enters the tables through this store's writes, which raise the
-  // value, or through another connection, whose commit empties the map at the next write
-  // (data_version); a merge moves keys between the tables, and a rolled-back write leaves a
-  // value only higher than needed, which costs a look-up, never a missed key. At most
-  // kKnownCardsMax cards, emptied when full.
-  std::unordered_map<uint64_t, int64_t> highest_ctc_;
+  // For each card known here, no (card, CTC) key above `highest` (-1: no key) is stored in
+  // either table, so a tap above it needs no look-up among the merged keys: at 10,000 cards
+  // that look-up was 0.6 µs of the writer's ~5.5 µs a tap (docs/benchmarks.md). Learnt from
+  // the look-ups themselves and from LoadCardCounterState, which reads the same highest key.
+  // Kept true because every key enters the tables through this store's writes, which raise
+  // the value, or through another connection, whose commit empties the slots at the next
+  // write (data_version); a merge moves keys between the tables, and a rolled-back write
+  // leaves a value only higher than needed, which costs a look-up, never a missed key; so
+  // does a card pushed out of its slot by another. (A hash map of nodes cost 3 % of the
+  // writer at 1,000,000 cards, in cache misses and clearing.)
+  std::vector<KnownCard> known_cards_;
   std::optional<int64_t> data_version_;  // PRAGMA data_version at the last write
   std::optional<Statement> insert_pack_;
   TapPackBuilder pack_;  // the pack of the write being made, kept for its memory

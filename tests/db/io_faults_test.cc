@@ -65,6 +65,9 @@ constexpr int kRounds = 12;
 // Checkpoints every few pages, so that the script's operations include the database file's
 // writes and syncs and the WAL's restarts, not only its appends.
 constexpr int kAutoCheckpointPages = 16;
+// The taps' recent (card, CTC) keys are merged once this many are recent (kRecentCardTapsMergeAt
+// in a server): a few uploads' worth, so that the script's merges meet the faults too.
+constexpr int64_t kCardKeysMergeAt = 5;
 // A step is tried at most this often; with one failed operation the second try must succeed.
 constexpr int kAttemptsMax = 3;
 constexpr uint64_t kOpsStride = 7;
@@ -147,6 +150,8 @@ struct World {
     ledger_store = std::move(*ls);
     registry = std::move(*rs);
     taps = std::move(*ts);
+    // The recent (card, CTC) keys merged every few taps, so that merges, too, meet each fault.
+    taps->SetRecentCardKeysMergeAt(kCardKeysMergeAt);
     ledger = std::make_unique<Ledger>(*ledger_store, clock, digester);
     office = std::make_unique<CardOffice>(*registry, *ledger, hasher, digester, clock,
                                           CardOfficeConfig{});

@@ -350,11 +350,13 @@ void RunServeCrash(int rounds) {
       REQUIRE(code == 128 + SIGKILL);
       ++killed_starting;
     }
-    // Group commits of different sizes, and one or two I/O threads.
+    // Group commits of different sizes, one or two I/O threads, and the recent (card, CTC)
+    // keys merged every few groups, so that some kills land in a merge.
     static const char* const kGroupRecords[] = {"1", "16", "100", "16384"};
+    static const char* const kCardKeysMergeAt[] = {"1", "50", "400"};
     Serve serve(box, kServeNow, "serve",
                 {"--io-threads", round % 2 == 0 ? "1" : "2", "--group-records",
-                 kGroupRecords[rng() % 4]});
+                 kGroupRecords[rng() % 4], "--card-keys-merge-at", kCardKeysMergeAt[rng() % 3]});
     std::vector<std::string> args = {"--json", "sim", "run", "--server", serve.Address(),
                                      "--taps", std::to_string(kSimTapsPerRound), "--seed",
                                      std::to_string(rng())};

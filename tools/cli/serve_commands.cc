@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "db/sqlite_settlement_store.h"
+#include "db/sqlite_tap_store.h"
 #include "tools/cli/bills_online.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/environment.h"
@@ -26,6 +27,7 @@ struct ServeOptions {
   std::vector<std::string> serial;
   size_t io_threads = 1;
   size_t group_records = server::kGroupRecordsMaxDefault;
+  int64_t card_keys_merge_at = db::kRecentCardTapsMergeAt;
 };
 
 Result<server::ListenAddress> ParseListen(const std::string& text) {
@@ -80,6 +82,7 @@ Result<CommandOutput> Serve(Environment& env, const ServeOptions& o) {
   options.backend.ingest.clearing_cutoff_s = *cutoff;
   options.io_threads = o.io_threads;
   options.backend.group_records_max = o.group_records;
+  options.card_keys_merge_at = o.card_keys_merge_at;
   options.backend.housekeeping = [&env] {
     auto moved = env.card_office().ProcessDueReplacements();
     if (!moved.ok()) {
@@ -152,6 +155,10 @@ void RegisterServeCommands(CLI::App& app, AppContext& context) {
   serve->add_option("--group-records", o->group_records,
                     "most records per group commit (default 32768)")
       ->check(CLI::Range(size_t{1}, kIngestRecordsMax));
+  serve->add_option("--card-keys-merge-at", o->card_keys_merge_at,
+                    "merge the recent (card, CTC) keys once this many are recent (default "
+                    "262144; docs/ingest.md \"Storage\")")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   serve->callback([&context, o] {
     RunWithEnvironment(context, [&](Environment& env) { return Serve(env, *o); });
   });

@@ -62,6 +62,7 @@ Result<std::unique_ptr<IngestServer>> StartIngestServer(db::Database& db, Ledger
   auto taps = db::SqliteTapStore::Open(db);
   if (!taps.ok()) return taps.status();
   if (options.cache_bytes > 0) CITYCARD_RETURN_IF_ERROR((*taps)->SetCacheBytes(options.cache_bytes));
+  (*taps)->SetRecentCardKeysMergeAt(options.card_keys_merge_at);
   auto running = std::make_unique<Running>(std::move(*taps), keys);
   if (options.checkpoints_apart && db.path() != ":memory:") {
     auto checkpointer = db::WalCheckpointer::Start(db);

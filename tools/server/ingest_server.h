@@ -18,6 +18,7 @@
 #include "core/tap_store.h"
 #include "crypto/key_file.h"
 #include "db/database.h"
+#include "db/sqlite_tap_store.h"
 #include "terminals/server_options.h"
 #include "tools/server/ingest_backend.h"
 
@@ -66,6 +67,10 @@ struct IngestServerOptions {
   // With cards_read_ahead, the checker also reads the cards' purses over that connection
   // (IngestBackendOptions::precheck_ledger).
   bool purses_read_ahead = true;
+  // The taps' recent (card, CTC) keys are merged once this many are recent
+  // (db::SqliteTapStore::SetRecentCardKeysMergeAt; `serve --card-keys-merge-at`): the crash
+  // test makes merges happen, and be killed, with a few hundred taps a round.
+  int64_t card_keys_merge_at = db::kRecentCardTapsMergeAt;
 };
 
 class IngestServer {
