@@ -18,13 +18,15 @@
 namespace citycard::db {
 
 // The (card, CTC) keys of recent taps are merged into the large table of them once there are
-// this many (schema version 4 in sqlite_tap_store.cc; docs/ingest.md "Storage"). About eight
-// groups of 32,768 taps: each group writes every page of the recent table (a few hundred per
-// group's worth of keys) and a merge writes each card's last page of the merged table once, so
-// fewer pages are written per group the closer the two costs are (docs/benchmarks.md).
+// this many (schema version 4 in sqlite_tap_store.cc; docs/ingest.md "Storage"): about eight
+// groups of 32,768 taps. A group writes most pages of the recent table (~200 more for each
+// group's worth of keys in it) and a merge writes each card's last page of the merged table
+// once (~10,000 pages at 10,000 cards); the pages per group, the first cost growing with the
+// groups between merges and the second shrinking, are fewest near eight. An estimate from
+// the tables' sizes, not a tuned figure.
 inline constexpr int64_t kRecentCardTapsMergeAt = 262'144;
 // The store keeps the highest (card, CTC) key of up to 2^kKnownCardsSlotBits cards in memory,
-// one card to a slot (16 bytes; 4 MiB in all, allocated at the first write), a card taking
+// one card to a slot (16 bytes; 4 MiB in all, allocated when first used), a card taking
 // the slot of another whose number hashes alike.
 inline constexpr int kKnownCardsSlotBits = 18;
 inline constexpr size_t kKnownCardsSlots = size_t{1} << kKnownCardsSlotBits;
