@@ -41,14 +41,23 @@ StoredTap Stored(const TapRecord& r, int64_t day, bool late = false) {
   return t;
 }
 
+// A store over its own connection to `path`, its recent card keys merged once `merge_at`.
 struct Fixture {
-  Fixture() {
-    auto opened = Database::Open(":memory:", true);
+  explicit Fixture(const std::string& path = ":memory:",
+                   int64_t merge_at = kRecentCardTapsMergeAt) {
+    auto opened = Database::Open(path, true);
     REQUIRE(opened.ok());
     db = std::move(*opened);
     auto s = SqliteTapStore::Open(*db);
     REQUIRE(s.ok());
     store = std::move(*s);
+    store->SetRecentCardKeysMergeAt(merge_at);
+  }
+  // Writes `taps`, each stored on day 19000, in one transaction.
+  Status WriteTaps(const std::vector<TapRecord>& taps) {
+    IngestWrite w;
+    for (const TapRecord& r : taps) w.taps.push_back(Stored(r, 19000));
+    return Write(w);
   }
   Status Write(const IngestWrite& w) {
     CITYCARD_RETURN_IF_ERROR(db->Begin());
@@ -197,42 +206,16 @@ TEST_CASE("sqlite tap store refuses a card counter booked before the last merge,
   CHECK(CountRows(*f.db, "ingest_card_taps") == 1);
 }
 
-// A store over its own connection to `path`, its recent card keys merged once `merge_at`.
-struct FileStore {
-  FileStore(const std::string& path, int64_t merge_at) {
-    auto opened = Database::Open(path, true);
-    REQUIRE(opened.ok());
-    db = std::move(*opened);
-    auto s = SqliteTapStore::Open(*db);
-    REQUIRE(s.ok());
-    store = std::move(*s);
-    store->SetRecentCardKeysMergeAt(merge_at);
-  }
-  Status Write(std::vector<TapRecord> taps) {
-    IngestWrite w;
-    for (const TapRecord& r : taps) w.taps.push_back(Stored(r, 19000));
-    CITYCARD_RETURN_IF_ERROR(db->Begin());
-    Status s = store->Write(w);
-    if (!s.ok()) {
-      (void)db->Rollback();
-      return s;
-    }
-    return db->Commit();
-  }
-  std::unique_ptr<Database> db;
-  std::unique_ptr<SqliteTapStore> store;
-};
-
 TEST_CASE("sqlite tap store refuses a card counter that another connection booked and merged",
           "[db][tap_store]") {
   testing::ScratchDbFile file("tap_store_other_connection");
   const uint64_t card = 8607550000000011;
-  FileStore a(file.path, 1);
-  REQUIRE(a.Write({Record("T1", 1, card, 1, 500, 100)}).ok());  // a knows the card's CTC 1
-  FileStore b(file.path, 1);
-  REQUIRE(b.Write({Record("T2", 1, card, 2, 400, 100)}).ok());  // merged at once
+  Fixture a(file.path, 1);
+  REQUIRE(a.WriteTaps({Record("T1", 1, card, 1, 500, 100)}).ok());  // a knows the card's CTC 1
+  Fixture b(file.path, 1);
+  REQUIRE(b.WriteTaps({Record("T2", 1, card, 2, 400, 100)}).ok());  // merged at once
   // To a, CTC 2 is above the highest it wrote; b's commit is what makes it look.
-  Status s = a.Write({Record("T3", 1, card, 2, 400, 100)});
+  Status s = a.WriteTaps({Record("T3", 1, card, 2, 400, 100)});
   CHECK(s.code() == "tap_exists");
   CHECK(CountRows(*a.db, "ingest_card_taps") == 2);
   CHECK(CountRows(*a.db, "ingest_taps") == 2);
@@ -243,18 +226,18 @@ TEST_CASE("sqlite tap store reopened refuses a card counter that was recent when
   testing::ScratchDbFile file("tap_store_reopened");
   const uint64_t card = 8607550000000011;
   {
-    FileStore first(file.path, 3);
-    REQUIRE(first.Write({Record("T1", 1, card, 10, 500, 100)}).ok());  // recent
+    Fixture first(file.path, 3);
+    REQUIRE(first.WriteTaps({Record("T1", 1, card, 10, 500, 100)}).ok());  // recent
   }
-  FileStore again(file.path, 3);
+  Fixture again(file.path, 3);
   // A late tap below the recent key: the store learns the card's highest key from both
   // tables, not from the merged one alone, which is still empty.
-  REQUIRE(again.Write({Record("T1", 2, card, 5, 600, 100)}).ok());
-  REQUIRE(again.Write({Record("T1", 3, 8607550000000029, 1, 600, 100)}).ok());  // the merge
+  REQUIRE(again.WriteTaps({Record("T1", 2, card, 5, 600, 100)}).ok());
+  REQUIRE(again.WriteTaps({Record("T1", 3, 8607550000000029, 1, 600, 100)}).ok());  // the merge
   REQUIRE(CountRows(*again.db, "ingest_card_taps") == 3);
-  CHECK(again.Write({Record("T2", 1, card, 10, 500, 100)}).code() == "tap_exists");
-  CHECK(again.Write({Record("T2", 1, card, 5, 600, 100)}).code() == "tap_exists");
-  CHECK(again.Write({Record("T2", 1, card, 11, 400, 100)}).ok());
+  CHECK(again.WriteTaps({Record("T2", 1, card, 10, 500, 100)}).code() == "tap_exists");
+  CHECK(again.WriteTaps({Record("T2", 1, card, 5, 600, 100)}).code() == "tap_exists");
+  CHECK(again.WriteTaps({Record("T2", 1, card, 11, 400, 100)}).ok());
 }
 
 TEST_CASE("sqlite tap store moves a version 3 database's card keys to the merged table",
